@@ -1,0 +1,55 @@
+# One command surface for people, CI (.ci/run) and pre-commit. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+PY_SRC := apps/dashboard-api/src apps/bridge-agent/src libs/obd2-protocol/src
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## install uv if missing, the Python environment from uv.lock, and test packages
+	@tools/bootstrap.sh
+
+.PHONY: services
+services: ## start the local PostgreSQL and Redis the tests use, if they are down
+	@tools/ensure-services.sh
+
+.PHONY: demo
+demo: install ## run the whole product on embedded defaults (prints URL and a login)
+	$(VENV)/bin/obd2-dashboard demo
+
+.PHONY: lint
+lint: ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: typecheck
+typecheck: ## mypy --strict over every package
+	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests
+
+.PHONY: fmt
+fmt: ## format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: pytest
+pytest: ## the test suite alone (both backends), two workers
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+.PHONY: test
+test: install services lint typecheck pytest ## everything CI checks, from nothing
+
+.PHONY: bench
+bench: install services ## benchmarks under bench/ (figures as a table and JSON)
+	$(PY) bench/run.py
+
+.PHONY: clean
+clean: ## remove build and test leftovers (keeps ./var)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache dist build

@@ -1,0 +1,74 @@
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from obd2_dashboard.auth.endpoints import router as auth_router
+from obd2_dashboard.dependencies import AppState
+from obd2_dashboard.devices.endpoints import router as devices_router
+from obd2_dashboard.health.endpoints import router as health_router
+from obd2_dashboard.kit.broker import make_broker
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.kit.errors import install_database_error_handlers, install_error_handlers
+from obd2_dashboard.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from obd2_dashboard.kit.version import VERSION
+from obd2_dashboard.settings import Settings
+from obd2_dashboard.vehicles.endpoints import router as vehicles_router
+
+log = logging.getLogger("obd2_dashboard")
+
+API_PREFIX = "/api/v1"
+INGEST_PATHS = frozenset({f"{API_PREFIX}/ingest", f"{API_PREFIX}/torque"})
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(auth_router)
+    router.include_router(vehicles_router)
+    router.include_router(devices_router)
+    return router
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        broker = make_broker(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+        app.state.obd2 = AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            broker=broker,
+        )
+        log.info(
+            "started",
+            extra={"version": VERSION, "database": engine.dialect.name, "broker": broker.kind},
+        )
+        try:
+            yield
+        finally:
+            await broker.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="obd2-dashboard",
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_database_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router())
+
+    def body_limit(path: str) -> int:
+        if path in INGEST_PATHS:
+            return settings.INGEST_MAX_BODY_BYTES
+        return settings.API_MAX_BODY_BYTES
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,153 @@
+"""The operator CLI: exit 0 on success, 1 on a failure it explains, 2 on bad usage."""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+from obd2_dashboard import __version__
+from obd2_dashboard.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure the command explains in one line (exit 1)."""
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"obd2-dashboard: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.serve import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    if args.check:
+        return _run(commands.migrate_check(settings))
+    return _run(commands.migrate(settings))
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    if not args.password_stdin:
+        raise CommandError("--password-stdin is required: pipe the password on standard input")
+    password = sys.stdin.readline().rstrip("\r\n")
+    return _run(commands.create_user(settings, args.email, password, is_admin=args.admin))
+
+
+def cmd_create_vehicle(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    return _run(
+        commands.create_vehicle(settings, args.owner, args.name, args.vin, as_json=args.json)
+    )
+
+
+def cmd_create_device(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    return _run(commands.create_device(settings, args.vehicle, args.name, as_json=args.json))
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.demo import run_demo
+
+    return run_demo(settings, host=args.host, port=args.port)
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="obd2-dashboard", description="obd2-dashboard server and operator commands"
+    )
+    parser.add_argument("--version", action="version", version=f"obd2-dashboard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("serve", cmd_serve, "run the API (what the systemd unit starts)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = add("demo", cmd_demo, "run the whole product on embedded defaults with a demo login")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = add("migrate", cmd_migrate, "apply database migrations up to head (never drops data)")
+    p.add_argument("--check", action="store_true", help="exit 0 at head, 1 when not")
+
+    p = add("create-user", cmd_create_user, "create a user; the password is read from stdin")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--admin", action="store_true")
+
+    p = add("create-vehicle", cmd_create_vehicle, "create a vehicle for a user")
+    p.add_argument("--owner", required=True, metavar="EMAIL")
+    p.add_argument("--name", required=True)
+    p.add_argument("--vin")
+    p.add_argument("--json", action="store_true", help='print {"vehicle_id": …}')
+
+    p = add("create-device", cmd_create_device, "create a device; prints its token once")
+    p.add_argument("--vehicle", required=True, type=int, metavar="ID")
+    p.add_argument("--name", required=True)
+    p.add_argument("--json", action="store_true", help='print {"device_id": …, "token": …}')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    from obd2_dashboard.kit.logging import configure_logging
+
+    configure_logging(settings.LOG_LEVEL, settings.log_format.value)
+    handler: Command = args.handler
+    try:
+        return handler(settings, args)
+    except CommandError as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        logging.getLogger("obd2_dashboard.cli").debug("command failed", exc_info=exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        _fail(f"{args.command} failed: {type(exc).__name__}: {first}", EXIT_FAILURE)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
+
+from obd2_dashboard.kit.schemas import Schema
+from obd2_dashboard.vehicles.schemas import VehicleName
+
+
+class DeviceCreate(Schema):
+    name: VehicleName
+
+
+class DeviceRead(Schema):
+    id: int
+    vehicle_id: int
+    name: str
+    token_prefix: Annotated[
+        str, Field(description="First characters of the token, to tell them apart")
+    ]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+    agent_version: str | None
+
+
+class DeviceCreated(DeviceRead):
+    token: Annotated[str, Field(description="Shown once: only its hash is stored")]

@@ -1,0 +1,68 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.devices.repository import DeviceRepository
+from obd2_dashboard.kit.db import utcnow
+from obd2_dashboard.kit.security import constant_time_equal, new_token, token_digest
+from obd2_dashboard.models import Device, User, Vehicle
+from obd2_dashboard.vehicles.service import get_vehicle
+
+TOKEN_PREFIX = "obd2d"  # noqa: S105 - a label in front of the random part, not a secret
+_SHOWN_PREFIX_LENGTH = 12
+
+
+class DeviceNotFoundError(Exception):
+    def __init__(self, device_id: int) -> None:
+        super().__init__(f"device {device_id} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    device: Device
+    token: str
+
+
+async def create_device_for(session: AsyncSession, vehicle: Vehicle, name: str) -> NewDevice:
+    token = new_token(TOKEN_PREFIX)
+    device = await DeviceRepository(session).add(
+        Device(
+            vehicle_id=vehicle.id,
+            name=name,
+            token_hash=token_digest(token),
+            token_prefix=token[:_SHOWN_PREFIX_LENGTH],
+        )
+    )
+    return NewDevice(device, token)
+
+
+async def create_device(session: AsyncSession, user: User, vehicle_id: int, name: str) -> NewDevice:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    return await create_device_for(session, vehicle, name)
+
+
+async def list_devices(session: AsyncSession, user: User, vehicle_id: int) -> Sequence[Device]:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    return await DeviceRepository(session).list_for_vehicle(vehicle.id)
+
+
+async def revoke_device(session: AsyncSession, user: User, device_id: int) -> Device:
+    device = await DeviceRepository(session).get_owned(user.id, device_id)
+    if device is None:
+        raise DeviceNotFoundError(device_id)
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+        await session.flush()
+    return device
+
+
+async def authenticate_device(session: AsyncSession, token: str) -> Device | None:
+    """The active device this token belongs to, or None."""
+    if not token.startswith(f"{TOKEN_PREFIX}_") or len(token) > 128:
+        return None
+    digest = token_digest(token)
+    device = await DeviceRepository(session).get_active_by_token_hash(digest)
+    if device is None or not constant_time_equal(device.token_hash.hex(), digest.hex()):
+        return None
+    return device

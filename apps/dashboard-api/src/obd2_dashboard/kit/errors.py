@@ -1,0 +1,86 @@
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("obd2_dashboard.errors")
+
+
+class ServiceUnavailableError(Exception):
+    """A dependency the request needs is down: 503 with Retry-After."""
+
+    def __init__(self, detail: str, retry_after_s: int = 5) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+def _error_items(errors: Any) -> list[dict[str, Any]]:
+    items = []
+    for err in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        items.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+    return items
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        items = _error_items(exc.errors())
+        first = items[0] if items else None
+        where = ".".join(str(p) for p in first["loc"]) if first else "request"
+        message = f"invalid request: {where}: {first['msg']}" if first else "invalid request"
+        return JSONResponse({"detail": message, "errors": items}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return JSONResponse(
+            {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def _unavailable(_request: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+__all__ = [
+    "HTTPException",
+    "ServiceUnavailableError",
+    "WebSocketRequestValidationError",
+    "install_error_handlers",
+]
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    """A database that does not answer is a 503 to retry, not a 500."""
+    import sqlalchemy.exc
+
+    async def _db_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_type in (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(exc_type, _db_down)

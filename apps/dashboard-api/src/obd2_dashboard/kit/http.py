@@ -1,0 +1,177 @@
+"""ASGI middleware: request ids, access logs, request metrics and body limits."""
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from obd2_dashboard.kit.logging import request_id_var
+
+log = logging.getLogger("obd2_dashboard.http")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED_ROUTE = "<unmatched>"
+
+HTTP_REQUESTS = Counter(
+    "obd2_http_requests_total", "HTTP requests by route template", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "obd2_http_request_duration_seconds",
+    "Time to the response headers, by route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+_UNTRACKED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template with its full prefix ("/api/v1/vehicles/{vehicle_id}").
+
+    An included router's route knows only its own part of the path, so the prefix is what the
+    request path has in front of that part once the parameters are filled in.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED_ROUTE
+    path: str = scope["path"]
+    try:
+        rendered = template.format_map(scope.get("path_params", {}))
+    except (KeyError, ValueError, IndexError):
+        return template
+    if path.endswith(rendered):
+        return path[: len(path) - len(rendered)] + template
+    return template
+
+
+class RequestContextMiddleware:
+    """Echoes or makes ``X-Request-ID``, logs one line a request, and records metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER)
+        if incoming is not None and _VALID_REQUEST_ID.match(incoming):
+            request_id = incoming.decode()
+        else:
+            request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != REQUEST_ID_HEADER]
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message["headers"] = headers
+                if scope["type"] == "http":
+                    self._observe(scope, status, time.perf_counter() - started)
+            elif message["type"] == "websocket.accept":
+                status = 101
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            if scope["path"] not in _UNTRACKED:
+                log.info(
+                    "%s %s %s",
+                    scope.get("method", "WS"),
+                    scope["path"],
+                    status,
+                    extra={
+                        "route": _route_template(scope),
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
+                )
+            request_id_var.reset(token)
+
+    @staticmethod
+    def _observe(scope: Scope, status: int, seconds: float) -> None:
+        if scope["path"] in _UNTRACKED:
+            return
+        route = _route_template(scope)
+        method = scope.get("method", "GET")
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_LATENCY.labels(method, route).observe(seconds)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to a body over the limit for its path, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_too_large(send, limit)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def replacing_send(message: Message) -> None:
+            # Whatever the app answers to a body it could not finish reading (FastAPI says 400),
+            # the client is told the real reason.
+            if too_large:
+                if message["type"] == "http.response.start":
+                    await _send_too_large(send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, replacing_send)
+        except _BodyTooLargeError:
+            await _send_too_large(send, limit)
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

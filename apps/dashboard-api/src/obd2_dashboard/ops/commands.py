@@ -1,0 +1,137 @@
+"""Operator commands behind the CLI; each returns its exit code or raises CommandError."""
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.auth import service as auth_service
+from obd2_dashboard.auth.repository import UserRepository
+from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError, print_json
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.models import User
+from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
+from obd2_dashboard.settings import Settings
+from obd2_dashboard.vehicles.repository import VehicleRepository
+from obd2_dashboard.vehicles.schemas import VehicleCreate
+from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
+
+
+def prepare_embedded_storage(settings: Settings) -> None:
+    if settings.DATABASE_URL is None:
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(settings: Settings) -> int:
+    prepare_embedded_storage(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        before = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    head = head_revision()
+    if before == head:
+        print(f"database already at head ({head})", file=sys.stderr)
+        return EXIT_OK
+    print(f"migrating database from {before or 'empty'} to {head} …", file=sys.stderr)
+    await asyncio.to_thread(upgrade_head, settings.database_url)
+    print(f"database at head ({head})", file=sys.stderr)
+    return EXIT_OK
+
+
+async def migrate_check(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        current = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    head = head_revision()
+    if current == head:
+        print(f"database at head ({head})", file=sys.stderr)
+        return EXIT_OK
+    print(f"database at {current or 'nothing'}, head is {head}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+@asynccontextmanager
+async def migrated_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on a database at head; the transaction commits when the block succeeds."""
+    prepare_embedded_storage(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        current = await current_revision(engine)
+        if current != head_revision():
+            raise CommandError(
+                f"the database is at {current or 'nothing'}, not at head: "
+                "run `obd2-dashboard migrate` first"
+            )
+        async with make_sessionmaker(engine)() as session:
+            yield session
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def _checked_email(email: str) -> str:
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise CommandError(f"--email {email!r} is not a valid email address: {exc}") from exc
+
+
+async def create_user(settings: Settings, email: str, password: str, *, is_admin: bool) -> int:
+    email = _checked_email(email)
+    async with migrated_session(settings) as session:
+        try:
+            user = await auth_service.create_user(session, email, password, is_admin=is_admin)
+        except auth_service.AuthError as exc:
+            raise CommandError(str(exc)) from exc
+    print(f"created user {user.email} (id {user.id}{', admin' if is_admin else ''})")
+    return EXIT_OK
+
+
+async def _owner(session: AsyncSession, email: str) -> User:
+    user = await UserRepository(session).get_by_email(auth_service.normalize_email(email))
+    if user is None:
+        raise CommandError(f"no user with email {email}")
+    return user
+
+
+async def create_vehicle(
+    settings: Settings, owner_email: str, name: str, vin: str | None, *, as_json: bool
+) -> int:
+    try:
+        data = TypeAdapter(VehicleCreate).validate_python({"name": name, "vin": vin})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise CommandError(f"--{err['loc'][0]}: {err['msg']}") from exc
+    async with migrated_session(settings) as session:
+        owner = await _owner(session, owner_email)
+        vehicle = await create_vehicle_for(session, owner, data)
+    if as_json:
+        print_json({"vehicle_id": vehicle.id})
+    else:
+        print(f"created vehicle {vehicle.name!r} (id {vehicle.id}) for {owner.email}")
+    return EXIT_OK
+
+
+async def create_device(settings: Settings, vehicle_id: int, name: str, *, as_json: bool) -> int:
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise CommandError("--name must be 1 to 100 printable characters")
+    async with migrated_session(settings) as session:
+        vehicle = await VehicleRepository(session).get(vehicle_id)
+        if vehicle is None:
+            raise CommandError(f"no vehicle with id {vehicle_id}")
+        created = await create_device_for(session, vehicle, name)
+    if as_json:
+        print_json({"device_id": created.device.id, "token": created.token})
+    else:
+        print(f"created device {name!r} (id {created.device.id}) for vehicle {vehicle_id}")
+        print(f"token (shown once): {created.token}")
+    return EXIT_OK

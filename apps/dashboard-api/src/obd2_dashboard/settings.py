@@ -1,0 +1,111 @@
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class SettingsError(Exception):
+    """A setting that stops the process at start; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    OBD2_ENV: Environment = Environment.development
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    REDIS_KEY_PREFIX: str = "obd2:"
+    SESSION_SECRET: str | None = None
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: LogFormat | None = None
+    BACKUP_DIR: Path = Path("./var/backups")
+    BACKUP_KEEP: Annotated[int, Field(ge=1)] = 14
+    MQTT_URL: str | None = None
+    DATA_DIR: Path = Path("./var")
+    WEB_DIST: Path | None = None
+    SESSION_MAX_AGE_S: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
+    INGEST_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
+    API_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 64 * 1024
+    LOGIN_MAX_ATTEMPTS_PER_IP: Annotated[int, Field(ge=1)] = 20
+    LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: Annotated[int, Field(ge=1)] = 5
+    LOGIN_WINDOW_S: Annotated[int, Field(ge=1)] = 300
+    GIT_SHA: str | None = None
+
+    @model_validator(mode="after")
+    def _production_requirements(self) -> Self:
+        if self.OBD2_ENV is Environment.production:
+            for name in ("DATABASE_URL", "REDIS_URL", "SESSION_SECRET"):
+                if not getattr(self, name):
+                    raise SettingsError(f"{name} must be set when OBD2_ENV=production")
+        if self.SESSION_SECRET is not None and len(self.SESSION_SECRET.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.OBD2_ENV is Environment.production
+
+    @property
+    def log_format(self) -> LogFormat:
+        if self.LOG_FORMAT is not None:
+            return self.LOG_FORMAT
+        return LogFormat.json if self.is_production else LogFormat.console
+
+    @property
+    def database_url(self) -> str:
+        return async_database_url(self.DATABASE_URL or self.default_sqlite_url())
+
+    def default_sqlite_url(self) -> str:
+        return f"sqlite:///{(self.DATA_DIR / 'obd2-dashboard.sqlite3').resolve()}"
+
+    def session_secret(self) -> bytes:
+        # Development without a secret: a fresh one per start (sessions end on restart).
+        if self.SESSION_SECRET is None:
+            self.SESSION_SECRET = secrets.token_urlsafe(48)
+        return self.SESSION_SECRET.encode()
+
+
+def async_database_url(url: str) -> str:
+    """The SQLAlchemy URL with the async driver this server uses for that database."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(f"DATABASE_URL is not a URL: {url!r}")
+    base = scheme.split("+", 1)[0]
+    if base in {"postgresql", "postgres"}:
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (postgresql or sqlite)")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a pydantic error becomes one SettingsError line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except SettingsError:
+        raise
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        ctx = err.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, SettingsError):
+            raise inner from None
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise SettingsError(f"{name}: {err['msg']}") from None

@@ -1,0 +1,190 @@
+"""Fixtures for the server's tests: real databases and a real Redis, uniquely named per run.
+
+API tests run on both backends: ``sqlite`` (embedded database and in-process broker) and
+``postgres`` (the machine's PostgreSQL and Redis). A test that asks for ``client`` runs twice.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from obd2_dashboard.app import create_app
+from obd2_dashboard.models import Base
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import Settings, async_database_url
+
+PG_ADMIN_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("OBD2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SESSION_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery"
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _admin_execute(sql: str) -> None:
+    engine = create_async_engine(async_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str | None
+
+
+def create_pg_database() -> str:
+    name = f"obd2_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        url = f"sqlite:///{path}"
+        upgrade_head(async_database_url(url))
+        yield Backend("sqlite", url, None)
+        return
+    name = create_pg_database()
+    try:
+        url = _pg_url(name)
+        upgrade_head(async_database_url(url))
+        yield Backend("postgres", url, REDIS_URL)
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"obd2test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings(backend: Backend, redis_prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        DATABASE_URL=backend.database_url,
+        REDIS_URL=backend.redis_url,
+        REDIS_KEY_PREFIX=redis_prefix,
+        SESSION_SECRET=SESSION_SECRET,
+        DATA_DIR=tmp_path / "var",
+        BACKUP_DIR=tmp_path / "backups",
+    )
+
+
+async def _empty_tables(app: FastAPI) -> None:
+    engine = app.state.obd2.engine
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await _empty_tables(application)
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass(slots=True)
+class World:
+    """Makes users, vehicles and devices straight through the services, and signs in."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    async def user(self, email: str, *, admin: bool = False) -> int:
+        from obd2_dashboard.auth.service import create_user
+
+        async with self.app.state.obd2.sessionmaker() as session:
+            user = await create_user(session, email, PASSWORD, is_admin=admin)
+            await session.commit()
+            return user.id
+
+    async def vehicle(self, owner_id: int, name: str = "Car", vin: str | None = None) -> int:
+        from obd2_dashboard.models import Vehicle
+
+        async with self.app.state.obd2.sessionmaker() as session:
+            vehicle = Vehicle(owner_id=owner_id, name=name, vin=vin)
+            session.add(vehicle)
+            await session.commit()
+            return vehicle.id
+
+    async def device(self, vehicle_id: int, name: str = "pi") -> tuple[int, str]:
+        from obd2_dashboard.devices.service import create_device_for
+        from obd2_dashboard.models import Vehicle
+
+        async with self.app.state.obd2.sessionmaker() as session:
+            vehicle = await session.get(Vehicle, vehicle_id)
+            assert vehicle is not None
+            created = await create_device_for(session, vehicle, name)
+            await session.commit()
+            return created.device.id, created.token
+
+    async def login(self, email: str, password: str = PASSWORD) -> httpx.AsyncClient:
+        """A client of its own, signed in as ``email``, sending the CSRF header on writes."""
+        transport = httpx.ASGITransport(app=self.app, client=(f"198.51.100.{len(email)}", 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        return client
+
+
+@pytest.fixture
+def world(app: FastAPI, client: httpx.AsyncClient) -> World:
+    return World(app, client)
+
+
+@pytest.fixture
+async def alice(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    await world.user("alice@example.com")
+    signed_in = await world.login("alice@example.com")
+    async with signed_in:
+        yield signed_in

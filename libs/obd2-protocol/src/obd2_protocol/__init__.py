@@ -1,0 +1,28 @@
+"""Wire schema shared by the obd2-dashboard server and its Bridge Agent.
+
+Both sides validate with the same models, so a batch the agent builds is a batch the server accepts.
+"""
+
+from obd2_protocol.pids import PIDS, PidInfo, is_known_pid
+from obd2_protocol.wire import (
+    MAX_BATCH_SAMPLES,
+    BridgeAck,
+    BridgeBatch,
+    BridgeError,
+    IngestBatch,
+    IngestResult,
+    Sample,
+)
+
+__all__ = [
+    "MAX_BATCH_SAMPLES",
+    "PIDS",
+    "BridgeAck",
+    "BridgeBatch",
+    "BridgeError",
+    "IngestBatch",
+    "IngestResult",
+    "PidInfo",
+    "Sample",
+    "is_known_pid",
+]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from redis import Redis
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from obd2_dashboard.app import create_app
 from obd2_dashboard.models import Base
 from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
 
 PG_ADMIN_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -115,12 +117,56 @@ async def _empty_tables(app: FastAPI) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))
 
 
+async def _prepare(application: FastAPI) -> None:
+    await _empty_tables(application)
+    # What a deploy does before starting the API (the embedded broker does it by itself).
+    await bootstrap(application.state.obd2.broker)
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        await _empty_tables(application)
+        await _prepare(application)
         yield application
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The app behind a real uvicorn on a loopback port (streaming responses, WebSockets)."""
+
+    app: FastAPI
+    url: str
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[Served]:
+    application = create_app(settings)
+    config = uvicorn.Config(
+        application,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    await _prepare(application)
+    try:
+        yield Served(application, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture
@@ -186,5 +232,7 @@ def world(app: FastAPI, client: httpx.AsyncClient) -> World:
 async def alice(world: World) -> AsyncIterator[httpx.AsyncClient]:
     await world.user("alice@example.com")
     signed_in = await world.login("alice@example.com")
-    async with signed_in:
+    try:
         yield signed_in
+    finally:
+        await signed_in.aclose()

@@ -1,3 +1,5 @@
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +15,14 @@ from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.kit.errors import install_database_error_handlers, install_error_handlers
 from obd2_dashboard.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from obd2_dashboard.kit.version import VERSION
+from obd2_dashboard.live.endpoints import router as live_router
+from obd2_dashboard.live.hub import LiveHub
+from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.telemetry.bridge import router as bridge_router
+from obd2_dashboard.telemetry.endpoints import router as telemetry_router
+from obd2_dashboard.telemetry.service import Pipeline
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig, default_consumer_name
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 
 log = logging.getLogger("obd2_dashboard")
@@ -27,6 +36,9 @@ def api_router() -> APIRouter:
     router.include_router(auth_router)
     router.include_router(vehicles_router)
     router.include_router(devices_router)
+    router.include_router(telemetry_router)
+    router.include_router(live_router)
+    router.include_router(bridge_router)
     return router
 
 
@@ -35,12 +47,26 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         broker = make_broker(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+        sessionmaker = make_sessionmaker(engine)
+        hub = LiveHub(broker)
         app.state.obd2 = AppState(
             settings=settings,
             engine=engine,
-            sessionmaker=make_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             broker=broker,
+            pipeline=Pipeline.for_broker(broker),
+            hub=hub,
         )
+        stop = asyncio.Event()
+        worker_task: asyncio.Task[None] | None = None
+        in_process_worker = settings.EMBEDDED_WORKER
+        if in_process_worker is None:
+            in_process_worker = broker.kind == "embedded"
+        if in_process_worker:
+            # No Redis: streams live in this process, so the worker must too.
+            await bootstrap(broker)
+            worker = RollupWorker(sessionmaker, broker, WorkerConfig(default_consumer_name()))
+            worker_task = asyncio.create_task(worker.run(stop), name="embedded-worker")
         log.info(
             "started",
             extra={"version": VERSION, "database": engine.dialect.name, "broker": broker.kind},
@@ -48,6 +74,11 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await hub.close()
             await broker.close()
             await engine.dispose()
 

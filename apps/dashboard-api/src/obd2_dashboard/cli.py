@@ -69,6 +69,18 @@ def cmd_create_device(settings: Settings, args: argparse.Namespace) -> int:
     return _run(commands.create_device(settings, args.vehicle, args.name, as_json=args.json))
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.worker import run_worker
+
+    return _run(run_worker(settings))
+
+
+def cmd_redis_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    return _run(commands.redis_bootstrap(settings))
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.demo import run_demo
 
@@ -95,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "run the API (what the systemd unit starts)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+
+    add("worker", cmd_worker, "run the persistence worker (stream → rollups)")
+    add(
+        "redis-bootstrap",
+        cmd_redis_bootstrap,
+        "create streams, consumer groups and the schema-version key; deletes nothing",
+    )
 
     p = add("demo", cmd_demo, "run the whole product on embedded defaults with a demo login")
     p.add_argument("--host", default="127.0.0.1")

@@ -8,7 +8,10 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from obd2_dashboard.kit.broker import Broker
+from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.live.hub import LiveHub
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.telemetry.service import Pipeline
 
 
 @dataclass(slots=True)
@@ -17,6 +20,8 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     broker: Broker
+    pipeline: Pipeline
+    hub: LiveHub
 
 
 def get_state(request: Request) -> AppState:
@@ -35,19 +40,24 @@ def get_broker(state: StateDep) -> Broker:
     return state.broker
 
 
+def get_pipeline(state: StateDep) -> Pipeline:
+    return state.pipeline
+
+
+def get_hub(state: StateDep) -> LiveHub:
+    return state.hub
+
+
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
     # The request owns the transaction: it commits before the response is sent (scope
-    # "function"), so a 2xx means the write is durable.
-    async with state.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    # "function"), so a 2xx means the write is durable; after-commit work (live fan-out) runs
+    # between the commit and the response.
+    async with session_scope(state.sessionmaker) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

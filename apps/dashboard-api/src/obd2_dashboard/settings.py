@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: Annotated[int, Field(ge=1)] = 5
     LOGIN_WINDOW_S: Annotated[int, Field(ge=1)] = 300
     GIT_SHA: str | None = None
+    SSE_HEARTBEAT_S: Annotated[float, Field(gt=0, le=15)] = 10.0
+    # Run the persistence worker inside the API process; unset: exactly when the broker is
+    # embedded (its streams exist only in this process).
+    EMBEDDED_WORKER: bool | None = None
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

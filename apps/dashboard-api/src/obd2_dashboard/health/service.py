@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.ops.migrations import current_revision, head_revision
+from obd2_dashboard.ops.redis_bootstrap import REDIS_SCHEMA_VERSION, schema_version
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -59,6 +60,26 @@ async def check_migrations(engine: AsyncEngine, report: Report) -> None:
     else:
         report.checks["migrations"] = "pending"
         report.errors["migrations"] = f"database at {current or 'nothing'}, code expects {head}"
+
+
+async def check_redis_schema(broker: Broker, report: Report) -> None:
+    if "redis" in report.errors:
+        report.checks["redis_schema"] = "unknown"
+        return
+    try:
+        version = await asyncio.wait_for(schema_version(broker), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        report.checks["redis_schema"] = "error"
+        report.errors["redis_schema"] = _describe(exc)
+        return
+    if version is not None and version >= REDIS_SCHEMA_VERSION:
+        report.checks["redis_schema"] = "ok"
+    else:
+        report.checks["redis_schema"] = "missing" if version is None else "outdated"
+        report.errors["redis_schema"] = (
+            f"Redis schema version {version}, code expects {REDIS_SCHEMA_VERSION}: "
+            "run `obd2-dashboard redis-bootstrap`"
+        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,13 +6,48 @@ its prefix, so several installs (or test runs) share one Redis without seeing ea
 """
 
 import asyncio
+import bisect
 import time
 from abc import ABC, abstractmethod
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 BrokerKind = Literal["redis", "embedded"]
+StreamEntry = tuple[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEntry:
+    id: str
+    fields: dict[str, str]
+    deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    length: int
+    pending: int
+    lag: int
+
+
+def parse_stream_id(value: str) -> tuple[int, int]:
+    """``"1700000000000-3"`` → ``(1700000000000, 3)``; ValueError for anything else."""
+    ms, sep, seq = value.partition("-")
+    if not ms.isdigit() or (sep and not seq.isdigit()) or len(value) > 41:
+        raise ValueError(f"not a stream id: {value!r}")
+    return int(ms), int(seq) if sep else 0
+
+
+def format_stream_id(parts: tuple[int, int]) -> str:
+    return f"{parts[0]}-{parts[1]}"
+
+
+def _entries(raw: Any) -> list[StreamEntry]:
+    # redis-py's stubs type stream replies loosely; this is their shape with decode_responses.
+    return [(str(i), dict(f)) for i, f in raw or [] if f is not None]
 
 
 class BrokerUnavailableError(Exception):
@@ -52,6 +87,74 @@ class Broker(ABC):
     @abstractmethod
     async def forget(self, name: str) -> None: ...
 
+    # -- streams ---------------------------------------------------------------------------
+    @abstractmethod
+    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        """Appends an entry, trimming the stream to about ``maxlen``; returns its id."""
+
+    @abstractmethod
+    async def xread(
+        self, stream: str, after_id: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        """Entries after ``after_id`` ("$": only new ones), waiting up to ``block_ms`` for one."""
+
+    @abstractmethod
+    async def xrange(self, stream: str, start_id: str, *, count: int) -> list[StreamEntry]:
+        """Entries from ``start_id`` (inclusive) on."""
+
+    @abstractmethod
+    async def first_id(self, stream: str) -> str | None:
+        """The oldest id still retained, or None when the stream is empty or missing."""
+
+    @abstractmethod
+    async def last_id(self, stream: str) -> str | None: ...
+
+    @abstractmethod
+    async def ensure_group(self, stream: str, group: str) -> bool:
+        """Creates the consumer group (and stream) if missing; True when it was created."""
+
+    @abstractmethod
+    async def xreadgroup(
+        self, stream: str, group: str, consumer: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]: ...
+
+    @abstractmethod
+    async def xack(self, stream: str, group: str, ids: list[str]) -> int: ...
+
+    @abstractmethod
+    async def xautoclaim(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int
+    ) -> list[ClaimedEntry]:
+        """Takes over entries another consumer has held longer than ``min_idle_ms``."""
+
+    @abstractmethod
+    async def group_stats(self, stream: str, group: str) -> GroupStats | None: ...
+
+    @abstractmethod
+    async def xlen(self, stream: str) -> int: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    consumer: str
+    delivered_at: float
+    deliveries: int
+
+
+@dataclass(slots=True)
+class _Group:
+    last_delivered: tuple[int, int] = (0, 0)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Stream:
+    ids: list[tuple[int, int]] = field(default_factory=list)
+    entries: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
+    last: tuple[int, int] = (0, 0)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
 
 class EmbeddedBroker(Broker):
     kind: BrokerKind = "embedded"
@@ -60,6 +163,7 @@ class EmbeddedBroker(Broker):
         super().__init__(prefix)
         self._values: dict[str, str] = {}
         self._windows: dict[str, tuple[int, float]] = {}
+        self._streams: dict[str, _Stream] = {}
         self._lock = asyncio.Lock()
 
     async def ping(self) -> None:
@@ -97,6 +201,130 @@ class EmbeddedBroker(Broker):
     async def forget(self, name: str) -> None:
         self._windows.pop(self.key(name), None)
         self._values.pop(self.key(name), None)
+
+    def _stream(self, name: str) -> _Stream:
+        key = self.key(name)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream()
+        return stream
+
+    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        s = self._stream(stream)
+        now_ms = int(time.time() * 1000)
+        new_id = (now_ms, 0) if now_ms > s.last[0] else (s.last[0], s.last[1] + 1)
+        s.ids.append(new_id)
+        s.entries[new_id] = dict(fields)
+        s.last = new_id
+        # Like MAXLEN ~: trim in steps rather than on every append.
+        if len(s.ids) > maxlen + max(16, maxlen // 10):
+            drop = len(s.ids) - maxlen
+            for old in s.ids[:drop]:
+                del s.entries[old]
+            del s.ids[:drop]
+        s.changed.set()
+        s.changed = asyncio.Event()
+        return format_stream_id(new_id)
+
+    def _after(self, s: _Stream, after: tuple[int, int], count: int) -> list[StreamEntry]:
+        start = bisect.bisect_right(s.ids, after)
+        return [(format_stream_id(i), s.entries[i]) for i in s.ids[start : start + count]]
+
+    async def xread(
+        self, stream: str, after_id: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        s = self._stream(stream)
+        after = s.last if after_id == "$" else parse_stream_id(after_id)
+        found = self._after(s, after, count)
+        if found or block_ms <= 0:
+            return found
+        waiter = s.changed
+        try:
+            await asyncio.wait_for(waiter.wait(), block_ms / 1000)
+        except TimeoutError:
+            return []
+        return self._after(s, after, count)
+
+    async def xrange(self, stream: str, start_id: str, *, count: int) -> list[StreamEntry]:
+        s = self._stream(stream)
+        start = bisect.bisect_left(s.ids, parse_stream_id(start_id))
+        return [(format_stream_id(i), s.entries[i]) for i in s.ids[start : start + count]]
+
+    async def first_id(self, stream: str) -> str | None:
+        s = self._stream(stream)
+        return format_stream_id(s.ids[0]) if s.ids else None
+
+    async def last_id(self, stream: str) -> str | None:
+        s = self._stream(stream)
+        return format_stream_id(s.last) if s.last != (0, 0) else None
+
+    async def ensure_group(self, stream: str, group: str) -> bool:
+        s = self._stream(stream)
+        if group in s.groups:
+            return False
+        s.groups[group] = _Group(last_delivered=s.last)
+        return True
+
+    async def xreadgroup(
+        self, stream: str, group: str, consumer: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        s = self._stream(stream)
+        g = s.groups.get(group)
+        if g is None:
+            raise BrokerUnavailableError(f"NOGROUP no consumer group {group!r} on {stream!r}")
+        found = self._after(s, g.last_delivered, count)
+        if not found and block_ms > 0:
+            waiter = s.changed
+            try:
+                await asyncio.wait_for(waiter.wait(), block_ms / 1000)
+            except TimeoutError:
+                return []
+            found = self._after(s, g.last_delivered, count)
+        now = time.monotonic()
+        for entry_id, _ in found:
+            g.pending[entry_id] = _Pending(consumer, now, 1)
+        if found:
+            g.last_delivered = parse_stream_id(found[-1][0])
+        return found
+
+    async def xack(self, stream: str, group: str, ids: list[str]) -> int:
+        g = self._stream(stream).groups.get(group)
+        if g is None:
+            return 0
+        return sum(1 for i in ids if g.pending.pop(i, None) is not None)
+
+    async def xautoclaim(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int
+    ) -> list[ClaimedEntry]:
+        s = self._stream(stream)
+        g = s.groups.get(group)
+        if g is None:
+            return []
+        now = time.monotonic()
+        claimed: list[ClaimedEntry] = []
+        for entry_id, p in sorted(g.pending.items(), key=lambda kv: parse_stream_id(kv[0])):
+            if len(claimed) >= count:
+                break
+            if (now - p.delivered_at) * 1000 < min_idle_ms:
+                continue
+            fields = s.entries.get(parse_stream_id(entry_id))
+            if fields is None:  # trimmed away while pending
+                del g.pending[entry_id]
+                continue
+            p.consumer, p.delivered_at, p.deliveries = consumer, now, p.deliveries + 1
+            claimed.append(ClaimedEntry(entry_id, fields, p.deliveries))
+        return claimed
+
+    async def xlen(self, stream: str) -> int:
+        return len(self._stream(stream).ids)
+
+    async def group_stats(self, stream: str, group: str) -> GroupStats | None:
+        s = self._stream(stream)
+        g = s.groups.get(group)
+        if g is None:
+            return None
+        lag = len(s.ids) - bisect.bisect_right(s.ids, g.last_delivered)
+        return GroupStats(length=len(s.ids), pending=len(g.pending), lag=lag)
 
 
 class RedisBroker(Broker):
@@ -149,8 +377,109 @@ class RedisBroker(Broker):
     async def forget(self, name: str) -> None:
         await self.redis.delete(self.key(name))
 
+    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        entry_id = await self.redis.xadd(
+            self.key(stream),
+            fields,  # type: ignore[arg-type]
+            maxlen=maxlen,
+            approximate=True,
+        )
+        return str(entry_id)
+
+    async def xread(
+        self, stream: str, after_id: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        result: Any = await self.redis.xread(
+            {self.key(stream): after_id}, count=count, block=block_ms or None
+        )
+        return [e for _, entries in result or [] for e in _entries(entries)]
+
+    async def xrange(self, stream: str, start_id: str, *, count: int) -> list[StreamEntry]:
+        return _entries(await self.redis.xrange(self.key(stream), min=start_id, count=count))
+
+    async def first_id(self, stream: str) -> str | None:
+        result = await self.redis.xrange(self.key(stream), count=1)
+        return str(result[0][0]) if result else None
+
+    async def last_id(self, stream: str) -> str | None:
+        result = await self.redis.xrevrange(self.key(stream), count=1)
+        return str(result[0][0]) if result else None
+
+    async def ensure_group(self, stream: str, group: str) -> bool:
+        try:
+            await self.redis.xgroup_create(self.key(stream), group, id="$", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" in str(exc):
+                return False
+            raise
+        return True
+
+    async def xreadgroup(
+        self, stream: str, group: str, consumer: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        result: Any = await self.redis.xreadgroup(
+            group, consumer, {self.key(stream): ">"}, count=count, block=block_ms or None
+        )
+        return [e for _, entries in result or [] for e in _entries(entries)]
+
+    async def xack(self, stream: str, group: str, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        return int(await self.redis.xack(self.key(stream), group, *ids))
+
+    async def xautoclaim(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int
+    ) -> list[ClaimedEntry]:
+        key = self.key(stream)
+        result: Any = await self.redis.xautoclaim(
+            key, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )
+        entries = _entries(result[1])
+        if not entries:
+            return []
+        details: Any = await self.redis.xpending_range(
+            key, group, min=entries[0][0], max=entries[-1][0], count=len(entries) * 2
+        )
+        deliveries = {str(d["message_id"]): int(d["times_delivered"]) for d in details}
+        return [ClaimedEntry(i, f, deliveries.get(i, 1)) for i, f in entries]
+
+    async def xlen(self, stream: str) -> int:
+        return int(await self.redis.xlen(self.key(stream)))
+
+    async def group_stats(self, stream: str, group: str) -> GroupStats | None:
+        key = self.key(stream)
+        try:
+            groups = await self.redis.xinfo_groups(key)
+        except ResponseError:
+            return None
+        for info in groups:
+            if info["name"] == group:
+                length = int(await self.redis.xlen(key))
+                lag = info.get("lag")
+                return GroupStats(
+                    length=length,
+                    pending=int(info["pending"]),
+                    lag=int(lag) if lag is not None else length,
+                )
+        return None
+
 
 def make_broker(url: str | None, prefix: str) -> Broker:
     if url is None:
         return EmbeddedBroker(prefix)
     return RedisBroker(url, prefix)
+
+
+class Breaker:
+    """Skips a failing broker for a moment instead of making every caller wait on it."""
+
+    def __init__(self, open_s: float = 1.0) -> None:
+        self.open_s = open_s
+        self._open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def trip(self) -> None:
+        self._open_until = time.monotonic() + self.open_s

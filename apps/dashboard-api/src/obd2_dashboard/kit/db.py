@@ -1,4 +1,5 @@
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,17 +80,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "obd2_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Runs ``callback`` once the request's transaction has committed (never if it rolls back)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        await callback()
+
+
+def discard_after_commit(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+@asynccontextmanager
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits when the caller finishes without error."""
     async with maker() as session:
         try:
             yield session
         except BaseException:
+            discard_after_commit(session)
             await session.rollback()
             raise
         else:
             await session.commit()
+            await run_after_commit(session)

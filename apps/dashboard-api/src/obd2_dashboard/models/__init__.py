@@ -2,8 +2,19 @@
 
 from obd2_dashboard.kit.db import Base
 from obd2_dashboard.models.device import Device
+from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
 from obd2_dashboard.models.user import User, UserSession
 from obd2_dashboard.models.vehicle import Vehicle
 
-__all__ = ["Base", "Device", "Sample", "User", "UserSession", "Vehicle"]
+__all__ = [
+    "ROLLUP_BUCKET_MS",
+    "Base",
+    "Device",
+    "IngestOutbox",
+    "Sample",
+    "SampleRollup",
+    "User",
+    "UserSession",
+    "Vehicle",
+]

@@ -13,13 +13,35 @@ from obd2_dashboard.auth import service as auth_service
 from obd2_dashboard.auth.repository import UserRepository
 from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError, print_json
 from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.broker import BrokerUnavailableError, make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.models import User
 from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
+from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
+
+
+async def redis_bootstrap(settings: Settings) -> int:
+    if settings.REDIS_URL is None:
+        raise CommandError("REDIS_URL is not set: the embedded broker needs no bootstrap")
+    broker = make_broker(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+    try:
+        await broker.ping()
+        report = await bootstrap(broker)
+    except RedisSchemaError as exc:
+        raise CommandError(str(exc)) from exc
+    except BrokerUnavailableError as exc:
+        raise CommandError(f"Redis is not answering: {exc}") from exc
+    finally:
+        await broker.close()
+    created = ", ".join(report.created_groups) or "nothing (all present)"
+    before = report.schema_version_before
+    print(f"redis-bootstrap: created {created}", file=sys.stderr)
+    print(f"redis-bootstrap: schema version {before} -> {report.schema_version}", file=sys.stderr)
+    return EXIT_OK
 
 
 def prepare_embedded_storage(settings: Settings) -> None:

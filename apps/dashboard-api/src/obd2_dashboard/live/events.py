@@ -1,0 +1,65 @@
+"""What travels on a vehicle's live stream: one broker entry per stored batch."""
+
+import json
+from dataclasses import dataclass
+
+from obd2_dashboard.kit.broker import parse_stream_id
+
+LIVE_STREAM_MAXLEN = 2_000
+
+
+def live_stream(vehicle_id: int) -> str:
+    return f"live:vehicle:{vehicle_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSample:
+    seq: int
+    ts: int
+    pid: str
+    value: float
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"seq": self.seq, "ts": self.ts, "pid": self.pid, "value": self.value},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One sample with the id a client sends back to resume after it."""
+
+    id: str
+    sample: LiveSample
+
+
+def encode_batch(samples: list[LiveSample]) -> dict[str, str]:
+    rows = [[s.seq, s.ts, s.pid, s.value] for s in samples]
+    return {"s": json.dumps(rows, separators=(",", ":"))}
+
+
+def decode_entry(entry_id: str, fields: dict[str, str]) -> list[LiveEvent]:
+    rows = json.loads(fields.get("s", "[]"))
+    return [
+        LiveEvent(f"{entry_id}.{i}", LiveSample(int(r[0]), int(r[1]), str(r[2]), float(r[3])))
+        for i, r in enumerate(rows)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    entry_id: str
+    index: int
+
+
+def parse_event_id(value: str) -> ResumePoint | None:
+    """``"<stream id>.<index>"`` → where to resume; None for anything malformed."""
+    entry_id, sep, index = value.strip().partition(".")
+    if not sep or not index.isdigit() or len(index) > 9:
+        return None
+    try:
+        parse_stream_id(entry_id)
+    except ValueError:
+        return None
+    return ResumePoint(entry_id, int(index))

@@ -1,0 +1,42 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
+
+ROLLUP_BUCKET_MS = 60_000
+
+
+class SampleRollup(Base):
+    """Per-minute min/max/avg/count of one vehicle's PID: what long-range history reads.
+
+    Always recomputed from the raw rows of its minute, never incremented, so delivering the
+    same work twice (at-least-once streams) cannot skew it.
+    """
+
+    __tablename__ = "sample_rollups_1m"
+
+    vehicle_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    avg: Mapped[float] = mapped_column(Float)
+
+
+class IngestOutbox(Base):
+    """Work owed for one stored batch, written in the batch's own transaction.
+
+    The worker learns of it through the Redis stream (fast path) or by sweeping this table (when
+    Redis was down), and deletes the row once the work is done: derived data never misses a batch.
+    """
+
+    __tablename__ = "ingest_outbox"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(BigInteger)
+    # "PID:bucket_ts" pairs, space-separated: the minutes this batch touched.
+    buckets: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

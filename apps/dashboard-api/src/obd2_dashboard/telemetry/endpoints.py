@@ -1,0 +1,141 @@
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
+
+from obd2_dashboard.auth.dependencies import CurrentUser
+from obd2_dashboard.dependencies import PipelineDep, SessionDep, StateDep
+from obd2_dashboard.devices.dependencies import CurrentDevice
+from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.telemetry import service
+from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_dashboard.telemetry.schemas import History
+from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
+from obd2_protocol import PIDS, IngestBatch, IngestResult
+
+router = APIRouter(tags=["telemetry"])
+
+EpochMs = Annotated[int, Query(ge=0, le=2**53, description="epoch milliseconds")]
+PidQuery = Annotated[str, Query(min_length=1, max_length=64, examples=["RPM"])]
+
+
+def _known_pid(pid: str) -> str:
+    if pid not in PIDS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown PID {pid!r}")
+    return pid
+
+
+def _check_range(start: int, end: int) -> None:
+    if start >= end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be earlier than to")
+
+
+@router.post(
+    "/ingest",
+    response_model=IngestResult,
+    responses=error_responses(401, 413, 422, 503),
+    summary="Store a batch of samples from a device; 200 means durable",
+)
+async def ingest(
+    batch: IngestBatch, device: CurrentDevice, session: SessionDep, pipeline: PipelineDep
+) -> IngestResult:
+    try:
+        return await service.ingest(session, pipeline, device, batch.samples, transport="http")
+    except service.InvalidBatchError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/samples",
+    response_model=History,
+    responses=error_responses(401, 404, 422),
+    summary="One PID over a time range, downsampled to at most max_points buckets",
+)
+async def samples(
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    pid: PidQuery,
+    from_: Annotated[int, Query(alias="from", ge=0, le=2**53)],
+    to: EpochMs,
+    max_points: Annotated[int, Query(ge=1, le=service.MAX_HISTORY_POINTS)] = 1000,
+) -> History:
+    _check_range(from_, to)
+    try:
+        result = await service.history(
+            session,
+            user,
+            vehicle_id,
+            pid=_known_pid(pid),
+            start=from_,
+            end=to,
+            max_points=max_points,
+        )
+    except VehicleNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return History(
+        pid=pid,
+        source="raw" if result.source == "raw" else "rollup",
+        bucket_ms=result.width,
+        points=[(b.ts, b.avg) for b in result.buckets],
+        min=[b.min for b in result.buckets],
+        max=[b.max for b in result.buckets],
+        count=[b.count for b in result.buckets],
+    )
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/samples.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "ts,time,pid,value rows"},
+        **error_responses(401, 404, 422),
+    },
+    summary="The raw samples of a range as CSV, streamed",
+)
+async def samples_csv(
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    pid: Annotated[str, Query(min_length=1, max_length=2000, description="PIDs, comma-separated")],
+    from_: Annotated[int, Query(alias="from", ge=0, le=2**53)],
+    to: EpochMs,
+) -> StreamingResponse:
+    _check_range(from_, to)
+    pids = sorted({_known_pid(p.strip()) for p in pid.split(",") if p.strip()})
+    if not pids:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "pid: name at least one PID")
+    try:
+        vehicle = await get_vehicle(session, user, vehicle_id)
+    except VehicleNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+    async def rows() -> AsyncIterator[str]:
+        # The request's session is closed once the handler returns: stream on a session of
+        # our own, a chunk of rows at a time.
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["ts", "time", "pid", "value"])
+        async with state.sessionmaker() as stream_session:
+            async for chunk in SampleRepository(stream_session).stream_rows(
+                vehicle.id, pids, from_, to
+            ):
+                for ts, row_pid, value in chunk:
+                    iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+                    writer.writerow([ts, iso, row_pid, repr(float(value))])
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"vehicle-{vehicle.id}-{from_}-{to}.csv"
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,225 @@
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, IngestOutbox, Vehicle
+from obd2_protocol import Sample as WireSample
+
+# last_seen columns are refreshed at most this often: a write per batch would make every
+# ingest of one vehicle queue on the same row lock.
+LAST_SEEN_RESOLUTION = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    ts: int
+    avg: float
+    min: float
+    max: float
+    count: int
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class SampleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert_new(
+        self, device_id: int, vehicle_id: int, samples: Sequence[WireSample]
+    ) -> set[int]:
+        """Stores the samples whose (device, seq) is new; returns the seqs it stored."""
+        if _is_pg(self.session):
+            result = await self.session.execute(
+                text(
+                    "INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
+                    "SELECT :device_id, s.seq, :vehicle_id, s.ts, s.pid, s.value FROM unnest("
+                    "CAST(:seqs AS bigint[]), CAST(:tss AS bigint[]), CAST(:pids AS text[]), "
+                    "CAST(:vals AS float8[])) AS s(seq, ts, pid, value) "
+                    "ON CONFLICT DO NOTHING RETURNING seq"
+                ),
+                {
+                    "device_id": device_id,
+                    "vehicle_id": vehicle_id,
+                    "seqs": [s.seq for s in samples],
+                    "tss": [s.ts for s in samples],
+                    "pids": [s.pid for s in samples],
+                    "vals": [s.value for s in samples],
+                },
+            )
+            return {row[0] for row in result}
+        # SQLite serializes writers, so "which exist" then "insert the rest" cannot race.
+        seqs = [s.seq for s in samples]
+        existing = await self.session.execute(
+            text(
+                "SELECT seq FROM samples WHERE device_id = :device_id AND seq BETWEEN :lo AND :hi"
+            ),
+            {"device_id": device_id, "lo": min(seqs), "hi": max(seqs)},
+        )
+        seen = {row[0] for row in existing}
+        fresh = [s for s in samples if s.seq not in seen]
+        if fresh:
+            await self.session.execute(
+                text(
+                    "INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
+                    "VALUES (:device_id, :seq, :vehicle_id, :ts, :pid, :value)"
+                ),
+                [
+                    {
+                        "device_id": device_id,
+                        "vehicle_id": vehicle_id,
+                        "seq": s.seq,
+                        "ts": s.ts,
+                        "pid": s.pid,
+                        "value": s.value,
+                    }
+                    for s in fresh
+                ],
+            )
+        return {s.seq for s in fresh}
+
+    async def touch_last_seen(
+        self, device: Device, now: datetime, agent_version: str | None = None
+    ) -> None:
+        stale = now - LAST_SEEN_RESOLUTION
+        values: dict[str, object] = {"last_seen_at": now}
+        if agent_version is not None:
+            values["agent_version"] = agent_version
+        await self.session.execute(
+            update(Device)
+            .where(
+                Device.id == device.id,
+                or_(Device.last_seen_at.is_(None), Device.last_seen_at < stale),
+            )
+            .values(**values)
+        )
+        await self.session.execute(
+            update(Vehicle)
+            .where(
+                Vehicle.id == device.vehicle_id,
+                or_(Vehicle.last_seen_at.is_(None), Vehicle.last_seen_at < stale),
+            )
+            .values(last_seen_at=now)
+        )
+
+    async def history_raw(
+        self, vehicle_id: int, pid: str, start: int, end: int, width: int
+    ) -> list[Bucket]:
+        result = await self.session.execute(
+            text(
+                "SELECT min(ts), avg(value), min(value), max(value), count(*) FROM samples "
+                "WHERE vehicle_id = :vehicle_id AND pid = :pid AND ts >= :start AND ts < :end "
+                "GROUP BY (ts - :start) / :width ORDER BY 1"
+            ),
+            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+        )
+        return [_bucket(row) for row in result]
+
+    async def history_rollup(
+        self, vehicle_id: int, pid: str, start: int, end: int, width: int
+    ) -> list[Bucket]:
+        result = await self.session.execute(
+            text(
+                "SELECT min(bucket_ts), sum(avg * count) / sum(count), min(min), max(max), "
+                "sum(count) FROM sample_rollups_1m "
+                "WHERE vehicle_id = :vehicle_id AND pid = :pid "
+                "AND bucket_ts >= :start AND bucket_ts < :end "
+                "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
+            ),
+            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+        )
+        return [_bucket(row) for row in result]
+
+    async def stream_rows(
+        self, vehicle_id: int, pids: Sequence[str], start: int, end: int
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """The raw rows of a range in time order, a chunk at a time (never all in memory)."""
+        statement = text(
+            "SELECT ts, pid, value FROM samples WHERE vehicle_id = :vehicle_id "
+            "AND pid IN :pids AND ts >= :start AND ts < :end ORDER BY ts, pid"
+        ).bindparams(
+            bindparam("pids", value=list(pids), expanding=True),
+            vehicle_id=vehicle_id,
+            start=start,
+            end=end,
+        )
+        stream = await self.session.stream(statement.execution_options(yield_per=5000))
+        async for partition in stream.partitions(5000):
+            yield partition
+
+
+def _bucket(row: Sequence[Any]) -> Bucket:
+    return Bucket(
+        ts=int(row[0]),
+        avg=float(row[1]),
+        min=float(row[2]),
+        max=float(row[3]),
+        count=int(row[4]),
+    )
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> int:
+        entry = IngestOutbox(
+            vehicle_id=vehicle_id,
+            buckets=" ".join(f"{pid}:{ts}" for pid, ts in sorted(buckets)),
+        )
+        self.session.add(entry)
+        await self.session.flush()
+        return entry.id
+
+    async def get_many(self, ids: Sequence[int]) -> Sequence[IngestOutbox]:
+        result = await self.session.execute(select(IngestOutbox).where(IngestOutbox.id.in_(ids)))
+        return result.scalars().all()
+
+    async def older_than(self, cutoff: datetime, limit: int) -> Sequence[IngestOutbox]:
+        result = await self.session.execute(
+            select(IngestOutbox)
+            .where(IngestOutbox.created_at < cutoff)
+            .order_by(IngestOutbox.id)
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def delete_many(self, ids: Sequence[int]) -> None:
+        await self.session.execute(delete(IngestOutbox).where(IngestOutbox.id.in_(ids)))
+
+    async def count(self) -> int:
+        result = await self.session.execute(text("SELECT count(*) FROM ingest_outbox"))
+        return int(result.scalar_one())
+
+
+class RollupRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def recompute(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> None:
+        """Rewrites each (PID, minute) rollup from the raw rows of that minute."""
+        upsert = (
+            "INSERT INTO sample_rollups_1m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
+            "SELECT vehicle_id, pid, :bucket, count(*), min(value), max(value), avg(value) "
+            "FROM samples WHERE vehicle_id = :vehicle_id AND pid = :pid "
+            "AND ts >= :bucket AND ts < :bucket_end GROUP BY vehicle_id, pid "
+            "ON CONFLICT (vehicle_id, pid, bucket_ts) DO UPDATE SET count = excluded.count, "
+            "min = excluded.min, max = excluded.max, avg = excluded.avg"
+        )
+        params = [
+            {
+                "vehicle_id": vehicle_id,
+                "pid": pid,
+                "bucket": bucket,
+                "bucket_end": bucket + ROLLUP_BUCKET_MS,
+            }
+            for pid, bucket in sorted(buckets)
+        ]
+        if params:
+            await self.session.execute(text(upsert), params)

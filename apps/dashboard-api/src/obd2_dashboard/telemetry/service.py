@@ -1,0 +1,131 @@
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.kit.broker import Breaker, Broker
+from obd2_dashboard.kit.db import after_commit, utcnow
+from obd2_dashboard.live.events import LiveSample
+from obd2_dashboard.live.publisher import LivePublisher
+from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, User
+from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
+from obd2_dashboard.telemetry.streams import WORK_STREAM, WORK_STREAM_MAXLEN
+from obd2_dashboard.vehicles.service import get_vehicle
+from obd2_protocol import IngestResult
+from obd2_protocol import Sample as WireSample
+
+log = logging.getLogger("obd2_dashboard.telemetry")
+
+# Spooled data may be weeks old; a clock this far ahead is wrong, not early.
+MAX_FUTURE_MS = 24 * 3600 * 1000
+MAX_HISTORY_POINTS = 10_000
+# Ranges whose buckets are at least this wide read the per-minute rollups.
+ROLLUP_MIN_BUCKET_MS = ROLLUP_BUCKET_MS
+
+INGESTED = Counter("obd2_ingest_samples_total", "Samples received", ["result"])
+BATCHES = Counter("obd2_ingest_batches_total", "Batches stored", ["transport"])
+
+
+class InvalidBatchError(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """Where stored batches go after their commit: live viewers and the worker."""
+
+    broker: Broker
+    live: LivePublisher
+    work_breaker: Breaker
+
+    @classmethod
+    def for_broker(cls, broker: Broker) -> "Pipeline":
+        return cls(broker, LivePublisher(broker), Breaker())
+
+    async def notify_work(self, outbox_id: int) -> None:
+        if self.work_breaker.is_open:
+            return
+        try:
+            await self.broker.xadd(WORK_STREAM, {"outbox": str(outbox_id)}, WORK_STREAM_MAXLEN)
+        except Exception as exc:
+            # The outbox row stays; the worker's sweep picks it up.
+            self.work_breaker.trip()
+            log.warning("work stream unavailable: %s", type(exc).__name__)
+
+
+def _check_times(samples: Sequence[WireSample], now_ms: int) -> None:
+    for index, sample in enumerate(samples):
+        if sample.ts > now_ms + MAX_FUTURE_MS:
+            raise InvalidBatchError(
+                f"samples[{index}].ts is more than 24 h in the future ({sample.ts})"
+            )
+
+
+async def ingest(
+    session: AsyncSession,
+    pipeline: Pipeline,
+    device: Device,
+    samples: Sequence[WireSample],
+    *,
+    transport: str,
+    agent_version: str | None = None,
+) -> IngestResult:
+    """Stores a batch in the session's transaction; live fan-out and work follow the commit."""
+    _check_times(samples, int(time.time() * 1000))
+    unique: dict[int, WireSample] = {}
+    for sample in samples:
+        unique.setdefault(sample.seq, sample)
+    repo = SampleRepository(session)
+    stored = await repo.insert_new(device.id, device.vehicle_id, list(unique.values()))
+    await repo.touch_last_seen(device, utcnow(), agent_version)
+    fresh = [s for s in unique.values() if s.seq in stored]
+    if fresh:
+        buckets = {(s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh}
+        outbox_id = await OutboxRepository(session).add(device.vehicle_id, buckets)
+        live = [LiveSample(s.seq, s.ts, s.pid, s.value) for s in fresh]
+        vehicle_id = device.vehicle_id
+
+        async def fan_out() -> None:
+            await pipeline.live.publish(vehicle_id, live)
+            await pipeline.notify_work(outbox_id)
+
+        after_commit(session, fan_out)
+    result = IngestResult(accepted=len(fresh), duplicates=len(samples) - len(fresh))
+    INGESTED.labels("accepted").inc(result.accepted)
+    INGESTED.labels("duplicate").inc(result.duplicates)
+    BATCHES.labels(transport).inc()
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRange:
+    source: str
+    width: int
+    buckets: list[Bucket]
+
+
+async def history(
+    session: AsyncSession,
+    user: User,
+    vehicle_id: int,
+    *,
+    pid: str,
+    start: int,
+    end: int,
+    max_points: int,
+) -> HistoryRange:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    width = max(1, math.ceil((end - start) / max_points))
+    repo = SampleRepository(session)
+    if width >= ROLLUP_MIN_BUCKET_MS:
+        # Whole minutes, aligned to minutes, so every rollup falls in exactly one bucket.
+        aligned = start - start % ROLLUP_BUCKET_MS
+        minutes = math.ceil(math.ceil((end - aligned) / max_points) / ROLLUP_BUCKET_MS)
+        width = minutes * ROLLUP_BUCKET_MS
+        buckets = await repo.history_rollup(vehicle.id, pid, aligned, end, width)
+        return HistoryRange("rollup", width, buckets)
+    return HistoryRange("raw", width, await repo.history_raw(vehicle.id, pid, start, end, width))

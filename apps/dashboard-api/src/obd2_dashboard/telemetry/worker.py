@@ -1,0 +1,182 @@
+"""The persistence worker: turns stored batches into per-minute rollups.
+
+Work arrives on a consumer-group stream (one entry per stored batch, naming its outbox row).
+Delivery is at least once, so processing recomputes whole minutes from raw rows and is
+idempotent. Entries left pending by a dead consumer are claimed after ``claim_idle_ms``; an
+entry that keeps failing goes to a dead-letter stream. A sweep of the outbox table does the work
+of any batch whose stream entry never arrived (Redis down or restarted empty).
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from obd2_dashboard.kit.broker import Broker, StreamEntry
+from obd2_dashboard.kit.db import session_scope, utcnow
+from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
+from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
+
+log = logging.getLogger("obd2_dashboard.worker")
+
+PROCESSED = Counter("obd2_worker_batches_total", "Outbox batches turned into rollups", ["path"])
+FAILURES = Counter("obd2_worker_failures_total", "Work entries that failed processing")
+DEAD_LETTERED = Counter("obd2_worker_dead_letters_total", "Work entries given up on")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    consumer: str
+    batch: int = 200
+    block_ms: int = 1_000
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    sweep_interval_s: float = 5.0
+    sweep_age_s: float = 15.0
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _parse_buckets(text: str) -> set[tuple[str, int]]:
+    buckets = set()
+    for item in text.split():
+        pid, _, ts = item.rpartition(":")
+        buckets.add((pid, int(ts)))
+    return buckets
+
+
+async def process_outbox(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Recomputes every minute the given batches touched and clears them; returns how many."""
+    outbox = OutboxRepository(session)
+    rows = await outbox.get_many(sorted(set(ids)))
+    per_vehicle: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    for row in rows:
+        per_vehicle[row.vehicle_id] |= _parse_buckets(row.buckets)
+    rollups = RollupRepository(session)
+    # A fixed order (vehicle, PID, minute) so two workers never lock rows in opposite orders.
+    for vehicle_id in sorted(per_vehicle):
+        await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
+    if rows:
+        await outbox.delete_many([row.id for row in rows])
+    return len(rows)
+
+
+class RollupWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        config: WorkerConfig,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.broker = broker
+        self.config = config
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker started", extra={"consumer": self.config.consumer})
+        consume = asyncio.create_task(self._consume_loop(stop), name="worker-consume")
+        sweep = asyncio.create_task(self._sweep_loop(stop), name="worker-sweep")
+        try:
+            await stop.wait()
+        finally:
+            for task in (consume, sweep):
+                task.cancel()
+            for task in (consume, sweep):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            log.info("worker stopped", extra={"consumer": self.config.consumer})
+
+    async def _process(self, ids: Sequence[int], path: str) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            done = await process_outbox(session, ids)
+        PROCESSED.labels(path).inc(done)
+
+    async def _consume_loop(self, stop: asyncio.Event) -> None:
+        backoff = 0.2
+        group_ready = False
+        while not stop.is_set():
+            try:
+                if not group_ready:
+                    await self.broker.ensure_group(WORK_STREAM, WORK_GROUP)
+                    group_ready = True
+                await self.consume_once()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # NOGROUP after a Redis restart without persistence: make the group again.
+                group_ready = False
+                log.warning("worker stream error: %s: %s", type(exc).__name__, str(exc)[:200])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def consume_once(self) -> int:
+        cfg = self.config
+        claimed = await self.broker.xautoclaim(
+            WORK_STREAM, WORK_GROUP, cfg.consumer, min_idle_ms=cfg.claim_idle_ms, count=cfg.batch
+        )
+        entries: list[StreamEntry] = []
+        for entry in claimed:
+            if entry.deliveries > cfg.max_deliveries:
+                await self._dead_letter(entry.id, entry.fields, f"{entry.deliveries} deliveries")
+            else:
+                entries.append((entry.id, entry.fields))
+        if not entries:
+            entries = await self.broker.xreadgroup(
+                WORK_STREAM, WORK_GROUP, cfg.consumer, count=cfg.batch, block_ms=cfg.block_ms
+            )
+        if not entries:
+            return 0
+        ids: list[int] = []
+        good: list[str] = []
+        for entry_id, fields in entries:
+            try:
+                ids.append(int(fields["outbox"]))
+                good.append(entry_id)
+            except (KeyError, ValueError):
+                await self._dead_letter(entry_id, fields, "malformed entry")
+        try:
+            await self._process(ids, "stream")
+        except Exception:
+            FAILURES.inc(len(good))
+            raise  # left pending: claimed again after claim_idle_ms, dead-lettered if it persists
+        await self.broker.xack(WORK_STREAM, WORK_GROUP, good)
+        return len(good)
+
+    async def _dead_letter(self, entry_id: str, fields: dict[str, str], reason: str) -> None:
+        await self.broker.xadd(
+            DEADLETTER_STREAM, {**fields, "entry": entry_id, "reason": reason}, maxlen=10_000
+        )
+        await self.broker.xack(WORK_STREAM, WORK_GROUP, [entry_id])
+        DEAD_LETTERED.inc()
+        log.error("work entry dead-lettered", extra={"entry": entry_id, "reason": reason})
+
+    async def sweep_once(self) -> int:
+        cutoff = utcnow() - timedelta(seconds=self.config.sweep_age_s)
+        async with self.sessionmaker() as session:
+            rows = await OutboxRepository(session).older_than(cutoff, self.config.batch)
+        if rows:
+            await self._process([row.id for row in rows], "sweep")
+        return len(rows)
+
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                while await self.sweep_once() >= self.config.batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("worker sweep error: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.sweep_interval_s)

@@ -1,0 +1,150 @@
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from obd2_dashboard.app import create_app
+from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.ops.redis_bootstrap import bootstrap
+from obd2_dashboard.settings import Settings
+from obd2_dashboard.telemetry.repository import OutboxRepository
+from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
+from tests.conftest import World, _empty_tables
+from tests.telemetry.helpers import rollups_match_raw
+
+
+@pytest.fixture
+async def quiet_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app without its in-process worker, so the test drives the worker itself."""
+    settings.EMBEDDED_WORKER = False
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await _empty_tables(application)
+        await bootstrap(application.state.obd2.broker)
+        yield application
+
+
+async def _ingest_batches(app: FastAPI, batches: int) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        world = World(app, client)
+        user = await world.user("worker@example.com")
+        vehicle = await world.vehicle(user)
+        _, token = await world.device(vehicle)
+        t0 = int(time.time() * 1000) - 3_600_000
+        for b in range(batches):
+            samples = [
+                {"seq": b * 100 + i, "ts": t0 + b * 20_000 + i * 200, "pid": pid, "value": i * 1.5}
+                for i in range(50)
+                for pid in ("RPM",)
+            ] + [
+                {
+                    "seq": b * 100 + 50 + i,
+                    "ts": t0 + b * 20_000 + i * 200,
+                    "pid": "SPEED",
+                    "value": i,
+                }
+                for i in range(50)
+            ]
+            response = await client.post(
+                "/api/v1/ingest",
+                json={"samples": samples},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+
+
+def _worker(app: FastAPI, consumer: str, **overrides: float) -> RollupWorker:
+    config = WorkerConfig(consumer=consumer, block_ms=100, **overrides)  # type: ignore[arg-type]
+    return RollupWorker(app.state.obd2.sessionmaker, app.state.obd2.broker, config)
+
+
+async def _outbox(app: FastAPI) -> int:
+    async with app.state.obd2.sessionmaker() as session:
+        return await OutboxRepository(session).count()
+
+
+async def test_worker_turns_stream_entries_into_exact_rollups(quiet_app: FastAPI) -> None:
+    await _ingest_batches(quiet_app, 6)
+    worker = _worker(quiet_app, "w1")
+    assert await worker.consume_once() == 6
+    assert await _outbox(quiet_app) == 0
+    assert await rollups_match_raw(quiet_app) == []
+    stats = await quiet_app.state.obd2.broker.group_stats(WORK_STREAM, WORK_GROUP)
+    assert stats is not None
+    assert stats.pending == 0
+    assert stats.lag == 0
+    # Delivered again (at least once): recomputation leaves the rollups as they were.
+    async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
+        from obd2_dashboard.telemetry.worker import process_outbox
+
+        assert await process_outbox(session, [1, 2, 3]) == 0
+    assert await rollups_match_raw(quiet_app) == []
+
+
+async def test_entries_of_a_dead_consumer_are_claimed(quiet_app: FastAPI) -> None:
+    await _ingest_batches(quiet_app, 3)
+    broker = quiet_app.state.obd2.broker
+    taken = await broker.xreadgroup(WORK_STREAM, WORK_GROUP, "dead", count=10, block_ms=100)
+    assert len(taken) == 3  # read, never acknowledged: the consumer "died"
+    survivor = _worker(quiet_app, "alive", claim_idle_ms=0)
+    assert await survivor.consume_once() == 3
+    assert await rollups_match_raw(quiet_app) == []
+    stats = await broker.group_stats(WORK_STREAM, WORK_GROUP)
+    assert stats is not None
+    assert stats.pending == 0
+
+
+async def test_repeatedly_failing_entries_go_to_the_dead_letter_stream(
+    quiet_app: FastAPI,
+) -> None:
+    broker = quiet_app.state.obd2.broker
+    async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
+        broken = await OutboxRepository(session).add(1, set())
+        row = (await OutboxRepository(session).get_many([broken]))[0]
+        row.buckets = "RPM:not-a-minute"
+    await broker.xadd(WORK_STREAM, {"outbox": str(broken)}, maxlen=100)
+    await broker.xadd(WORK_STREAM, {"garbage": "1"}, maxlen=100)
+    worker = _worker(quiet_app, "w", claim_idle_ms=0, max_deliveries=2)
+    for _ in range(4):
+        with contextlib.suppress(ValueError):
+            await worker.consume_once()
+    dead = await broker.xrange(DEADLETTER_STREAM, "0-0", count=10)
+    reasons = sorted(fields["reason"] for _, fields in dead)
+    assert reasons == ["3 deliveries", "malformed entry"]
+    stats = await broker.group_stats(WORK_STREAM, WORK_GROUP)
+    assert stats is not None
+    assert stats.pending == 0
+
+
+async def test_sweep_does_the_work_the_stream_never_announced(quiet_app: FastAPI) -> None:
+    await _ingest_batches(quiet_app, 2)
+    # As if Redis had lost the entries: only the outbox knows.
+    broker = quiet_app.state.obd2.broker
+    await broker.xreadgroup(WORK_STREAM, WORK_GROUP, "x", count=10, block_ms=100)
+    await broker.xack(
+        WORK_STREAM, WORK_GROUP, [e for e, _ in await broker.xrange(WORK_STREAM, "0-0", count=10)]
+    )
+    worker = _worker(quiet_app, "sweeper", sweep_age_s=0)
+    assert await worker.sweep_once() == 2
+    assert await _outbox(quiet_app) == 0
+    assert await rollups_match_raw(quiet_app) == []
+
+
+async def test_worker_run_loop_stops_cleanly(quiet_app: FastAPI) -> None:
+    await _ingest_batches(quiet_app, 2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(_worker(quiet_app, "loop").run(stop))
+    for _ in range(100):
+        if await _outbox(quiet_app) == 0:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert await _outbox(quiet_app) == 0
+    assert await rollups_match_raw(quiet_app) == []

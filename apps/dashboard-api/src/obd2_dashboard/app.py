@@ -22,7 +22,7 @@ from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.bridge import router as bridge_router
 from obd2_dashboard.telemetry.endpoints import router as telemetry_router
 from obd2_dashboard.telemetry.service import Pipeline
-from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig, default_consumer_name
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 
 log = logging.getLogger("obd2_dashboard")
@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         if in_process_worker:
             # No Redis: streams live in this process, so the worker must too.
             await bootstrap(broker)
-            worker = RollupWorker(sessionmaker, broker, WorkerConfig(default_consumer_name()))
+            worker = RollupWorker(sessionmaker, broker, WorkerConfig.from_settings(settings))
             worker_task = asyncio.create_task(worker.run(stop), name="embedded-worker")
         log.info(
             "started",

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Run the persistence worker inside the API process; unset: exactly when the broker is
     # embedded (its streams exist only in this process).
     EMBEDDED_WORKER: bool | None = None
+    # A work entry held this long by a consumer that stopped answering is taken over.
+    WORKER_CLAIM_IDLE_MS: Annotated[int, Field(ge=0)] = 30_000
+    WORKER_SWEEP_AGE_S: Annotated[float, Field(ge=0)] = 15.0
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BrokerKind = Literal["redis", "embedded"]
 StreamEntry = tuple[str, dict[str, str]]
@@ -338,6 +342,9 @@ class RedisBroker(Broker):
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=15,
+            # A pooled connection that died with a Redis restart fails once; a fresh one works.
+            retry=Retry(NoBackoff(), 2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
 
     async def ping(self) -> None:

@@ -7,7 +7,7 @@ from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
-from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig, default_consumer_name
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 
 
 async def run_worker(settings: Settings) -> int:
@@ -28,7 +28,7 @@ async def run_worker(settings: Settings) -> int:
         except Exception as exc:
             print(f"worker: Redis not ready yet ({type(exc).__name__}); retrying", file=sys.stderr)
         worker = RollupWorker(
-            make_sessionmaker(engine), broker, WorkerConfig(default_consumer_name())
+            make_sessionmaker(engine), broker, WorkerConfig.from_settings(settings)
         )
         await worker.run(stop)
     finally:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.kit.broker import Broker, StreamEntry
 from obd2_dashboard.kit.db import session_scope, utcnow
+from obd2_dashboard.ops.redis_bootstrap import bootstrap
+from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 
@@ -41,6 +43,14 @@ class WorkerConfig:
     max_deliveries: int = 5
     sweep_interval_s: float = 5.0
     sweep_age_s: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "WorkerConfig":
+        return cls(
+            consumer=default_consumer_name(),
+            claim_idle_ms=settings.WORKER_CLAIM_IDLE_MS,
+            sweep_age_s=settings.WORKER_SWEEP_AGE_S,
+        )
 
 
 def default_consumer_name() -> str:
@@ -107,7 +117,8 @@ class RollupWorker:
         while not stop.is_set():
             try:
                 if not group_ready:
-                    await self.broker.ensure_group(WORK_STREAM, WORK_GROUP)
+                    # Also repairs a Redis that restarted empty (group and schema key gone).
+                    await bootstrap(self.broker)
                     group_ready = True
                 await self.consume_once()
                 backoff = 0.2

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
+# What one spooled sample costs on disk, row and index (measured: about 72 bytes).
+ROW_BYTES = 72
+
+
 class SpoolLockedError(RuntimeError):
     pass
 
@@ -117,9 +121,9 @@ class Spool:
                 raise
             self._next_seq = seqs[-1] + 1
             self._appends += 1
-            if self._appends % 50 == 0:
-                self.enforce_cap()
-            return seqs
+        if self._appends % 50 == 0:
+            self.enforce_cap()
+        return seqs
 
     def used_bytes(self) -> int:
         page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
@@ -127,26 +131,33 @@ class Spool:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         return int((pages - free) * page_size)
 
+    @property
+    def max_rows(self) -> int:
+        return max(1, self.max_bytes // ROW_BYTES)
+
     def enforce_cap(self) -> int:
-        """Over the cap, drop the oldest slow-PID samples first, then the oldest of any PID."""
-        dropped = 0
-        while self.used_bytes() > self.max_bytes:
-            count = self.backlog()
-            if count == 0:
-                break
-            chunk = max(1, count // 10)
+        """Over the cap, drop the oldest slow-PID samples first, then the oldest of any PID.
+
+        The cap counts rows (bytes / ``ROW_BYTES``) rather than pages: deleting scattered slow
+        rows frees no whole page at once, so a page count would keep asking for more deletes.
+        It drops down to 90 % of the cap so that it does not run on every append.
+        """
+        rows = self.backlog()
+        if rows <= self.max_rows:
+            return 0
+        excess = rows - self.max_rows * 9 // 10
+        with self._mutex:
             self._db.execute("BEGIN IMMEDIATE")
-            cur = self._db.execute(
+            removed = self._db.execute(
                 "DELETE FROM samples WHERE seq IN "
                 "(SELECT seq FROM samples WHERE slow = 1 ORDER BY seq LIMIT ?)",
-                (chunk,),
-            )
-            removed = cur.rowcount
-            if removed == 0:
-                removed = self._db.execute(
+                (excess,),
+            ).rowcount
+            if removed < excess:
+                removed += self._db.execute(
                     "DELETE FROM samples WHERE seq IN "
                     "(SELECT seq FROM samples ORDER BY seq LIMIT ?)",
-                    (chunk,),
+                    (excess - removed,),
                 ).rowcount
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('dropped', ?) "
@@ -154,8 +165,7 @@ class Spool:
                 (removed,),
             )
             self._db.execute("COMMIT")
-            dropped += removed
-        return dropped
+        return removed
 
     # ---- reading and acknowledging -------------------------------------------------------
     def oldest(self, limit: int) -> list[SpooledSample]:

@@ -4,11 +4,11 @@
 import time
 from collections.abc import Callable
 
-from obd2_bridge.simulator import SimulatorThread
+from bridge_proxy import CuttableProxy
+from bridge_standin import StandInServer
+from bridge_support import Agent, Emulator, wait_until
 
-from .conftest import Agent, Emulator, wait_until
-from .proxy import CuttableProxy
-from .standin import StandInServer
+from obd2_bridge.simulator import SimulatorThread
 
 
 def api(port: int) -> str:

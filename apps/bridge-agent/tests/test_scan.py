@@ -2,7 +2,7 @@
 import json
 import subprocess
 
-from .conftest import BIN, Emulator
+from bridge_support import BIN, Emulator
 
 
 def test_scan_of_the_emulator_reports_protocol_vin_and_pids(emulator: Emulator) -> None:
@@ -23,7 +23,7 @@ def test_scan_of_the_emulator_reports_protocol_vin_and_pids(emulator: Emulator) 
 
 
 def test_scan_without_an_adapter_says_so(tmp_path: object) -> None:
-    from .conftest import free_port
+    from bridge_support import free_port
 
     port = free_port()
     result = subprocess.run(

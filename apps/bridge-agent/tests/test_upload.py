@@ -5,10 +5,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from obd2_bridge.simulator import SimulatorThread
+from bridge_standin import StandInServer
+from bridge_support import BIN, Agent, Emulator, free_port, wait_until
 
-from .conftest import BIN, Agent, Emulator, free_port, wait_until
-from .standin import StandInServer
+from obd2_bridge.simulator import SimulatorThread
 
 
 def api(server: StandInServer) -> str:

@@ -64,3 +64,73 @@ class BridgeError(_Strict):
     id: int | None
     status: int
     detail: str
+
+
+class DtcEntry(_Strict):
+    code: Annotated[str, Field(pattern=r"^[PCBU][0-9A-F]{4}$", examples=["P0143"])]
+    description: str = ""
+
+
+class BridgeDtcReport(_Strict):
+    """The trouble codes the agent read from the car; sent when they change and after connecting."""
+
+    type: Literal["dtcs"] = "dtcs"
+    ts: Annotated[int, Field(ge=MIN_TS_MS, le=2**53, strict=True)]
+    stored: list[DtcEntry]
+    pending: list[DtcEntry]
+    permanent: list[DtcEntry]
+    freeze_dtc: str | None = None
+    freeze_frame: dict[str, float] = Field(default_factory=dict)
+
+
+AdapterState = Literal[
+    "connecting",
+    "no_adapter",
+    "no_ecu",
+    "unsupported_protocol",
+    "timeout",
+    "connected",
+    "engine_off",
+    "low_voltage",
+]
+
+
+class BridgeStatus(_Strict):
+    """What the agent reports about itself, every few seconds; the server may show or ignore it."""
+
+    type: Literal["status"] = "status"
+    ts: Annotated[int, Field(ge=MIN_TS_MS, le=2**53, strict=True)]
+    agent_version: str
+    adapter_state: AdapterState
+    adapter_detail: str = ""
+    protocol: str | None = None
+    vin: str | None = None
+    battery_voltage: float | None = None
+    spool_backlog: Annotated[int, Field(ge=0)]
+    spool_dropped: Annotated[int, Field(ge=0)] = 0
+    last_upload_ts: int | None = None
+    sample_rate: Annotated[float, Field(ge=0)]
+
+
+class BridgeClearDtcs(_Strict):
+    """Server → agent: clear the trouble codes (mode 04); only sent after the user confirmed it."""
+
+    type: Literal["clear_dtcs"] = "clear_dtcs"
+    id: Annotated[int, Field(ge=0, strict=True)]
+
+
+class BridgeCommandResult(_Strict):
+    """Agent → server: the outcome of a command frame, matched by ``id``."""
+
+    type: Literal["command_result"] = "command_result"
+    id: int
+    command: Literal["clear_dtcs"]
+    ok: bool
+    detail: str = ""
+
+
+ServerFrame = Annotated[BridgeAck | BridgeError | BridgeClearDtcs, Field(discriminator="type")]
+AgentFrame = Annotated[
+    BridgeBatch | BridgeStatus | BridgeDtcReport | BridgeCommandResult,
+    Field(discriminator="type"),
+]

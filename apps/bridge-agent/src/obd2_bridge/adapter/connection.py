@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""One ELM327 connection through python-OBD, with errors that say what is wrong."""
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import obd
+from obd.protocols.protocol import Message
+from obd.utils import OBDStatus
+
+from obd2_bridge.adapter.decoding import (
+    MAX_PIDS_PER_REQUEST,
+    decode_dtcs,
+    decode_freeze_value,
+    decode_vin,
+    mode01_command,
+    split_mode01,
+)
+from obd2_bridge.adapter.errors import (
+    AdapterError,
+    AdapterLostError,
+    AdapterTimeoutError,
+    NoAdapterError,
+    NoEcuError,
+    UnsupportedProtocolError,
+)
+
+log = logging.getLogger(__name__)
+
+CAN_PROTOCOL_IDS = frozenset({"6", "7", "8", "9"})
+_NO_ECU_LINES = ("UNABLE TO CONNECT", "BUS INIT", "CAN ERROR", "BUS ERROR", "FB ERROR")
+# PIDs a freeze frame is read for when the car stored one (mode 02, frame 0).
+FREEZE_FRAME_PIDS = ("RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "INTAKE_PRESSURE", "MAF")
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _captured_obd_errors() -> Iterator[_Capture]:
+    """python-OBD reports why a connection failed only through its log: keep what it said."""
+    capture = _Capture()
+    logger = logging.getLogger("obd")
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+
+
+@dataclass(slots=True)
+class DtcSnapshot:
+    stored: list[tuple[str, str]] = field(default_factory=list)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    permanent: list[tuple[str, str]] = field(default_factory=list)
+    freeze_dtc: str | None = None
+    freeze_frame: dict[str, float] = field(default_factory=dict)
+
+    def key(self) -> tuple[object, ...]:
+        return (tuple(self.stored), tuple(self.pending), tuple(self.permanent), self.freeze_dtc)
+
+
+class ObdAdapter:
+    """Blocking; used from one thread. Every failure raises an ``AdapterError`` subclass."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int | None = 38400,
+        protocol: str | None = None,
+        timeout_s: float = 5.0,
+        multi_pid: bool = True,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.protocol = protocol
+        self.timeout_s = timeout_s
+        self.multi_pid_enabled = multi_pid
+        self._obd: Any = None
+        self._frame_counts: dict[bytes, int] = {}
+        self._count_suffix_multi = True
+        self.supported: set[str] = set()
+        self.single_only: set[str] = set()
+        self.requests = 0
+
+    # ---- connecting ---------------------------------------------------------------------
+    def connect(self) -> None:
+        self.close()
+        with _captured_obd_errors() as capture:
+            try:
+                connection = obd.OBD(
+                    self.port,
+                    baudrate=self.baudrate,
+                    protocol=self.protocol,
+                    fast=False,
+                    check_voltage=True,
+                )
+            except Exception as exc:  # python-OBD lets some serial errors escape
+                raise NoAdapterError(f"no adapter at {self.port}: {exc}") from exc
+        status = connection.status()
+        said = "; ".join(capture.messages[-3:])
+        if status == OBDStatus.CAR_CONNECTED:
+            self._obd = connection
+            self._set_read_timeout(self.timeout_s)
+            self.supported = {
+                c.name for c in connection.supported_commands if c.mode == 1 and c.pid not in (0,)
+            }
+            self._frame_counts.clear()
+            self._count_suffix_multi = True
+            self.single_only.clear()
+            log.info("connected to %s: %s", self.port, self.protocol_name)
+            return
+        connection.close()
+        if status == OBDStatus.OBD_CONNECTED:
+            if any("protocol" in m.lower() and "valid" in m.lower() for m in capture.messages):
+                raise UnsupportedProtocolError(
+                    f"protocol {self.protocol!r} is not one the ELM327 knows (use 1-9 or A)"
+                )
+            if any("determine protocol" in m for m in capture.messages):
+                raise UnsupportedProtocolError(
+                    f"the adapter at {self.port} found no OBD-II protocol it can speak"
+                )
+            raise NoEcuError(
+                f"adapter at {self.port} answers but no ECU does: ignition off? ({said})"
+            )
+        if status == OBDStatus.ELM_CONNECTED:
+            raise NoEcuError(
+                f"adapter at {self.port} answers but reads no vehicle voltage: "
+                f"not plugged into the car? ({said})"
+            )
+        raise NoAdapterError(f"no ELM327 answering at {self.port} (baud {self.baudrate}): {said}")
+
+    def _set_read_timeout(self, seconds: float) -> None:
+        # python-OBD opens the port with a fixed 10 s timeout; ours is configurable.
+        port = getattr(self._obd.interface, "_ELM327__port", None)
+        if port is not None:
+            port.timeout = seconds
+
+    @property
+    def connected(self) -> bool:
+        return self._obd is not None and self._obd.status() == OBDStatus.CAR_CONNECTED
+
+    @property
+    def protocol_name(self) -> str:
+        return str(self._obd.protocol_name()) if self._obd is not None else ""
+
+    @property
+    def protocol_id(self) -> str:
+        return str(self._obd.protocol_id()) if self._obd is not None else ""
+
+    @property
+    def multi_pid(self) -> bool:
+        return self.multi_pid_enabled and self.protocol_id in CAN_PROTOCOL_IDS
+
+    def close(self) -> None:
+        if self._obd is not None:
+            try:
+                self._obd.close()
+            except Exception:  # closing a dead port must not stop a reconnect
+                log.debug("closing the adapter failed", exc_info=True)
+            self._obd = None
+
+    # ---- raw requests -------------------------------------------------------------------
+    def send(self, request: bytes) -> list[Message]:
+        """Send one request; ``NO DATA`` is an empty list, a dead adapter or ECU raises."""
+        if self._obd is None:
+            raise AdapterLostError(f"adapter at {self.port} is not connected")
+        self.requests += 1
+        messages: list[Message] | None = self._obd.interface.send_and_parse(request)
+        if self._obd.status() == OBDStatus.NOT_CONNECTED or messages is None:
+            self._obd = None
+            raise AdapterLostError(f"adapter at {self.port} went away")
+        if not messages:
+            raise AdapterTimeoutError(
+                f"adapter at {self.port} did not answer {request.decode()!r} "
+                f"within {self.timeout_s:g} s"
+            )
+        for message in messages:
+            if not message.parsed():
+                text = message.raw().upper()
+                if any(line in text for line in _NO_ECU_LINES):
+                    raise NoEcuError(f"no ECU answers ({message.raw().strip()}): ignition off?")
+        return [m for m in messages if m.parsed()] or (
+            [messages[0]] if messages[0].raw().strip() == "?" else []
+        )
+
+    def _send_counted(self, request: bytes, *, multi: bool) -> list[Message]:
+        """Append the ELM's expected-response count once known, so it answers without waiting."""
+        count = self._frame_counts.get(request)
+        use_suffix = (
+            count is not None and 0 < count < 16 and (self._count_suffix_multi or not multi)
+        )
+        messages = self.send(request + (f"{count:X}".encode() if use_suffix else b""))
+        if use_suffix and messages and messages[0].raw().strip() == "?":
+            if multi:
+                self._count_suffix_multi = False
+            self._frame_counts.pop(request, None)
+            messages = self.send(request)
+        messages = [m for m in messages if m.parsed()]
+        if messages and request not in self._frame_counts:
+            self._frame_counts[request] = sum(len(m.frames) for m in messages)
+        return messages
+
+    # ---- reading values -----------------------------------------------------------------
+    def read_pids(self, names: Sequence[str]) -> dict[str, float]:
+        """Read mode-01 PIDs in one request (≤ 6, CAN only); ``{}`` on ``NO DATA``."""
+        commands = {}
+        for name in names:
+            command = mode01_command(name)
+            if command is not None:
+                commands[command.pid] = command
+        if not commands:
+            return {}
+        if len(commands) > MAX_PIDS_PER_REQUEST or (len(commands) > 1 and not self.multi_pid):
+            raise ValueError("more PIDs than one request can carry")
+        request = b"01" + b"".join(f"{pid:02X}".encode() for pid in commands)
+        messages = self._send_counted(request, multi=len(commands) > 1)
+        return split_mode01(messages, commands)
+
+    def voltage(self) -> float | None:
+        if self._obd is None:
+            raise AdapterLostError(f"adapter at {self.port} is not connected")
+        messages = self._obd.interface.send_and_parse(b"ATRV")
+        if self._obd.status() == OBDStatus.NOT_CONNECTED or messages is None:
+            self._obd = None
+            raise AdapterLostError(f"adapter at {self.port} went away")
+        for message in messages:
+            text = message.raw().strip().upper().rstrip("V")
+            try:
+                return float(text)
+            except ValueError:
+                continue
+        return None
+
+    def read_vin(self) -> str | None:
+        try:
+            return decode_vin(self.send(b"0902"))
+        except NoEcuError:
+            return None
+
+    def read_dtcs(self) -> DtcSnapshot:
+        snapshot = DtcSnapshot(
+            stored=decode_dtcs(self.send(b"03")),
+            pending=decode_dtcs(self.send(b"07")),
+            permanent=decode_dtcs(self.send(b"0A")),
+        )
+        if snapshot.stored:
+            freeze = decode_dtcs_single(self.send(b"020200"))
+            snapshot.freeze_dtc = freeze
+            if freeze is not None:
+                for name in FREEZE_FRAME_PIDS:
+                    command = mode01_command(name)
+                    if command is None or name not in self.supported:
+                        continue
+                    value = decode_freeze_value(
+                        self.send(f"02{command.pid:02X}00".encode()), command
+                    )
+                    if value is not None:
+                        snapshot.freeze_frame[name] = value
+        return snapshot
+
+    def clear_dtcs(self) -> None:
+        messages = self.send(b"04")
+        if not any(bytes(m.data[:1]) == b"\x44" for m in messages):
+            raise AdapterError("the ECU refused to clear the trouble codes")
+
+
+def decode_dtcs_single(messages: Sequence[Message]) -> str | None:
+    for message in messages:
+        data = bytes(message.data)
+        if len(data) >= 5 and data[0] == 0x42 and data[1] == 0x02 and data[3:5] != b"\x00\x00":
+            return str(obd.decoders.parse_dtc((data[3], data[4]))[0])
+    return None

@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""An ELM327 v1.5 on ISO 15765-4 (CAN 11/500) in front of a ``SimulatedCar``, served over TCP.
+
+It speaks what python-OBD and real tools send: AT commands (echo, headers, spaces, linefeeds,
+protocol, voltage, low power), mode 01 with up to six PIDs per request and the ELM's trailing
+response-count digit, 02 (freeze frame), 03/07/0A (trouble codes), 04 (clear), 09 (VIN), ISO-TP
+multi-frame answers with headers on or off. Faults can be injected for tests: a silent ECU
+(``NO DATA``), an ignition that is off (``UNABLE TO CONNECT``) and dropped sockets.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from obd2_bridge.simulator.car import CarState, SimulatedCar
+
+log = logging.getLogger(__name__)
+
+ELM_VERSION = "ELM327 v1.5"
+ECU_RESPONSE_HEADER = "7E8"
+PROTOCOL_NAME = "ISO 15765-4 (CAN 11/500)"
+
+
+def _u8(value: float) -> bytes:
+    return bytes([max(0, min(255, round(value)))])
+
+
+def _u16(value: float) -> bytes:
+    v = max(0, min(65535, round(value)))
+    return bytes([v >> 8, v & 0xFF])
+
+
+def _percent(value: float) -> bytes:
+    return _u8(value * 255.0 / 100.0)
+
+
+def _temperature(value: float) -> bytes:
+    return _u8(value + 40.0)
+
+
+def _monitor_status(s: CarState) -> bytes:
+    count = min(127, len(s.stored_dtcs))
+    mil = 0x80 if s.stored_dtcs else 0
+    return bytes([mil | count, 0x07, 0xE5, 0x00])
+
+
+# Mode 01 PID → encoder of the car's state into the PID's data bytes (inverse of SAE J1979).
+MODE01: dict[int, Callable[[CarState], bytes]] = {
+    0x01: _monitor_status,
+    0x04: lambda s: _percent(s.load_pct),
+    0x05: lambda s: _temperature(s.coolant_c),
+    0x0B: lambda s: _u8(s.map_kpa),
+    0x0C: lambda s: _u16(s.rpm * 4.0),
+    0x0D: lambda s: _u8(s.speed_kmh),
+    0x0F: lambda s: _temperature(s.intake_c),
+    0x10: lambda s: _u16(s.maf_gps * 100.0),
+    0x11: lambda s: _percent(s.throttle_pct),
+    0x1F: lambda s: _u16(s.run_time_s),
+    0x2F: lambda s: _percent(s.fuel_pct),
+    0x33: lambda s: _u8(101.0),
+    0x42: lambda s: _u16(s.battery_v * 1000.0),
+    0x46: lambda s: _temperature(18.0),
+    0x5C: lambda s: _temperature(s.oil_c),
+    0x5E: lambda s: _u16(s.maf_gps * 3600.0 / 14.7 / 745.0 * 20.0),
+}
+
+
+def _support_bitmap(base: int, supported: set[int]) -> bytes:
+    bits = 0
+    for offset in range(1, 33):
+        pid = base + offset
+        # The last bit says "the next range has PIDs": set it when anything above is supported.
+        if pid in supported or (offset == 32 and any(p > pid for p in supported)):
+            bits |= 1 << (32 - offset)
+    return bits.to_bytes(4, "big")
+
+
+def _dtc_bytes(code: str) -> bytes:
+    letter = "PCBU".index(code[0])
+    first = (letter << 6) | (int(code[1], 16) << 4) | int(code[2], 16)
+    return bytes([first, int(code[3:5], 16)])
+
+
+def _dtc_from_bytes(data: bytes) -> str:
+    return "PCBU"[data[0] >> 6] + f"{(data[0] >> 4) & 3}{data[0] & 0xF:X}{data[1]:02X}"
+
+
+@dataclass(slots=True)
+class ElmSettings:
+    echo: bool = True
+    headers: bool = False
+    spaces: bool = True
+    linefeeds: bool = False
+    protocol_open: bool = False
+    low_power: bool = False
+
+    def reset(self) -> None:
+        self.echo, self.headers, self.spaces, self.linefeeds = True, False, True, False
+        self.protocol_open = False
+        self.low_power = False
+
+
+class ElmSimulator:
+    """The ELM327's behaviour, independent of transport; ``answer()`` is one request/response."""
+
+    def __init__(self, car: SimulatedCar, *, request_delay_s: float = 0.0) -> None:
+        self.car = car
+        self.request_delay_s = request_delay_s
+        self._silent_until = 0.0
+        self._ignition_off_until = 0.0
+        self.requests = 0
+
+    # ---- faults a test can inject -------------------------------------------------------
+    def silence_ecu(self, seconds: float) -> None:
+        """The ECU stops answering: ``NO DATA`` while the protocol stays open."""
+        self._silent_until = time.monotonic() + seconds
+
+    def ignition_off(self, seconds: float) -> None:
+        """As if the ignition were off: no ECU on the bus, a protocol search fails."""
+        self._ignition_off_until = time.monotonic() + seconds
+
+    def _ecu_present(self, state: CarState) -> bool:
+        return state.engine_on and time.monotonic() >= self._ignition_off_until
+
+    # ---- the protocol ---------------------------------------------------------------------
+    def answer(self, settings: ElmSettings, raw: str) -> list[str]:
+        self.requests += 1
+        command = "".join(raw.split()).upper()
+        if not command:
+            return []
+        if command.startswith("AT"):
+            return self._at(settings, command[2:])
+        if not all(c in "0123456789ABCDEF" for c in command) or len(command) < 2:
+            return ["?"]
+        if len(command) % 2 == 1:
+            command = command[:-1]  # the response-count digit: we always answer at once
+        state = self.car.state()
+        lines: list[str] = []
+        if not settings.protocol_open:
+            lines.append("SEARCHING...")
+        if not self._ecu_present(state):
+            settings.protocol_open = False
+            return [*lines, "UNABLE TO CONNECT"] if lines else ["NO DATA"]
+        settings.protocol_open = True
+        if time.monotonic() < self._silent_until:
+            return [*lines, "NO DATA"]
+        payload = self._obd(state, bytes.fromhex(command))
+        if payload is None:
+            return [*lines, "NO DATA"]
+        return lines + self._frames(settings, payload)
+
+    def _at(self, settings: ElmSettings, cmd: str) -> list[str]:
+        if cmd in ("Z", "WS"):
+            settings.reset()
+            return ["", ELM_VERSION]
+        if cmd == "D":
+            settings.reset()
+            return ["OK"]
+        toggles = {"E": "echo", "H": "headers", "S": "spaces", "L": "linefeeds"}
+        if len(cmd) == 2 and cmd[0] in toggles and cmd[1] in "01":
+            setattr(settings, toggles[cmd[0]], cmd[1] == "1")
+            return ["OK"]
+        if cmd == "I":
+            return [ELM_VERSION]
+        if cmd == "@1":
+            return ["OBDII to RS232 Interpreter"]
+        if cmd == "RV":
+            return [f"{self.car.state().battery_v:.1f}V"]
+        if cmd == "DP":
+            return [f"AUTO, {PROTOCOL_NAME}" if settings.protocol_open else "AUTO"]
+        if cmd == "DPN":
+            return ["A6" if settings.protocol_open else "A0"]
+        if cmd.startswith(("SP", "TP")):
+            if cmd[2:] in ("0", "A0", "6", "A6"):
+                settings.protocol_open = False
+                return ["OK"]
+            return ["?"]
+        if cmd == "LP":
+            settings.low_power = True
+            return ["OK"]
+        if cmd.startswith(("SH", "ST", "AT", "CAF", "PC", "M", "AL", "CRA", "R", "AR")):
+            return ["OK"]
+        return ["?"]
+
+    def _obd(self, state: CarState, request: bytes) -> bytes | None:
+        mode, pids = request[0], request[1:]
+        if mode == 0x01:
+            return self._mode01(state, pids)
+        if mode == 0x02 and len(pids) >= 1:
+            return self._mode02(state, pids[0])
+        if mode in (0x03, 0x07, 0x0A) and not pids:
+            codes = {
+                0x03: state.stored_dtcs,
+                0x07: state.pending_dtcs,
+                0x0A: state.permanent_dtcs,
+            }[mode]
+            return bytes([mode + 0x40, len(codes)]) + b"".join(_dtc_bytes(c) for c in codes)
+        if mode == 0x04 and not pids:
+            self.car.clear_dtcs()
+            return b"\x44"
+        if mode == 0x09 and len(pids) == 1:
+            if pids[0] == 0x00:
+                return b"\x49\x00\x54\x00\x00\x00"  # 02, 04, 06 supported
+            if pids[0] == 0x02:
+                return b"\x49\x02\x01" + self.car.vin.encode("ascii")
+            if pids[0] == 0x01:
+                return b"\x49\x01\x01"
+        return None
+
+    def _mode01(self, state: CarState, pids: bytes) -> bytes | None:
+        if not 1 <= len(pids) <= 6:
+            return None
+        out = bytearray([0x41])
+        supported = set(MODE01)
+        for pid in pids:
+            if pid % 0x20 == 0 and pid <= 0x40:
+                out += bytes([pid]) + _support_bitmap(pid, supported)
+            elif pid in MODE01:
+                out += bytes([pid]) + MODE01[pid](state)
+        return bytes(out) if len(out) > 1 else None
+
+    def _mode02(self, state: CarState, pid: int) -> bytes | None:
+        if state.freeze_frame is None:
+            return None
+        if pid == 0x00:
+            return bytes([0x42, 0x00, 0x00]) + _support_bitmap(0, {0x02, *state.freeze_frame})
+        if pid == 0x02 and state.freeze_dtc:
+            return bytes([0x42, 0x02, 0x00]) + _dtc_bytes(state.freeze_dtc)
+        if pid in state.freeze_frame and pid in MODE01:
+            frozen = CarState(
+                rpm=state.freeze_frame.get(0x0C, state.rpm),
+                speed_kmh=state.freeze_frame.get(0x0D, state.speed_kmh),
+                coolant_c=state.freeze_frame.get(0x05, state.coolant_c),
+                load_pct=state.freeze_frame.get(0x04, state.load_pct),
+            )
+            return bytes([0x42, pid, 0x00]) + MODE01[pid](frozen)
+        return None
+
+    @staticmethod
+    def _frames(settings: ElmSettings, payload: bytes) -> list[str]:
+        """ISO-TP framing of one ECU answer, printed the way the ELM prints it."""
+
+        def fmt(data: bytes) -> str:
+            return (" " if settings.spaces else "").join(f"{b:02X}" for b in data)
+
+        sep = " " if settings.spaces else ""
+        if len(payload) <= 7:
+            frame = bytes([len(payload)]) + payload
+            frame += b"\x55" * (8 - len(frame))  # ECUs pad unused CAN bytes
+            if settings.headers:
+                return [f"{ECU_RESPONSE_HEADER}{sep}{fmt(frame)}"]
+            return [fmt(payload)]
+        frames = [bytes([0x10 | (len(payload) >> 8), len(payload) & 0xFF]) + payload[:6]]
+        rest, index = payload[6:], 1
+        while rest:
+            chunk, rest = rest[:7], rest[7:]
+            frames.append(bytes([0x20 | (index & 0xF)]) + chunk + b"\x00" * (7 - len(chunk)))
+            index += 1
+        if settings.headers:
+            return [f"{ECU_RESPONSE_HEADER}{sep}{fmt(f)}" for f in frames]
+        lines = [f"{len(payload):03X}"]
+        lines += [f"{i}:{sep}{fmt(f[1:] if i else f[2:])}" for i, f in enumerate(frames)]
+        return lines
+
+
+class _Session:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.settings = ElmSettings()
+
+
+class ElmServer:
+    """Serves one ``ElmSimulator`` over TCP: each connection is its own ELM (own settings)."""
+
+    def __init__(self, elm: ElmSimulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.elm = elm
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._sessions: set[_Session] = set()
+        self._refuse_until = 0.0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        self.drop_connections()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def drop_connections(self, refuse_for_s: float = 0.0) -> None:
+        """A dead socket: every open connection is cut; new ones too for ``refuse_for_s``."""
+        self._refuse_until = time.monotonic() + refuse_for_s
+        for session in list(self._sessions):
+            session.writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if time.monotonic() < self._refuse_until:
+            writer.transport.abort()
+            return
+        session = _Session(reader, writer)
+        self._sessions.add(session)
+        buffer = b""
+        try:
+            while True:
+                data = await reader.read(1024)
+                if not data:
+                    break
+                if session.settings.low_power:
+                    session.settings.low_power = False  # any byte wakes the ELM
+                    writer.write(b"\r>")
+                    buffer = b""
+                    await writer.drain()
+                    continue
+                buffer += data
+                while b"\r" in buffer:
+                    line, buffer = buffer.split(b"\r", 1)
+                    await self._handle(session, line.decode("ascii", "replace").strip())
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._sessions.discard(session)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _handle(self, session: _Session, line: str) -> None:
+        if line.replace("\x7f", "").strip() == "" and line:
+            session.writer.write(b"?\r\r>")
+            await session.writer.drain()
+            return
+        if self.elm.request_delay_s > 0 and not line.upper().startswith("AT"):
+            await asyncio.sleep(self.elm.request_delay_s)
+        echo = session.settings.echo
+        lines = self.elm.answer(session.settings, line)
+        eol = "\r\n" if session.settings.linefeeds else "\r"
+        out = (line + eol) if echo else ""
+        out += "".join(item + eol for item in lines) + eol + ">"
+        session.writer.write(out.encode("ascii"))
+        await session.writer.drain()
+
+
+class SimulatorThread:
+    """Runs an ``ElmServer`` on its own event loop in a background thread (tests, benchmarks)."""
+
+    def __init__(self, elm: ElmSimulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = ElmServer(elm, host, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.server.host}:{self.server.port}"
+
+    def start(self) -> "SimulatorThread":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
+        return self
+
+    def drop_connections(self, refuse_for_s: float = 0.0) -> None:
+        self._loop.call_soon_threadsafe(self.server.drop_connections, refuse_for_s)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> "SimulatorThread":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def serve_forever(elm: ElmSimulator, host: str, port: int) -> None:
+    server = ElmServer(elm, host, port)
+    bound = await server.start()
+    print(f"obd2-bridge simulate: ELM327 on socket://{host}:{bound}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+from obd2_bridge.reader import Schedule
+
+
+def test_fast_pids_are_always_asked_and_slow_ones_fill_in() -> None:
+    schedule = Schedule(
+        ["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD"],
+        ["COOLANT_TEMP", "INTAKE_TEMP", "FUEL_LEVEL", "MAF", "INTAKE_PRESSURE"],
+        slow_interval_s=1.0,
+    )
+    first = schedule.plan(0.0, multi=True)
+    assert first[0][:4] == ["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD"]
+    assert len(first) == 2  # one fast request, at most one more for slow PIDs
+    assert all(len(r) <= 6 for r in first)
+    for request in first:
+        for name in request:
+            schedule.slot(name).done(0.0)
+    second = schedule.plan(0.5, multi=True)
+    assert second == [["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD"]]
+
+
+def test_without_multi_pid_a_cycle_asks_one_slow_pid_at_most() -> None:
+    schedule = Schedule(["RPM", "SPEED"], ["COOLANT_TEMP", "FUEL_LEVEL"])
+    assert schedule.plan(0.0, multi=False) == [["RPM"], ["SPEED"], ["COOLANT_TEMP"]]
+
+
+def test_pids_the_ecu_leaves_out_of_multi_answers_are_asked_alone() -> None:
+    schedule = Schedule(["RPM", "SPEED", "THROTTLE_POS"], [])
+    schedule.slot("THROTTLE_POS").single_only = True
+    assert schedule.plan(0.0, multi=True) == [["RPM", "SPEED"], ["THROTTLE_POS"]]
+
+
+def test_unsupported_pids_are_dropped() -> None:
+    schedule = Schedule(["RPM", "SPEED"], ["OIL_TEMP"])
+    assert schedule.restrict({"RPM", "SPEED"}) == ["OIL_TEMP"]
+    assert schedule.plan(0.0, multi=True) == [["RPM", "SPEED"]]

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from obd2_dashboard.models import Sample
+from obd2_dashboard.devices.service import device_status
+from obd2_dashboard.models import Device, Sample
 from tests.conftest import Served, World
 
 
@@ -56,9 +57,26 @@ async def test_bridge_socket_acks_durable_batches(served: Served) -> None:
         await ws.send("{not json")
         assert json.loads(await ws.recv())["status"] == 422
         await ws.send(json.dumps({"type": "status", "agent_version": "1.0"}))
+        assert "invalid status" in json.loads(await ws.recv())["detail"]
+        status = {
+            "type": "status",
+            "ts": int(time.time() * 1000),
+            "agent_version": "9.9.9",
+            "adapter_state": "connected",
+            "spool_backlog": 12,
+            "sample_rate": 55.5,
+        }
+        await ws.send(json.dumps(status))
         await ws.send(_batch(4, range(75, 76)))
         assert json.loads(await ws.recv())["id"] == 4
     assert await _stored(served, device_id) == 76
+    async with served.app.state.obd2.sessionmaker() as session:
+        device = await session.get(Device, device_id)
+    assert device is not None
+    assert device.agent_version == "9.9.9"
+    kept = await device_status(served.app.state.obd2.broker, device_id)
+    assert kept is not None
+    assert kept["spool_backlog"] == 12
 
 
 async def test_bridge_socket_refuses_bad_tokens(served: Served) -> None:

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, HTTPException, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep
+from obd2_dashboard.dependencies import BrokerDep, SessionDep
 from obd2_dashboard.devices import service
 from obd2_dashboard.devices.schemas import DeviceCreate, DeviceCreated, DeviceRead
 from obd2_dashboard.kit.schemas import IdPath, error_responses
@@ -16,13 +16,18 @@ router = APIRouter(tags=["devices"])
     responses=error_responses(401, 404, 422),
 )
 async def list_devices(
-    vehicle_id: IdPath, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep, broker: BrokerDep
 ) -> list[DeviceRead]:
     try:
         devices = await service.list_devices(session, user, vehicle_id)
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return [DeviceRead.model_validate(d) for d in devices]
+    result = []
+    for device in devices:
+        read = DeviceRead.model_validate(device)
+        read.status = await service.device_status(broker, device.id)
+        result.append(read)
+    return result
 
 
 @router.post(

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -22,6 +22,10 @@ class DeviceRead(Schema):
     revoked_at: datetime | None
     last_seen_at: datetime | None
     agent_version: str | None
+    status: Annotated[
+        dict[str, Any] | None,
+        Field(description="The agent's newest status report (adapter, spool backlog, …)"),
+    ] = None
 
 
 class DeviceCreated(DeviceRead):

@@ -1,9 +1,12 @@
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.devices.repository import DeviceRepository
+from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.security import constant_time_equal, new_token, token_digest
 from obd2_dashboard.models import Device, User, Vehicle
@@ -11,6 +14,22 @@ from obd2_dashboard.vehicles.service import get_vehicle
 
 TOKEN_PREFIX = "obd2d"  # noqa: S105 - a label in front of the random part, not a secret
 _SHOWN_PREFIX_LENGTH = 12
+
+
+def device_report_key(kind: str, device_id: int) -> str:
+    """Broker key of the newest report of a kind ("status", "dtcs", …) an agent sent."""
+    return f"device:{device_id}:{kind}"
+
+
+async def device_status(broker: Broker, device_id: int) -> dict[str, Any] | None:
+    try:
+        raw = await broker.get(device_report_key("status", device_id))
+    except Exception:
+        return None  # the broker being down hides the agent's status, nothing more
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return value if isinstance(value, dict) else None
 
 
 class DeviceNotFoundError(Exception):

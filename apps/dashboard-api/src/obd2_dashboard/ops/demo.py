@@ -1,13 +1,26 @@
-"""``obd2-dashboard demo``: the whole product on embedded defaults, with a login to try it."""
+"""``obd2-dashboard demo``: the whole product on embedded defaults, with a login to try it.
+
+The live feed is the real Bridge Agent, run as its own process (the server never imports it)
+against the agent's simulated car, so the demo dashboard moves like a drive.
+"""
 
 import asyncio
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
 
 from obd2_dashboard.auth.repository import UserRepository
 from obd2_dashboard.auth.service import create_user
 from obd2_dashboard.cli import EXIT_OK
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.security import hash_password
-from obd2_dashboard.models import Vehicle
+from obd2_dashboard.models import Device, Vehicle
 from obd2_dashboard.ops.commands import migrated_session, prepare_embedded_storage
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.serve import serve
@@ -17,9 +30,11 @@ from obd2_dashboard.vehicles.repository import VehicleRepository
 DEMO_EMAIL = "demo@example.com"
 DEMO_VEHICLE = "Demo car"
 DEMO_VIN = "1HGCM82633A004352"
+DEMO_DEVICE = "Demo agent"
 
 
-async def _ensure_demo_data(settings: Settings, password: str) -> int:
+async def _ensure_demo_data(settings: Settings, password: str) -> str:
+    """Demo user (with a fresh password), vehicle and a fresh device token for the agent."""
     async with migrated_session(settings) as session:
         users = UserRepository(session)
         user = await users.get_by_email(DEMO_EMAIL)
@@ -32,7 +47,59 @@ async def _ensure_demo_data(settings: Settings, password: str) -> int:
         vehicle = next((v for v in owned if v.name == DEMO_VEHICLE), None)
         if vehicle is None:
             vehicle = await vehicles.add(Vehicle(owner_id=user.id, name=DEMO_VEHICLE, vin=DEMO_VIN))
-        return vehicle.id
+        # The previous run's token was printed nowhere: retire it and make one for this run.
+        old = await session.execute(
+            select(Device).where(
+                Device.vehicle_id == vehicle.id,
+                Device.name == DEMO_DEVICE,
+                Device.revoked_at.is_(None),
+            )
+        )
+        for device in old.scalars():
+            device.revoked_at = utcnow()
+        created = await create_device_for(session, vehicle, DEMO_DEVICE)
+        return created.token
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bridge_command() -> str | None:
+    sibling = Path(sys.executable).with_name("obd2-bridge")
+    return str(sibling) if sibling.exists() else shutil.which("obd2-bridge")
+
+
+def _start_agent(settings: Settings, api_url: str, token: str) -> list[subprocess.Popen[bytes]]:
+    bridge = _bridge_command()
+    if bridge is None:
+        print("demo: obd2-bridge is not installed: no live feed", file=sys.stderr)
+        return []
+    car_port = _free_port()
+    config = settings.DATA_DIR / "demo-bridge.toml"
+    # The token goes in a 0600 file, not on a command line every local user can read.
+    config.write_text(
+        f'adapter = "socket://127.0.0.1:{car_port}"\n'
+        f'api_url = "{api_url}"\n'
+        f'token = "{token}"\n'
+        f'spool = "{settings.DATA_DIR / "demo-spool.sqlite3"}"\n'
+    )
+    config.chmod(0o600)
+    log = (settings.DATA_DIR / "demo-agent.log").open("ab")
+    car = subprocess.Popen(
+        [bridge, "simulate", "--port", str(car_port), "--delay-ms", "15", "--no-engine-off"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    agent = subprocess.Popen(
+        [bridge, "run", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return [agent, car]
 
 
 def run_demo(settings: Settings, *, host: str, port: int) -> int:
@@ -42,9 +109,19 @@ def run_demo(settings: Settings, *, host: str, port: int) -> int:
     prepare_embedded_storage(settings)
     upgrade_head(settings.database_url)
     password = secrets.token_urlsafe(12)
-    asyncio.run(_ensure_demo_data(settings, password))
+    token = asyncio.run(_ensure_demo_data(settings, password))
+    children = _start_agent(settings, f"http://127.0.0.1:{port}", token)
     print(f"obd2-dashboard demo: http://{host}:{port}/", flush=True)
     print(f"login: {DEMO_EMAIL}", flush=True)
     print(f"password: {password}", flush=True)
-    serve(settings, host=host, port=port)
+    try:
+        serve(settings, host=host, port=port)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return EXIT_OK

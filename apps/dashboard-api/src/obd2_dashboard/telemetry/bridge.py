@@ -11,13 +11,21 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from obd2_dashboard.dependencies import get_state
-from obd2_dashboard.devices.service import authenticate_device
-from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.dependencies import AppState, get_state
+from obd2_dashboard.devices.service import authenticate_device, device_report_key
+from obd2_dashboard.kit.db import session_scope, utcnow
 from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.telemetry import service
-from obd2_protocol import BridgeAck, BridgeBatch, BridgeError
+from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_protocol import (
+    BridgeAck,
+    BridgeBatch,
+    BridgeCommandResult,
+    BridgeDtcReport,
+    BridgeError,
+    BridgeStatus,
+)
 
 router = APIRouter(prefix="/bridge", tags=["bridge"])
 log = logging.getLogger("obd2_dashboard.bridge")
@@ -35,6 +43,35 @@ def _bearer(websocket: WebSocket) -> str | None:
 async def _error(websocket: WebSocket, batch_id: int | None, status: int, detail: str) -> None:
     frame = BridgeError(id=batch_id, status=status, detail=detail)
     await websocket.send_text(frame.model_dump_json())
+
+
+_REPORTS: dict[str, type[BridgeStatus | BridgeDtcReport | BridgeCommandResult]] = {
+    "status": BridgeStatus,
+    "dtcs": BridgeDtcReport,
+    "command_result": BridgeCommandResult,
+}
+
+
+async def _report(
+    websocket: WebSocket, state: AppState, device_id: int, kind: str, frame: dict[str, object]
+) -> None:
+    """Keeps the newest report of each kind per device where every API process can read it."""
+    try:
+        report = _REPORTS[kind].model_validate(frame)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        await _error(websocket, None, 422, f"invalid {kind}: {where}: {first['msg']}")
+        return
+    try:
+        await state.broker.set(device_report_key(kind, device_id), report.model_dump_json())
+    except Exception as exc:
+        log.warning("device report not kept: %s", type(exc).__name__)
+    if isinstance(report, BridgeStatus):
+        async with session_scope(state.sessionmaker) as session:
+            await SampleRepository(session).touch_last_seen_by_id(
+                device_id, utcnow(), report.agent_version
+            )
 
 
 @router.websocket("/ws")
@@ -63,8 +100,9 @@ async def bridge_socket(websocket: WebSocket) -> None:
                 await _error(websocket, None, 422, "frame is not JSON")
                 continue
             kind = frame.get("type") if isinstance(frame, dict) else None
-            if kind == "status":
-                continue  # agent status reports: accepted, shown once the devices page uses them
+            if kind in _REPORTS:
+                await _report(websocket, state, device.id, kind, frame)
+                continue
             if kind != "batch":
                 await _error(websocket, None, 422, f"unknown frame type {kind!r}")
                 continue

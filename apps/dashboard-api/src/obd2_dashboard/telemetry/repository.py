@@ -87,22 +87,30 @@ class SampleRepository:
     async def touch_last_seen(
         self, device: Device, now: datetime, agent_version: str | None = None
     ) -> None:
+        await self.touch_last_seen_by_id(device.id, now, agent_version, device.vehicle_id)
+
+    async def touch_last_seen_by_id(
+        self,
+        device_id: int,
+        now: datetime,
+        agent_version: str | None = None,
+        vehicle_id: int | None = None,
+    ) -> None:
         stale = now - LAST_SEEN_RESOLUTION
         values: dict[str, object] = {"last_seen_at": now}
+        fresh = or_(Device.last_seen_at.is_(None), Device.last_seen_at < stale)
         if agent_version is not None:
             values["agent_version"] = agent_version
+            fresh = or_(fresh, Device.agent_version.is_distinct_from(agent_version))
         await self.session.execute(
-            update(Device)
-            .where(
-                Device.id == device.id,
-                or_(Device.last_seen_at.is_(None), Device.last_seen_at < stale),
-            )
-            .values(**values)
+            update(Device).where(Device.id == device_id, fresh).values(**values)
         )
+        if vehicle_id is None:
+            return
         await self.session.execute(
             update(Vehicle)
             .where(
-                Vehicle.id == device.vehicle_id,
+                Vehicle.id == vehicle_id,
                 or_(Vehicle.last_seen_at.is_(None), Vehicle.last_seen_at < stale),
             )
             .values(last_seen_at=now)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from obd2_dashboard.auth.endpoints import router as auth_router
 from obd2_dashboard.dependencies import AppState
 from obd2_dashboard.devices.endpoints import router as devices_router
+from obd2_dashboard.dtcs.endpoints import router as dtcs_router
 from obd2_dashboard.health.endpoints import router as health_router
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
@@ -39,6 +40,7 @@ def api_router() -> APIRouter:
     router.include_router(telemetry_router)
     router.include_router(live_router)
     router.include_router(bridge_router)
+    router.include_router(dtcs_router)
     return router
 
 

@@ -2,6 +2,7 @@
 
 from obd2_dashboard.kit.db import Base
 from obd2_dashboard.models.device import Device
+from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
 from obd2_dashboard.models.user import User, UserSession
@@ -11,10 +12,12 @@ __all__ = [
     "ROLLUP_BUCKET_MS",
     "Base",
     "Device",
+    "DeviceCommand",
     "IngestOutbox",
     "Sample",
     "SampleRollup",
     "User",
     "UserSession",
     "Vehicle",
+    "VehicleDtc",
 ]

@@ -1,9 +1,13 @@
 """The Bridge Agent's WebSocket: the same batches as POST /ingest, each acknowledged by id.
 
 One batch is processed at a time per socket and the next frame is read only after the ack is
-sent, so a fast agent is slowed by TCP flow control instead of filling server memory.
+sent, so a fast agent is slowed by TCP flow control instead of filling server memory. Reports
+(status, DTCs, command results) ride the same socket, and queued commands for the device are
+pushed to it.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 
@@ -13,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from obd2_dashboard.dependencies import AppState, get_state
 from obd2_dashboard.devices.service import authenticate_device, device_report_key
+from obd2_dashboard.dtcs import service as dtcs
 from obd2_dashboard.kit.db import session_scope, utcnow
 from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
@@ -21,6 +26,7 @@ from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_protocol import (
     BridgeAck,
     BridgeBatch,
+    BridgeClearDtcs,
     BridgeCommandResult,
     BridgeDtcReport,
     BridgeError,
@@ -31,6 +37,14 @@ router = APIRouter(prefix="/bridge", tags=["bridge"])
 log = logging.getLogger("obd2_dashboard.bridge")
 
 CLOSE_UNAUTHORIZED = 4401
+COMMAND_POLL_S = 2.0
+
+Report = BridgeStatus | BridgeDtcReport | BridgeCommandResult
+_REPORTS: dict[str, type[Report]] = {
+    "status": BridgeStatus,
+    "dtcs": BridgeDtcReport,
+    "command_result": BridgeCommandResult,
+}
 
 
 def _bearer(websocket: WebSocket) -> str | None:
@@ -40,38 +54,92 @@ def _bearer(websocket: WebSocket) -> str | None:
     return token.strip()
 
 
-async def _error(websocket: WebSocket, batch_id: int | None, status: int, detail: str) -> None:
-    frame = BridgeError(id=batch_id, status=status, detail=detail)
-    await websocket.send_text(frame.model_dump_json())
+class _Connection:
+    def __init__(self, websocket: WebSocket, state: AppState, device_id: int, vehicle_id: int):
+        self.websocket = websocket
+        self.state = state
+        self.device_id = device_id
+        self.vehicle_id = vehicle_id
+        self.send_lock = asyncio.Lock()
 
+    async def send(self, text: str) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(text)
 
-_REPORTS: dict[str, type[BridgeStatus | BridgeDtcReport | BridgeCommandResult]] = {
-    "status": BridgeStatus,
-    "dtcs": BridgeDtcReport,
-    "command_result": BridgeCommandResult,
-}
+    async def error(self, batch_id: int | None, status: int, detail: str) -> None:
+        await self.send(BridgeError(id=batch_id, status=status, detail=detail).model_dump_json())
 
-
-async def _report(
-    websocket: WebSocket, state: AppState, device_id: int, kind: str, frame: dict[str, object]
-) -> None:
-    """Keeps the newest report of each kind per device where every API process can read it."""
-    try:
-        report = _REPORTS[kind].model_validate(frame)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        await _error(websocket, None, 422, f"invalid {kind}: {where}: {first['msg']}")
-        return
-    try:
-        await state.broker.set(device_report_key(kind, device_id), report.model_dump_json())
-    except Exception as exc:
-        log.warning("device report not kept: %s", type(exc).__name__)
-    if isinstance(report, BridgeStatus):
-        async with session_scope(state.sessionmaker) as session:
-            await SampleRepository(session).touch_last_seen_by_id(
-                device_id, utcnow(), report.agent_version
+    async def report(self, kind: str, frame: dict[str, object]) -> None:
+        try:
+            report = _REPORTS[kind].model_validate(frame)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            await self.error(None, 422, f"invalid {kind}: {where}: {first['msg']}")
+            return
+        try:
+            # The newest report of each kind, where every API process can read it.
+            await self.state.broker.set(
+                device_report_key(kind, self.device_id), report.model_dump_json()
             )
+        except Exception as exc:
+            log.warning("device report not kept: %s", type(exc).__name__)
+        async with session_scope(self.state.sessionmaker) as session:
+            if isinstance(report, BridgeStatus):
+                await SampleRepository(session).touch_last_seen_by_id(
+                    self.device_id, utcnow(), report.agent_version
+                )
+            elif isinstance(report, BridgeDtcReport):
+                await dtcs.apply_report(session, self.vehicle_id, report)
+            else:
+                await dtcs.record_result(session, self.device_id, report)
+
+    async def push_commands(self) -> None:
+        """Sends the device's queued commands, polling for new ones while the socket lives."""
+        while True:
+            try:
+                async with session_scope(self.state.sessionmaker) as session:
+                    due = await dtcs.due_commands(session, self.device_id)
+                for command in due:
+                    if command.kind == dtcs.CLEAR_DTCS:
+                        await self.send(BridgeClearDtcs(id=command.id).model_dump_json())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("command push failed: %s", type(exc).__name__)
+            await asyncio.sleep(COMMAND_POLL_S)
+
+    async def batch(self, token: str, frame: dict[str, object]) -> bool:
+        """Stores one batch and acks it; False when the device lost its right to send."""
+        raw_id = frame.get("id")
+        batch_id = raw_id if isinstance(raw_id, int) and raw_id >= 0 else None
+        try:
+            batch = BridgeBatch.model_validate(frame)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            await self.error(batch_id, 422, f"invalid batch: {where}: {first['msg']}")
+            return True
+        try:
+            async with session_scope(self.state.sessionmaker) as session:
+                # Checked per batch: a revoked device is cut off at its next batch.
+                current = await authenticate_device(session, token)
+                if current is None:
+                    return False
+                result = await service.ingest(
+                    session, self.state.pipeline, current, batch.samples, transport="ws"
+                )
+        except service.InvalidBatchError as exc:
+            await self.error(batch.id, 422, str(exc))
+            return True
+        except Exception as exc:
+            # Nothing of the batch was stored: the agent keeps it spooled and retries.
+            log.warning("bridge batch failed: %s", type(exc).__name__)
+            await self.error(batch.id, 503, "storage unavailable; retry")
+            return True
+        ack = BridgeAck(id=batch.id, accepted=result.accepted, duplicates=result.duplicates)
+        await self.send(ack.model_dump_json())
+        return True
 
 
 @router.websocket("/ws")
@@ -80,62 +148,39 @@ async def bridge_socket(websocket: WebSocket) -> None:
     token = _bearer(websocket)
     async with state.sessionmaker() as session:
         device = await authenticate_device(session, token) if token else None
-    if device is None:
+    if device is None or token is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unknown or revoked device token")
         return
-    assert token is not None
     await websocket.accept()
     OPEN_STREAMS.labels("bridge").inc()
+    connection = _Connection(websocket, state, device.id, device.vehicle_id)
+    pusher = asyncio.create_task(connection.push_commands(), name=f"commands-{device.id}")
     max_bytes = state.settings.INGEST_MAX_BODY_BYTES
     try:
         while True:
             try:
                 raw = await receive_text_frame(websocket, max_bytes)
             except FrameError as exc:
-                await _error(websocket, None, 413 if "larger" in str(exc) else 422, str(exc))
+                await connection.error(None, 413 if "larger" in str(exc) else 422, str(exc))
                 continue
             try:
                 frame = json.loads(raw)
             except ValueError:
-                await _error(websocket, None, 422, "frame is not JSON")
+                await connection.error(None, 422, "frame is not JSON")
                 continue
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind in _REPORTS:
-                await _report(websocket, state, device.id, kind, frame)
-                continue
-            if kind != "batch":
-                await _error(websocket, None, 422, f"unknown frame type {kind!r}")
-                continue
-            raw_id = frame.get("id")
-            batch_id = raw_id if isinstance(raw_id, int) and raw_id >= 0 else None
-            try:
-                batch = BridgeBatch.model_validate(frame)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                await _error(websocket, batch_id, 422, f"invalid batch: {where}: {first['msg']}")
-                continue
-            try:
-                async with session_scope(state.sessionmaker) as session:
-                    # Checked per batch: a revoked device is cut off at its next batch.
-                    current = await authenticate_device(session, token)
-                    if current is None:
-                        await websocket.close(CLOSE_UNAUTHORIZED, "device token revoked")
-                        return
-                    result = await service.ingest(
-                        session, state.pipeline, current, batch.samples, transport="ws"
-                    )
-            except service.InvalidBatchError as exc:
-                await _error(websocket, batch.id, 422, str(exc))
-                continue
-            except Exception as exc:
-                # Nothing of the batch was stored: the agent keeps it spooled and retries.
-                log.warning("bridge batch failed: %s", type(exc).__name__)
-                await _error(websocket, batch.id, 503, "storage unavailable; retry")
-                continue
-            ack = BridgeAck(id=batch.id, accepted=result.accepted, duplicates=result.duplicates)
-            await websocket.send_text(ack.model_dump_json())
+                await connection.report(str(kind), frame)
+            elif kind == "batch":
+                if not await connection.batch(token, frame):
+                    await websocket.close(CLOSE_UNAUTHORIZED, "device token revoked")
+                    return
+            else:
+                await connection.error(None, 422, f"unknown frame type {kind!r}")
     except WebSocketDisconnect:
         pass
     finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
         OPEN_STREAMS.labels("bridge").dec()

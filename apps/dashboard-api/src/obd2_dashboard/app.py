@@ -24,6 +24,7 @@ from obd2_dashboard.telemetry.bridge import router as bridge_router
 from obd2_dashboard.telemetry.endpoints import router as telemetry_router
 from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
+from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 
 log = logging.getLogger("obd2_dashboard")
@@ -41,6 +42,7 @@ def api_router() -> APIRouter:
     router.include_router(live_router)
     router.include_router(bridge_router)
     router.include_router(dtcs_router)
+    router.include_router(torque_router)
     return router
 
 

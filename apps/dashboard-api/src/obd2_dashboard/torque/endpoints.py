@@ -1,0 +1,71 @@
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import PlainTextResponse
+from pydantic import ValidationError
+
+from obd2_dashboard.dependencies import PipelineDep, SessionDep
+from obd2_dashboard.devices.service import authenticate_device
+from obd2_dashboard.telemetry import service
+from obd2_dashboard.torque.service import TorqueRequestError, samples_from_query
+
+router = APIRouter(tags=["torque"])
+
+TORQUE_OK = "OK!"
+
+
+async def _handle(request: Request, token: str, session: SessionDep, pipeline: PipelineDep) -> str:
+    device = await authenticate_device(session, token)
+    if device is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token")
+    fields = dict(request.query_params)
+    if request.method == "POST":
+        body = (await request.body()).decode("utf-8", errors="replace")
+        fields.update(parse_qsl(body, keep_blank_values=True))
+    try:
+        samples = samples_from_query(fields)
+    except (TorqueRequestError, ValidationError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).splitlines()[0]
+        ) from exc
+    if samples:
+        try:
+            await service.ingest(session, pipeline, device, samples, transport="torque")
+        except service.InvalidBatchError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    # Torque retries a request until its answer is exactly "OK!".
+    return TORQUE_OK
+
+
+TokenQuery = Annotated[str, Query(min_length=1, max_length=128, description="device token")]
+_DOC = (
+    "Torque Pro's web upload: `k<hex PID>=value` pairs with `time` (epoch ms), `session`, `id` "
+    "and `eml`; answers `OK!` once stored."
+)
+
+
+@router.get(
+    "/torque",
+    response_class=PlainTextResponse,
+    responses={401: {}, 422: {}},
+    summary="Torque Pro upload (GET)",
+    description=_DOC,
+)
+async def torque_get(
+    request: Request, token: TokenQuery, session: SessionDep, pipeline: PipelineDep
+) -> str:
+    return await _handle(request, token, session, pipeline)
+
+
+@router.post(
+    "/torque",
+    response_class=PlainTextResponse,
+    responses={401: {}, 422: {}},
+    summary="Torque Pro upload (form POST)",
+    description=_DOC,
+)
+async def torque_post(
+    request: Request, token: TokenQuery, session: SessionDep, pipeline: PipelineDep
+) -> str:
+    return await _handle(request, token, session, pipeline)

@@ -4,7 +4,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from obd2_dashboard.auth.endpoints import router as auth_router
 from obd2_dashboard.dependencies import AppState
@@ -26,6 +27,7 @@ from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
+from obd2_dashboard.vehicles.service import VehicleNotFoundError, VehicleReadOnlyError
 
 log = logging.getLogger("obd2_dashboard")
 
@@ -44,6 +46,17 @@ def api_router() -> APIRouter:
     router.include_router(dtcs_router)
     router.include_router(torque_router)
     return router
+
+
+def install_vehicle_error_handlers(app: FastAPI) -> None:
+    async def not_found(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    async def read_only(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    app.add_exception_handler(VehicleNotFoundError, not_found)
+    app.add_exception_handler(VehicleReadOnlyError, read_only)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -96,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     install_database_error_handlers(app)
+    install_vehicle_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())
 

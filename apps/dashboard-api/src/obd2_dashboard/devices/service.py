@@ -10,7 +10,7 @@ from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.security import constant_time_equal, new_token, token_digest
 from obd2_dashboard.models import Device, User, Vehicle
-from obd2_dashboard.vehicles.service import get_vehicle
+from obd2_dashboard.vehicles.service import get_owned_vehicle
 
 TOKEN_PREFIX = "obd2d"  # noqa: S105 - a label in front of the random part, not a secret
 _SHOWN_PREFIX_LENGTH = 12
@@ -57,12 +57,12 @@ async def create_device_for(session: AsyncSession, vehicle: Vehicle, name: str) 
 
 
 async def create_device(session: AsyncSession, user: User, vehicle_id: int, name: str) -> NewDevice:
-    vehicle = await get_vehicle(session, user, vehicle_id)
+    vehicle = await get_owned_vehicle(session, user, vehicle_id)
     return await create_device_for(session, vehicle, name)
 
 
 async def list_devices(session: AsyncSession, user: User, vehicle_id: int) -> Sequence[Device]:
-    vehicle = await get_vehicle(session, user, vehicle_id)
+    vehicle = await get_owned_vehicle(session, user, vehicle_id)
     return await DeviceRepository(session).list_for_vehicle(vehicle.id)
 
 

@@ -10,7 +10,7 @@ from obd2_dashboard.dtcs.repository import CommandRepository, DtcRepository
 from obd2_dashboard.dtcs.schemas import DtcRead
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import DeviceCommand, User, VehicleDtc
-from obd2_dashboard.vehicles.service import get_vehicle
+from obd2_dashboard.vehicles.service import get_owned_vehicle, get_vehicle
 from obd2_protocol import BridgeCommandResult, BridgeDtcReport
 
 CLEAR_DTCS = "clear_dtcs"
@@ -97,7 +97,7 @@ async def list_dtcs(session: AsyncSession, user: User, vehicle_id: int) -> list[
 
 async def request_clear(session: AsyncSession, user: User, vehicle_id: int) -> DeviceCommand:
     """Queues "clear DTCs" for the vehicle's most recently seen agent."""
-    vehicle = await get_vehicle(session, user, vehicle_id)
+    vehicle = await get_owned_vehicle(session, user, vehicle_id)
     commands = CommandRepository(session)
     devices = await commands.active_device_ids(vehicle.id)
     if not devices:

@@ -193,7 +193,7 @@ async def browser_socket(websocket: WebSocket) -> None:
                     await reply({"type": "error", "detail": "too many subscriptions"})
                     continue
                 async with state.sessionmaker() as session:
-                    owned = await VehicleRepository(session).get_owned(user.id, vehicle_id)
+                    owned = await VehicleRepository(session).get_visible(user.id, vehicle_id)
                 if owned is None:
                     await reply(
                         {"type": "error", "vehicle_id": vehicle_id, "detail": "vehicle not found"}

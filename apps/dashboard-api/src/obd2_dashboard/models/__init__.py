@@ -6,7 +6,7 @@ from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
 from obd2_dashboard.models.user import User, UserSession
-from obd2_dashboard.models.vehicle import Vehicle
+from obd2_dashboard.models.vehicle import Vehicle, VehicleShare
 
 __all__ = [
     "ROLLUP_BUCKET_MS",
@@ -20,4 +20,5 @@ __all__ = [
     "UserSession",
     "Vehicle",
     "VehicleDtc",
+    "VehicleShare",
 ]

@@ -15,3 +15,17 @@ class Vehicle(Base):
     vin: Mapped[str | None] = mapped_column(String(17))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class VehicleShare(Base):
+    """Read-only access to a vehicle, granted by its owner to another user."""
+
+    __tablename__ = "vehicle_shares"
+
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

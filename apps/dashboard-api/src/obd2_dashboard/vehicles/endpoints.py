@@ -1,22 +1,36 @@
+from dataclasses import asdict
+
 from fastapi import APIRouter, HTTPException, Response, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import SessionDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.models import User, Vehicle
 from obd2_dashboard.vehicles import service
-from obd2_dashboard.vehicles.schemas import VehicleCreate, VehicleRead, VehicleUpdate
+from obd2_dashboard.vehicles.schemas import (
+    ShareCreate,
+    ShareRead,
+    VehicleCreate,
+    VehicleRead,
+    VehicleUpdate,
+    VinInfoRead,
+)
+from obd2_dashboard.vehicles.vin import decode
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
 
 
-def _not_found(exc: service.VehicleNotFoundError) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+def _read(vehicle: Vehicle, user: User) -> VehicleRead:
+    read = VehicleRead.model_validate(vehicle)
+    read.role = "owner" if vehicle.owner_id == user.id else "viewer"
+    read.vin_info = VinInfoRead(**asdict(decode(vehicle.vin))) if vehicle.vin else None
+    return read
 
 
 @router.get("", response_model=list[VehicleRead], responses=error_responses(401))
 async def list_vehicles(user: CurrentUser, session: SessionDep) -> list[VehicleRead]:
-    vehicles = await service.list_vehicles(session, user)
-    return [VehicleRead.model_validate(v) for v in vehicles]
+    """The user's own vehicles and those shared with them."""
+    return [_read(v, user) for v in await service.list_vehicles(session, user)]
 
 
 @router.post(
@@ -28,15 +42,12 @@ async def list_vehicles(user: CurrentUser, session: SessionDep) -> list[VehicleR
 async def create_vehicle(
     body: VehicleCreate, user: CurrentUser, session: SessionDep
 ) -> VehicleRead:
-    return VehicleRead.model_validate(await service.create_vehicle(session, user, body))
+    return _read(await service.create_vehicle(session, user, body), user)
 
 
 @router.get("/{vehicle_id}", response_model=VehicleRead, responses=error_responses(401, 404, 422))
 async def get_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep) -> VehicleRead:
-    try:
-        return VehicleRead.model_validate(await service.get_vehicle(session, user, vehicle_id))
-    except service.VehicleNotFoundError as exc:
-        raise _not_found(exc) from exc
+    return _read(await service.get_vehicle(session, user, vehicle_id), user)
 
 
 @router.patch(
@@ -45,11 +56,7 @@ async def get_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep
 async def update_vehicle(
     vehicle_id: IdPath, body: VehicleUpdate, user: CurrentUser, session: SessionDep
 ) -> VehicleRead:
-    try:
-        vehicle = await service.update_vehicle(session, user, vehicle_id, body)
-    except service.VehicleNotFoundError as exc:
-        raise _not_found(exc) from exc
-    return VehicleRead.model_validate(vehicle)
+    return _read(await service.update_vehicle(session, user, vehicle_id, body), user)
 
 
 @router.delete(
@@ -59,8 +66,51 @@ async def update_vehicle(
     summary="Delete a vehicle with its devices and samples",
 )
 async def delete_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
+    await service.delete_vehicle(session, user, vehicle_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{vehicle_id}/shares",
+    response_model=list[ShareRead],
+    responses=error_responses(401, 403, 404, 422),
+    summary="Users this vehicle is shared with (owner only)",
+)
+async def list_shares(
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep
+) -> list[ShareRead]:
+    shares = await service.list_shares(session, user, vehicle_id)
+    return [ShareRead(user_id=u.id, email=u.email, created_at=s.created_at) for s, u in shares]
+
+
+@router.post(
+    "/{vehicle_id}/shares",
+    response_model=ShareRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Give another user read-only access (owner only)",
+)
+async def share_vehicle(
+    vehicle_id: IdPath, body: ShareCreate, user: CurrentUser, session: SessionDep
+) -> ShareRead:
     try:
-        await service.delete_vehicle(session, user, vehicle_id)
-    except service.VehicleNotFoundError as exc:
-        raise _not_found(exc) from exc
+        share, grantee = await service.share_vehicle(session, user, vehicle_id, body.email)
+    except service.ShareError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return ShareRead(user_id=grantee.id, email=grantee.email, created_at=share.created_at)
+
+
+@router.delete(
+    "/{vehicle_id}/shares/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Withdraw a user's access (owner only)",
+)
+async def unshare_vehicle(
+    vehicle_id: IdPath, user_id: IdPath, user: CurrentUser, session: SessionDep
+) -> Response:
+    try:
+        await service.unshare_vehicle(session, user, vehicle_id, user_id)
+    except service.ShareError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,9 +1,14 @@
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.models import Device, Sample, Vehicle
+from obd2_dashboard.models import Device, Sample, User, Vehicle, VehicleShare
+
+
+def _visible_to(user_id: int) -> ColumnElement[bool]:
+    shared = exists().where(VehicleShare.vehicle_id == Vehicle.id, VehicleShare.user_id == user_id)
+    return or_(Vehicle.owner_id == user_id, shared)
 
 
 class VehicleRepository:
@@ -21,6 +26,44 @@ class VehicleRepository:
             select(Vehicle).where(Vehicle.id == vehicle_id, Vehicle.owner_id == owner_id)
         )
         return result.scalar_one_or_none()
+
+    async def list_visible(self, user_id: int) -> Sequence[Vehicle]:
+        result = await self.session.execute(
+            select(Vehicle).where(_visible_to(user_id)).order_by(Vehicle.id)
+        )
+        return result.scalars().all()
+
+    async def get_visible(self, user_id: int, vehicle_id: int) -> Vehicle | None:
+        result = await self.session.execute(
+            select(Vehicle).where(Vehicle.id == vehicle_id, _visible_to(user_id))
+        )
+        return result.scalar_one_or_none()
+
+    async def shares(self, vehicle_id: int) -> Sequence[tuple[VehicleShare, User]]:
+        result = await self.session.execute(
+            select(VehicleShare, User)
+            .join(User, User.id == VehicleShare.user_id)
+            .where(VehicleShare.vehicle_id == vehicle_id)
+            .order_by(User.email)
+        )
+        return [(share, user) for share, user in result]
+
+    async def add_share(self, vehicle_id: int, user_id: int) -> VehicleShare:
+        existing = await self.session.get(VehicleShare, (vehicle_id, user_id))
+        if existing is not None:
+            return existing
+        share = VehicleShare(vehicle_id=vehicle_id, user_id=user_id)
+        self.session.add(share)
+        await self.session.flush()
+        return share
+
+    async def remove_share(self, vehicle_id: int, user_id: int) -> bool:
+        result = await self.session.execute(
+            delete(VehicleShare).where(
+                VehicleShare.vehicle_id == vehicle_id, VehicleShare.user_id == user_id
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def get(self, vehicle_id: int) -> Vehicle | None:
         return await self.session.get(Vehicle, vehicle_id)

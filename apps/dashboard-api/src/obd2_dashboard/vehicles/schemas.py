@@ -1,7 +1,7 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from obd2_dashboard.kit.schemas import Schema
 
@@ -15,7 +15,9 @@ VehicleName = Annotated[
 # ISO 3779: 17 characters, digits and capitals without I, O and Q.
 Vin = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{17}$"),
+    # Upper-cased before the pattern is checked: "1hgcm…" is the same VIN as "1HGCM…".
+    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+    StringConstraints(pattern=r"^[A-HJ-NPR-Z0-9]{17}$"),
 ]
 
 
@@ -29,9 +31,32 @@ class VehicleUpdate(Schema):
     vin: Vin | None = None
 
 
+class VinInfoRead(Schema):
+    wmi: str
+    maker: str | None
+    region: str | None
+    model_year: int | None
+
+
 class VehicleRead(Schema):
     id: int
     name: str
     vin: str | None
     created_at: datetime
     last_seen_at: Annotated[datetime | None, Field(description="Newest sample received")]
+    role: Annotated[
+        Literal["owner", "viewer"], Field(description="viewer: shared with you read-only")
+    ] = "owner"
+    vin_info: Annotated[
+        VinInfoRead | None, Field(description="Maker, region and model year read from the VIN")
+    ] = None
+
+
+class ShareCreate(Schema):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+
+
+class ShareRead(Schema):
+    user_id: int
+    email: str
+    created_at: datetime

@@ -81,6 +81,15 @@ def cmd_redis_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     return _run(commands.redis_bootstrap(settings))
 
 
+def cmd_prune_samples(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    days = args.older_than_days or settings.RETENTION_DAYS
+    if days is None or days <= 0:
+        raise CommandError("give --older-than-days N (or set RETENTION_DAYS)")
+    return _run(commands.prune_samples(settings, days, dry_run=args.dry_run))
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.demo import run_demo
 
@@ -114,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_redis_bootstrap,
         "create streams, consumer groups and the schema-version key; deletes nothing",
     )
+
+    p = add(
+        "prune-samples",
+        cmd_prune_samples,
+        "delete raw samples older than the retention age (rollups and trips stay)",
+    )
+    p.add_argument("--older-than-days", type=float, metavar="N")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
     p = add("demo", cmd_demo, "run the whole product on embedded defaults with a demo login")
     p.add_argument("--host", default="127.0.0.1")

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # A work entry held this long by a consumer that stopped answering is taken over.
     WORKER_CLAIM_IDLE_MS: Annotated[int, Field(ge=0)] = 30_000
     WORKER_SWEEP_AGE_S: Annotated[float, Field(ge=0)] = 15.0
+    # Raw samples older than this many days are deleted by the worker (rollups and trips stay);
+    # unset keeps them forever.
+    RETENTION_DAYS: Annotated[float | None, Field(gt=0)] = None
+    RETENTION_INTERVAL_S: Annotated[float, Field(gt=0)] = 3600.0
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

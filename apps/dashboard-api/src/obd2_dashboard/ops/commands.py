@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from obd2_dashboard.models import User
 from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.telemetry import retention
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
@@ -41,6 +43,26 @@ async def redis_bootstrap(settings: Settings) -> int:
     before = report.schema_version_before
     print(f"redis-bootstrap: created {created}", file=sys.stderr)
     print(f"redis-bootstrap: schema version {before} -> {report.schema_version}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def prune_samples(settings: Settings, days: float, *, dry_run: bool) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        maker = make_sessionmaker(engine)
+        cutoff = int(time.time() * 1000) - int(days * retention.DAY_MS)
+        if dry_run:
+            count = await retention.count_older(maker, cutoff)
+            print(f"prune-samples: {count} samples older than {days:g} days (dry run)")
+            return EXIT_OK
+        deleted = await retention.prune_samples(
+            maker,
+            older_than_days=days,
+            progress=lambda n: print(f"prune-samples: {n} deleted …", file=sys.stderr),
+        )
+    finally:
+        await engine.dispose()
+    print(f"prune-samples: deleted {deleted} samples older than {days:g} days")
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from obd2_dashboard.kit.db import session_scope, utcnow
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
+from obd2_dashboard.telemetry.retention import prune_samples
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 
 log = logging.getLogger("obd2_dashboard.worker")
@@ -43,6 +44,8 @@ class WorkerConfig:
     max_deliveries: int = 5
     sweep_interval_s: float = 5.0
     sweep_age_s: float = 15.0
+    retention_days: float | None = None
+    retention_interval_s: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerConfig":
@@ -50,6 +53,8 @@ class WorkerConfig:
             consumer=default_consumer_name(),
             claim_idle_ms=settings.WORKER_CLAIM_IDLE_MS,
             sweep_age_s=settings.WORKER_SWEEP_AGE_S,
+            retention_days=settings.RETENTION_DAYS,
+            retention_interval_s=settings.RETENTION_INTERVAL_S,
         )
 
 
@@ -94,14 +99,18 @@ class RollupWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"consumer": self.config.consumer})
-        consume = asyncio.create_task(self._consume_loop(stop), name="worker-consume")
-        sweep = asyncio.create_task(self._sweep_loop(stop), name="worker-sweep")
+        tasks = [
+            asyncio.create_task(self._consume_loop(stop), name="worker-consume"),
+            asyncio.create_task(self._sweep_loop(stop), name="worker-sweep"),
+        ]
+        if self.config.retention_days is not None:
+            tasks.append(asyncio.create_task(self._retention_loop(stop), name="worker-retention"))
         try:
             await stop.wait()
         finally:
-            for task in (consume, sweep):
+            for task in tasks:
                 task.cancel()
-            for task in (consume, sweep):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             log.info("worker stopped", extra={"consumer": self.config.consumer})
@@ -179,6 +188,18 @@ class RollupWorker:
         if rows:
             await self._process([row.id for row in rows], "sweep")
         return len(rows)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        assert self.config.retention_days is not None
+        while not stop.is_set():
+            try:
+                await prune_samples(self.sessionmaker, older_than_days=self.config.retention_days)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("retention run failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.retention_interval_s)
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -32,7 +32,7 @@ lint: ## ruff lint and format check
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
-	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests
+	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests infra/tests
 
 .PHONY: fmt
 fmt: ## format and autofix

@@ -34,7 +34,29 @@
 #   --uv PATH             [UV]          default: uv on PATH or ~/.local/bin/uv
 #   --offline                           install from uv's cache only
 #   --dry-run                           print what would be done, change nothing
+# The bracketed variables, and NO_COMPOSE=1 and ALLOW_MISSING_REDIS_BOOTSTRAP=1, may also be set
+# in DEPLOY_PATH/deploy.env (KEY=value lines): the options of this VPS, kept on it. The command
+# line wins over that file, and the file over the environment.
 set -euo pipefail
+
+# Reads KEY=value lines the way systemd's EnvironmentFile= does: never evaluated by the shell.
+load_env_file() {
+  local line key
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line#"${line%%[![:space:]]*}"}"
+    case "$line" in ''|'#'*|';'*) continue ;; esac
+    key="${line%%=*}"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    export "$key=${line#*=}"
+  done < "$1"
+}
+
+for ((i = 1; i < $#; i++)); do
+  if [ "${!i}" = --deploy-path ]; then j=$((i + 1)); DEPLOY_PATH="${!j}"; fi
+done
+if [ -f "${DEPLOY_PATH:-/opt/obd2-dashboard}/deploy.env" ]; then
+  load_env_file "${DEPLOY_PATH:-/opt/obd2-dashboard}/deploy.env"
+fi
 
 DEPLOY_PATH=${DEPLOY_PATH:-/opt/obd2-dashboard}
 ENV_FILE=${ENV_FILE:-/etc/obd2-dashboard.env}
@@ -46,7 +68,9 @@ READYZ_URL=${READYZ_URL:-http://127.0.0.1:8000/readyz}
 READYZ_TIMEOUT=${READYZ_TIMEOUT:-60}
 PYTHON=${PYTHON:-python3}
 UV=${UV:-}
-artifact="" dry_run=0 compose=1 allow_missing_bootstrap=0 offline=0
+artifact="" dry_run=0 offline=0
+compose=$([ "${NO_COMPOSE:-0}" = 1 ] && echo 0 || echo 1)
+allow_missing_bootstrap=${ALLOW_MISSING_REDIS_BOOTSTRAP:-0}
 
 say() { echo "deploy: $*" >&2; }
 die() { echo "deploy: FAILED: $*" >&2; exit 1; }
@@ -68,7 +92,7 @@ while [ $# -gt 0 ]; do
     --uv) UV="$2"; shift 2 ;;
     --offline) offline=1; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "deploy: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -149,14 +173,7 @@ cli="$release/.venv/bin/obd2-dashboard"
 
 # -- settings and data services -------------------------------------------------------------------
 [ -r "$ENV_FILE" ] || die "cannot read $ENV_FILE (run as root or as a member of its group)"
-# Read the way systemd reads it (KEY=value lines), never evaluated by the shell.
-while IFS= read -r line || [ -n "$line" ]; do
-  line="${line#"${line%%[![:space:]]*}"}"
-  case "$line" in ''|'#'*|';'*) continue ;; esac
-  key="${line%%=*}"
-  [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-  export "$key=${line#*=}"
-done < "$ENV_FILE"
+load_env_file "$ENV_FILE"
 
 if [ "$compose" = 1 ]; then
   say "data services: docker compose up --wait"

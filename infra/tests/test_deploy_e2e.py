@@ -54,10 +54,6 @@ class Vps:
         }
         args = [
             "--env-file", str(self.env_file),
-            "--no-compose",
-            "--allow-missing-redis-bootstrap",
-            "--units", "obd2-dashboard-api.service",
-            "--systemctl", str(self.state / "systemctl"),
             "--readyz-url", f"http://127.0.0.1:{self.api_port}/readyz",
             "--python", str(Path(sys.base_prefix) / "bin/python3"),
             "--uv", find_uv(),
@@ -259,6 +255,12 @@ def vps(sshd: tuple[int, Path, Path], pg_database: str, tmp_path: Path) -> Itera
         )
     )
     systemctl.chmod(0o755)
+    # This VPS's own deploy options, as an operator keeps them on the server.
+    vps.deploy_path.mkdir(parents=True)
+    (vps.deploy_path / "deploy.env").write_text(
+        f"NO_COMPOSE=1\nALLOW_MISSING_REDIS_BOOTSTRAP=1\n"
+        f"UNITS=obd2-dashboard-api.service\nSYSTEMCTL={systemctl}\n"
+    )
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
     try:
         yield vps
@@ -272,10 +274,23 @@ def vps(sshd: tuple[int, Path, Path], pg_database: str, tmp_path: Path) -> Itera
         redis.close()
 
 
-def redis_snapshot(prefix: str) -> dict[str, str | None]:
+def redis_snapshot(prefix: str) -> dict[str, str]:
+    """Every key under the prefix with a dump of its value, whatever its type."""
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        return {
+            key.decode(): (redis.dump(key) or b"").hex()
+            for key in redis.scan_iter(match=f"{prefix}*")
+        }
+    finally:
+        redis.close()
+
+
+def redis_get(key: str) -> str | None:
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
     try:
-        return {k: redis.get(k) for k in redis.scan_iter(match=f"{prefix}*", _type="string")}
+        value = redis.get(key)
+        return value if isinstance(value, str) else None
     finally:
         redis.close()
 
@@ -298,7 +313,7 @@ def test_deploys_keep_data_and_a_broken_release_is_rolled_back(
 
     def data_survived() -> None:
         assert psql(url, "SELECT email FROM users") == "survivor@example.com"
-        assert redis_snapshot(prefix)[f"{prefix}survivor"] == "still here"
+        assert redis_get(f"{prefix}survivor") == "still here"
 
     artifacts = tmp_path / "artifacts"
     artifact_a = build(REPO, SHA_A, artifacts)

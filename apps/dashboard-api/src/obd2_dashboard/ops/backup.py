@@ -152,13 +152,16 @@ async def list_dump(pg_restore: Path, dump: Path, target: PgTarget) -> list[str]
 
 @contextmanager
 def backup_lock(directory: Path) -> Iterator[None]:
-    lock_path = directory / ".backup.lock"
-    with lock_path.open("a") as handle:
+    # Read-only is enough for flock, so the deploy user and the service user (one group) share it.
+    fd = os.open(directory / ".backup.lock", os.O_RDONLY | os.O_CREAT, 0o640)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise CommandError(f"another backup or restore is running in {directory}") from exc
         yield
+    finally:
+        os.close(fd)
 
 
 def _safe(value: str) -> str:

@@ -357,6 +357,13 @@ def test_deploys_keep_data_and_a_broken_release_is_rolled_back(
     assert vps.readyz()["git_sha"] == SHA_B
     data_survived()
 
+    # No secret reaches a log: the API's (JSON, production) nor the deploy's output.
+    secret = f"e2e-{'s' * 40}"
+    api_log = (vps.state / "api.log").read_text()
+    assert '"request_id"' in api_log
+    for output in (api_log, first.stderr, second.stderr, third.stderr, first.stdout):
+        assert secret not in output
+
     log = (vps.deploy_path / "revisions.log").read_text().splitlines()
     assert [line.split()[1] for line in log] == ["deployed", "deployed", "rolled-back"]
     assert f"backup={backups[0]}" in log[1]

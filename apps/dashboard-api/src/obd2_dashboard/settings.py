@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     WORKER_SWEEP_AGE_S: Annotated[float, Field(ge=0)] = 15.0
     # Raw samples older than this many days are deleted by the worker (rollups and trips stay);
     # unset keeps them forever.
+    # The worker's own /metrics (its counters) on 127.0.0.1; 0 turns it off.
+    WORKER_METRICS_PORT: Annotated[int, Field(ge=0, le=65535)] = 9464
     RETENTION_DAYS: Annotated[float | None, Field(gt=0)] = None
     RETENTION_INTERVAL_S: Annotated[float, Field(gt=0)] = 3600.0
 

@@ -1,8 +1,11 @@
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from obd2_dashboard.dependencies import StateDep
 from obd2_dashboard.health.service import (
@@ -11,8 +14,10 @@ from obd2_dashboard.health.service import (
     check_migrations,
     check_redis_schema,
 )
-from obd2_dashboard.health.stats import refresh_pipeline_gauges
+from obd2_dashboard.health.stats import pipeline_families
+from obd2_dashboard.kit.metrics import render
 from obd2_dashboard.kit.version import VERSION, git_sha
+from obd2_dashboard.ops.backup import BackupStatus, backup_status
 
 router = APIRouter(tags=["health"])
 
@@ -42,7 +47,60 @@ async def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse(_body(report, state, status), status_code=200 if report.ok else 503)
 
 
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _readiness_families(report: Report) -> list[Metric]:
+    up = GaugeMetricFamily(
+        "obd2_dependency_up",
+        "1 when the dependency answers /readyz's check (migrations: at head)",
+        labels=["dependency"],
+    )
+    for name in ("db", "redis", "migrations", "redis_schema"):
+        up.add_metric([name], 0.0 if name in report.errors else 1.0)
+    return [up, _gauge("obd2_ready", "1 when /readyz answers 200", 1.0 if report.ok else 0.0)]
+
+
+def _backup_families(status: BackupStatus) -> list[Metric]:
+    return [
+        _gauge(
+            "obd2_backup_newest_verified_timestamp_seconds",
+            "Creation time of the newest verified backup in BACKUP_DIR (0: none)",
+            status.newest_timestamp,
+        ),
+        _gauge(
+            "obd2_backup_newest_size_bytes",
+            "Size of the newest verified backup",
+            status.newest_size_bytes,
+        ),
+        _gauge("obd2_backup_verified_count", "Verified backups kept", status.verified_count),
+        _gauge(
+            "obd2_restore_drill_last_run_timestamp_seconds",
+            "When the last restore drill ran (0: never)",
+            status.drill_last_run_timestamp,
+        ),
+        _gauge(
+            "obd2_restore_drill_last_success_timestamp_seconds",
+            "When a restore drill last passed (0: never)",
+            status.drill_last_success_timestamp,
+        ),
+        _gauge(
+            "obd2_restore_drill_last_run_ok",
+            "1 when the last restore drill passed",
+            1.0 if status.drill_last_run_ok else 0.0,
+        ),
+    ]
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
-    await refresh_pipeline_gauges(state.sessionmaker, state.broker)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # Every worker answers for all of them: recorded values come from the multi-process files;
+    # readiness, backups and the pipeline's shared state (streams, outbox) are read now.
+    report = await check_dependencies(state.engine, state.broker)
+    await check_migrations(state.engine, report)
+    await check_redis_schema(state.broker, report)
+    status = await asyncio.to_thread(backup_status, state.settings.BACKUP_DIR)
+    pipeline = await pipeline_families(state.sessionmaker, state.broker)
+    body = render([*_readiness_families(report), *_backup_families(status), *pipeline])
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,10 +1,10 @@
-"""Gauges read at scrape time from the shared state (broker and database), not per process."""
+"""Pipeline state read at scrape time from what every process shares (broker and database)."""
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
-from prometheus_client import Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,40 +14,64 @@ from obd2_dashboard.models import Device, IngestOutbox
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 
 DEVICE_ONLINE_WINDOW = timedelta(minutes=5)
-
-STREAM_LENGTH = Gauge("obd2_stream_length", "Entries in a broker stream", ["stream"])
-STREAM_PENDING = Gauge("obd2_stream_pending", "Delivered but unacknowledged work entries")
-STREAM_LAG = Gauge("obd2_stream_lag", "Work entries not yet delivered to the worker group")
-OUTBOX_BACKLOG = Gauge("obd2_outbox_backlog", "Stored batches whose derived data is not done")
-DEVICES_ONLINE = Gauge("obd2_devices_online", "Devices heard from in the last 5 minutes")
-PIPELINE_STATS_UP = Gauge("obd2_pipeline_stats_up", "1 when the pipeline gauges could be read")
+_TIMEOUT_S = 2.0
 
 
-async def refresh_pipeline_gauges(
+async def pipeline_families(
     sessionmaker: async_sessionmaker[AsyncSession], broker: Broker
-) -> None:
-    ok = True
+) -> list[Metric]:
+    length = GaugeMetricFamily(
+        "obd2_stream_length", "Entries in a broker stream", labels=["stream"]
+    )
+    lag = GaugeMetricFamily(
+        "obd2_stream_lag_messages",
+        "Work entries not yet delivered to the consumer group",
+        labels=["stream", "group"],
+    )
+    pending = GaugeMetricFamily(
+        "obd2_stream_pending_messages",
+        "Work entries delivered but not acknowledged",
+        labels=["stream", "group"],
+    )
+    families: list[Metric] = [length, lag, pending]
+    stats_up = 1.0
     try:
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(_TIMEOUT_S):
             stats = await broker.group_stats(WORK_STREAM, WORK_GROUP)
             if stats is not None:
-                STREAM_LENGTH.labels(WORK_STREAM).set(stats.length)
-                STREAM_PENDING.set(stats.pending)
-                STREAM_LAG.set(stats.lag)
-            STREAM_LENGTH.labels(DEADLETTER_STREAM).set(await broker.xlen(DEADLETTER_STREAM))
+                length.add_metric([WORK_STREAM], stats.length)
+                lag.add_metric([WORK_STREAM, WORK_GROUP], stats.lag)
+                pending.add_metric([WORK_STREAM, WORK_GROUP], stats.pending)
+            length.add_metric([DEADLETTER_STREAM], await broker.xlen(DEADLETTER_STREAM))
     except Exception:
-        ok = False
+        stats_up = 0.0
     try:
-        async with asyncio.timeout(2), sessionmaker() as session:
+        async with asyncio.timeout(_TIMEOUT_S), sessionmaker() as session:
             backlog = await session.scalar(select(func.count()).select_from(IngestOutbox))
             online = await session.scalar(
                 select(func.count())
                 .select_from(Device)
                 .where(Device.last_seen_at >= utcnow() - DEVICE_ONLINE_WINDOW)
             )
-            OUTBOX_BACKLOG.set(backlog or 0)
-            DEVICES_ONLINE.set(online or 0)
+        families.append(
+            GaugeMetricFamily(
+                "obd2_outbox_backlog",
+                "Stored batches whose derived data (rollups, trips) is not done yet",
+                value=float(backlog or 0),
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "obd2_devices_online",
+                "Devices heard from in the last 5 minutes",
+                value=float(online or 0),
+            )
+        )
     except Exception:
-        ok = False
-    with contextlib.suppress(Exception):
-        PIPELINE_STATS_UP.set(1 if ok else 0)
+        stats_up = 0.0
+    families.append(
+        GaugeMetricFamily(
+            "obd2_pipeline_stats_up", "1 when the pipeline state could be read", value=stats_up
+        )
+    )
+    return families

@@ -22,8 +22,15 @@ SUBSCRIBER_QUEUE_ENTRIES = 256
 _READ_BLOCK_MS = 1_000
 _REPLAY_PAGE = 500
 
-OPEN_STREAMS = Gauge("obd2_live_streams_open", "Open live streams", ["transport"])
-WATCHED_VEHICLES = Gauge("obd2_live_vehicles_watched", "Vehicles with a live reader here")
+# livesum: with several worker processes, the total over the live ones.
+OPEN_STREAMS = Gauge(
+    "obd2_live_streams_open", "Open live streams", ["transport"], multiprocess_mode="livesum"
+)
+WATCHED_VEHICLES = Gauge(
+    "obd2_live_vehicles_watched",
+    "Vehicles with a live reader in a process",
+    multiprocess_mode="livesum",
+)
 
 
 class SubscriberOverflowError(Exception):

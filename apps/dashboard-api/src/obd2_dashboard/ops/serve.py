@@ -1,23 +1,56 @@
-import uvicorn
+import os
+from pathlib import Path
 
-from obd2_dashboard.app import create_app
+import uvicorn
+from fastapi import FastAPI
+
+from obd2_dashboard.cli import CommandError
+from obd2_dashboard.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from obd2_dashboard.ops.commands import prepare_embedded_storage
 from obd2_dashboard.ops.migrations import upgrade_head
-from obd2_dashboard.settings import Settings
+from obd2_dashboard.settings import Settings, load_settings
+
+_UVICORN_OPTIONS = {
+    "log_config": None,
+    "proxy_headers": True,
+    "forwarded_allow_ips": "127.0.0.1,::1",
+    "server_header": False,
+    "timeout_graceful_shutdown": 10,
+}
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``serve --workers N``: its own Settings and logging."""
+    from obd2_dashboard.app import create_app
+    from obd2_dashboard.kit.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.LOG_LEVEL, settings.log_format.value)
+    return create_app(settings)
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+    if workers > 1 and settings.REDIS_URL is None:
+        raise CommandError("--workers above 1 needs REDIS_URL: the embedded broker is per process")
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured or workers > 1:
+        # Each start empties the directory, before any worker records a value.
+        directory = Path(configured) if configured else settings.DATA_DIR / "prometheus-multiproc"
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(directory))
     if settings.DATABASE_URL is None:
         # The embedded database has no operator to run `migrate`: it is brought to head here.
         prepare_embedded_storage(settings)
         upgrade_head(settings.database_url)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1,::1",
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    if workers > 1:
+        uvicorn.run(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **_UVICORN_OPTIONS,  # type: ignore[arg-type]
+        )
+        return
+    from obd2_dashboard.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, **_UVICORN_OPTIONS)  # type: ignore[arg-type]

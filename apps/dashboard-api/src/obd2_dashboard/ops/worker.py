@@ -2,6 +2,8 @@ import asyncio
 import signal
 import sys
 
+from prometheus_client import start_http_server
+
 from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
@@ -17,6 +19,12 @@ async def run_worker(settings: Settings) -> int:
         )
     engine = make_engine(settings.database_url, pool_size=4)
     broker = make_broker(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+    if settings.WORKER_METRICS_PORT:
+        try:
+            start_http_server(settings.WORKER_METRICS_PORT, addr="127.0.0.1")
+        except OSError as exc:
+            # Metrics are worth having, not worth refusing to work for.
+            print(f"worker: no metrics endpoint: {exc}", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,1 @@
+"""Operations files (systemd, nginx, Prometheus, compose) and their tests."""

@@ -1,0 +1,354 @@
+"""infra/nginx/obd2-dashboard.conf in a real nginx on loopback ports, with a certificate made here.
+
+The site file is used as shipped except for its ports and paths. The upstream is the real API
+(create_app on an embedded database) with a user, a vehicle and a device made for the test.
+"""
+
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from websockets.sync.client import connect
+
+from infra.tests.conftest import REPO, free_port, tool
+from obd2_dashboard.app import create_app
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import Settings
+
+SITE = REPO / "infra/nginx/obd2-dashboard.conf"
+ASSET = "assets/app.3f2a1b.js"
+
+
+EMAIL, PASSWORD = "nginx@example.com", "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    port: int
+    vehicle_id: int
+    token: str
+
+
+async def seed(settings: Settings) -> tuple[int, str]:
+    from obd2_dashboard.auth.service import create_user
+    from obd2_dashboard.devices.service import create_device_for
+    from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+    from obd2_dashboard.models import Vehicle
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            user = await create_user(session, EMAIL, PASSWORD)
+            vehicle = Vehicle(owner_id=user.id, name="Behind nginx")
+            session.add(vehicle)
+            await session.flush()
+            device = await create_device_for(session, vehicle, "agent")
+            await session.commit()
+            return vehicle.id, device.token
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class Site:
+    https: str
+    http: str
+    ssl_context: ssl.SSLContext
+    access_log: Path
+    upstream: Upstream
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(verify=self.ssl_context, timeout=10)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def templated_site(replacements: dict[str, str]) -> str:
+    text = SITE.read_text()
+    for old, new in replacements.items():
+        assert old in text, f"the site file no longer contains {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def wait_for_port(port: int, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{what} did not answer on port {port}"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    data = tmp_path_factory.mktemp("api")
+    settings = Settings(DATA_DIR=data, BACKUP_DIR=data / "backups", SSE_HEARTBEAT_S=1)
+    upgrade_head(settings.database_url)
+    vehicle_id, token = asyncio.run(seed(settings))
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port, "the API")
+    try:
+        yield Upstream(port, vehicle_id, token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Site]:
+    api_port = upstream.port
+    base = tmp_path_factory.mktemp("nginx")
+    cert, key = make_certificate(base)
+    dist, acme = base / "dist", base / "acme"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>obd2-dashboard</title>")
+    (dist / ASSET).write_text("console.log('hashed');")
+    (acme / ".well-known/acme-challenge").mkdir(parents=True)
+    (acme / ".well-known/acme-challenge/token123").write_text("token123.key")
+    http_port, https_port = free_port(), free_port()
+    access_log = base / "access.log"
+    site_conf = base / "site.conf"
+    site_conf.write_text(
+        templated_site(
+            {
+                "listen 80;": f"listen 127.0.0.1:{http_port};",
+                "listen [::]:80;": "",
+                "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+                "listen [::]:443 ssl http2;": "",
+                "/etc/letsencrypt/live/dashboard.example.com/fullchain.pem": str(cert),
+                "/etc/letsencrypt/live/dashboard.example.com/privkey.pem": str(key),
+                "server 127.0.0.1:8000;": f"server 127.0.0.1:{api_port};",
+                "/opt/obd2-dashboard/current/apps/web/dist": str(dist),
+                "/var/www/letsencrypt": str(acme),
+                "/var/log/nginx/obd2-dashboard.access.log": str(access_log),
+            }
+        )
+    )
+    # The test's own nginx.conf: what /etc/nginx/nginx.conf gives the site on a server.
+    main_conf = base / "nginx.conf"
+    main_conf.write_text(
+        f"""
+        user root;
+        worker_processes 1;
+        pid {base}/nginx.pid;
+        error_log {base}/error.log warn;
+        events {{ worker_connections 256; }}
+        http {{
+            include /etc/nginx/mime.types;
+            default_type application/octet-stream;
+            client_body_temp_path {base}/client_body;
+            proxy_temp_path {base}/proxy;
+            fastcgi_temp_path {base}/fastcgi;
+            uwsgi_temp_path {base}/uwsgi;
+            scgi_temp_path {base}/scgi;
+            include {site_conf};
+        }}
+        """
+    )
+    nginx = tool("nginx")
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(base), "-c", str(main_conf)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(
+        [nginx, "-p", str(base), "-c", str(main_conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(http_port, "nginx")
+        context = ssl.create_default_context(cafile=str(cert))
+        yield Site(
+            f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", context,
+            access_log, upstream,
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(base / "proxy", ignore_errors=True)
+
+
+def logged(site: Site, request_id: str) -> list[dict[str, object]]:
+    # nginx writes the access log line once the response is done.
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [json.loads(line) for line in site.access_log.read_text().splitlines()]
+        found = [e for e in entries if e["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_https_healthz_with_tls_12_or_13_and_security_headers(site: Site) -> None:
+    with site.client() as client:
+        response = client.get(f"{site.https}/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.headers["strict-transport-security"].startswith("max-age=63072000")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    # openssl, told to offer old versions too, so that a refusal comes from the server.
+    assert handshake(site, "-tls1_2") == 0
+    assert handshake(site, "-tls1_3") == 0
+    assert handshake(site, "-tls1_1") != 0
+
+
+def handshake(site: Site, version: str) -> int:
+    return subprocess.run(
+        ["openssl", "s_client", "-connect", site.https.removeprefix("https://"), version,
+         "-cipher", "DEFAULT@SECLEVEL=0"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False,
+    ).returncode  # fmt: skip
+
+
+def test_http_redirects_except_acme_challenges(site: Site) -> None:
+    with httpx.Client(timeout=10) as client:
+        redirected = client.get(f"{site.http}/api/v1/vehicles?x=1")
+        challenge = client.get(f"{site.http}/.well-known/acme-challenge/token123")
+    assert redirected.status_code == 301
+    assert redirected.headers["location"].startswith("https://")
+    assert redirected.headers["location"].endswith("/api/v1/vehicles?x=1")
+    assert challenge.status_code == 200
+    assert challenge.text == "token123.key"
+
+
+def test_request_id_is_echoed_or_generated_and_logged(site: Site) -> None:
+    with site.client() as client:
+        echoed = client.get(f"{site.https}/healthz", headers={"X-Request-ID": "abc-123.x"})
+        generated = client.get(f"{site.https}/readyz")
+        forged = client.get(f"{site.https}/healthz", headers={"X-Request-ID": "bad id"})
+        static = client.get(f"{site.https}/", headers={"X-Request-ID": "static-1"})
+    assert echoed.headers["x-request-id"] == "abc-123.x"
+    made = generated.headers["x-request-id"]
+    assert len(made) == 32
+    assert int(made, 16) >= 0
+    assert forged.headers["x-request-id"] != "bad id"
+    assert static.headers["x-request-id"] == "static-1"
+    assert [e["uri"] for e in logged(site, "abc-123.x")] == ["/healthz"]
+    assert [e["uri"] for e in logged(site, made)] == ["/readyz"]
+
+
+def test_web_ui_with_long_cached_hashed_assets(site: Site) -> None:
+    with site.client() as client:
+        index = client.get(f"{site.https}/")
+        deep_link = client.get(f"{site.https}/vehicles/7")
+        asset = client.get(f"{site.https}/{ASSET}")
+        missing_asset = client.get(f"{site.https}/assets/gone.1.js")
+        metrics = client.get(f"{site.https}/metrics")
+    assert index.status_code == 200
+    assert "obd2-dashboard" in index.text
+    assert index.headers["cache-control"] == "no-cache"
+    assert "frame-ancestors 'none'" in index.headers["content-security-policy"]
+    assert deep_link.text == index.text
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.headers["strict-transport-security"].startswith("max-age=")
+    assert missing_asset.status_code == 404
+    assert metrics.status_code == 404
+
+
+def test_long_torque_query_passes_and_big_bodies_stop_at_2_mib(site: Site) -> None:
+    query = "&".join(f"k{pid:x}={pid * 1.5}" for pid in range(0xFF1000, 0xFF1000 + 700))
+    assert len(query) > 8000
+    with site.client() as client:
+        torque = client.get(f"{site.https}/api/v1/torque?session=1&{query}")
+        too_big = client.post(f"{site.https}/api/v1/ingest", content=b"x" * (2 * 1024 * 1024 + 1))
+    # Past nginx, whatever the API answers: not 414 (URI too long) nor 400 (header too large).
+    assert torque.status_code not in {400, 414}
+    assert torque.headers["x-request-id"]
+    assert too_big.status_code == 413
+
+
+def _ingest(site: Site, client: httpx.Client, seq: int) -> None:
+    response = client.post(
+        f"{site.https}/api/v1/ingest",
+        json={"samples": [{"seq": seq, "ts": int(time.time() * 1000), "pid": "RPM",
+                           "value": 900.0 + seq}]},
+        headers={"Authorization": f"Bearer {site.upstream.token}"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+@contextmanager
+def _signed_in(site: Site) -> Iterator[httpx.Client]:
+    with site.client() as client:
+        login = client.post(
+            f"{site.https}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        yield client
+
+
+def test_sse_events_arrive_while_the_stream_stays_open(site: Site) -> None:
+    url = f"{site.https}/api/v1/streams/vehicles/{site.upstream.vehicle_id}"
+    with _signed_in(site) as client, client.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == ": connected"
+        # The stream never ends by itself: each event can only have come through unbuffered.
+        for seq in (1, 2):
+            _ingest(site, client, seq)
+            while next(lines) != "event: sample":
+                pass
+            assert json.loads(next(lines).removeprefix("data: "))["seq"] == seq
+
+
+def test_bridge_websocket_upgrades_and_acks_a_batch(site: Site) -> None:
+    url = site.https.replace("https://", "wss://") + "/api/v1/bridge/ws"
+    batch = {"type": "batch", "id": 1, "samples": [
+        {"seq": 100, "ts": int(time.time() * 1000), "pid": "SPEED", "value": 42.0}]}  # fmt: skip
+    headers = {"Authorization": f"Bearer {site.upstream.token}"}
+    with connect(url, ssl=site.ssl_context, open_timeout=10, additional_headers=headers) as ws:
+        assert ws.response is not None
+        assert ws.response.status_code == 101
+        ws.send(json.dumps(batch))
+        assert json.loads(ws.recv(timeout=10)) == {
+            "type": "ack", "id": 1, "accepted": 1, "duplicates": 0,
+        }  # fmt: skip
+
+
+def test_browser_websocket_upgrades_and_carries_a_sample(site: Site) -> None:
+    with _signed_in(site) as client:
+        cookie = client.cookies["obd2_session"]
+        url = site.https.replace("https://", "wss://") + "/api/v1/streams/ws"
+        headers = {"Cookie": f"obd2_session={cookie}"}
+        with connect(url, ssl=site.ssl_context, open_timeout=10, additional_headers=headers) as ws:
+            assert ws.response is not None
+            assert ws.response.status_code == 101
+            ws.send(json.dumps({"type": "subscribe", "vehicle_id": site.upstream.vehicle_id}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            _ingest(site, client, 200)
+            message = json.loads(ws.recv(timeout=10))
+            assert (message["type"], message["seq"], message["value"]) == ("sample", 200, 1100.0)

@@ -4,16 +4,20 @@ from obd2_dashboard.kit.db import Base
 from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
+from obd2_dashboard.models.trip import Trip, TripPoint
 from obd2_dashboard.models.user import User, UserSession
-from obd2_dashboard.models.vehicle import Vehicle
+from obd2_dashboard.models.vehicle import FuelType, Vehicle
 
 __all__ = [
     "ROLLUP_BUCKET_MS",
     "Base",
     "Device",
+    "FuelType",
     "IngestOutbox",
     "Sample",
     "SampleRollup",
+    "Trip",
+    "TripPoint",
     "User",
     "UserSession",
     "Vehicle",

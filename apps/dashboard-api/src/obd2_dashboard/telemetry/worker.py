@@ -1,4 +1,4 @@
-"""The persistence worker: turns stored batches into per-minute rollups.
+"""The persistence worker: turns stored batches into per-minute rollups and trips.
 
 Work arrives on a consumer-group stream (one entry per stored batch, naming its outbox row).
 Delivery is at least once, so processing recomputes whole minutes from raw rows and is
@@ -26,12 +26,15 @@ from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
+from obd2_dashboard.trips.service import recompute_vehicle as recompute_trips
 
 log = logging.getLogger("obd2_dashboard.worker")
 
 PROCESSED = Counter("obd2_worker_batches_total", "Outbox batches turned into rollups", ["path"])
 FAILURES = Counter("obd2_worker_failures_total", "Work entries that failed processing")
 DEAD_LETTERED = Counter("obd2_worker_dead_letters_total", "Work entries given up on")
+
+DEFAULT_TRIP_JOIN_GAP_MS: int = Settings.model_fields["TRIP_JOIN_GAP_S"].default * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class WorkerConfig:
     max_deliveries: int = 5
     sweep_interval_s: float = 5.0
     sweep_age_s: float = 15.0
+    trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerConfig":
@@ -50,6 +54,7 @@ class WorkerConfig:
             consumer=default_consumer_name(),
             claim_idle_ms=settings.WORKER_CLAIM_IDLE_MS,
             sweep_age_s=settings.WORKER_SWEEP_AGE_S,
+            trip_join_gap_ms=settings.TRIP_JOIN_GAP_S * 1000,
         )
 
 
@@ -65,8 +70,14 @@ def _parse_buckets(text: str) -> set[tuple[str, int]]:
     return buckets
 
 
-async def process_outbox(session: AsyncSession, ids: Sequence[int]) -> int:
-    """Recomputes every minute the given batches touched and clears them; returns how many."""
+async def process_outbox(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS,
+) -> int:
+    """Recomputes every minute the given batches touched, then the trips around them, and
+    clears the batches; returns how many."""
     outbox = OutboxRepository(session)
     rows = await outbox.get_many(sorted(set(ids)))
     per_vehicle: dict[int, set[tuple[str, int]]] = defaultdict(set)
@@ -76,6 +87,8 @@ async def process_outbox(session: AsyncSession, ids: Sequence[int]) -> int:
     # A fixed order (vehicle, PID, minute) so two workers never lock rows in opposite orders.
     for vehicle_id in sorted(per_vehicle):
         await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
+        # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
+        await recompute_trips(session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms)
     if rows:
         await outbox.delete_many([row.id for row in rows])
     return len(rows)
@@ -108,7 +121,7 @@ class RollupWorker:
 
     async def _process(self, ids: Sequence[int], path: str) -> None:
         async with session_scope(self.sessionmaker) as session:
-            done = await process_outbox(session, ids)
+            done = await process_outbox(session, ids, trip_join_gap_ms=self.config.trip_join_gap_ms)
         PROCESSED.labels(path).inc(done)
 
     async def _consume_loop(self, stop: asyncio.Event) -> None:

@@ -17,6 +17,15 @@ _TRIP_SAMPLES = text(
     "AND pid IN :pids AND ts >= :start AND ts <= :end ORDER BY ts, pid, value"
 ).bindparams(bindparam("pids", value=list(TRIP_PIDS), expanding=True))
 
+# Postgres: a window's rows as three arrays in one row; asyncpg decodes arrays in C, about twice
+# as fast as one result row per sample.
+_TRIP_SAMPLE_ARRAYS = text(
+    "SELECT array_agg(ts ORDER BY ts, pid, value), array_agg(pid ORDER BY ts, pid, value), "
+    "array_agg(value ORDER BY ts, pid, value) FROM samples WHERE vehicle_id = :vehicle_id "
+    "AND pid = ANY(CAST(:pids AS text[])) AND ts >= :start AND ts < :end"
+)
+ARRAY_WINDOW_MS = 10 * 60_000
+
 _COUNT_TRIP_SAMPLES = text(
     "SELECT count(*) FROM samples WHERE vehicle_id = :vehicle_id "
     "AND pid IN :pids AND ts >= :start AND ts <= :end"
@@ -59,6 +68,21 @@ class TripRepository:
         self, vehicle_id: int, start: int, end: int
     ) -> AsyncIterator[Sequence[Any]]:
         """The trip PIDs' samples in [start, end] in time order, a chunk of rows at a time."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            for window in range(start, end + 1, ARRAY_WINDOW_MS):
+                result = await self.session.execute(
+                    _TRIP_SAMPLE_ARRAYS,
+                    {
+                        "vehicle_id": vehicle_id,
+                        "pids": list(TRIP_PIDS),
+                        "start": window,
+                        "end": min(window + ARRAY_WINDOW_MS, end + 1),
+                    },
+                )
+                tss, pids, values = result.one()
+                if tss:
+                    yield list(zip(tss, pids, values, strict=True))
+            return
         statement = _TRIP_SAMPLES.bindparams(vehicle_id=vehicle_id, start=start, end=end)
         stream = await self.session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
         async for partition in stream.partitions(STREAM_CHUNK):

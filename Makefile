@@ -33,7 +33,7 @@ lint: ## ruff lint and format check
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
-		libs/obd2-protocol/tests infra/tests bench/bridge_bench.py
+		libs/obd2-protocol/tests infra/tests bench/bridge_bench.py bench/trips_bench.py
 
 .PHONY: fmt
 fmt: ## format and autofix

@@ -52,12 +52,15 @@ class Settings(BaseSettings):
     # A work entry held this long by a consumer that stopped answering is taken over.
     WORKER_CLAIM_IDLE_MS: Annotated[int, Field(ge=0)] = 30_000
     WORKER_SWEEP_AGE_S: Annotated[float, Field(ge=0)] = 15.0
-    # Raw samples older than this many days are deleted by the worker (rollups and trips stay);
-    # unset keeps them forever.
     # The worker's own /metrics (its counters) on 127.0.0.1; 0 turns it off.
     WORKER_METRICS_PORT: Annotated[int, Field(ge=0, le=65535)] = 9464
+    # Raw samples older than this many days are deleted by the worker (rollups and trips stay);
+    # unset keeps them forever.
     RETENTION_DAYS: Annotated[float | None, Field(gt=0)] = None
     RETENTION_INTERVAL_S: Annotated[float, Field(gt=0)] = 3600.0
+    # A stretch this long with neither RPM > 0 nor SPEED > 0 ends a trip; shorter stops (a fuel
+    # stop) stay inside it.
+    TRIP_JOIN_GAP_S: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

@@ -5,17 +5,21 @@ from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
+from obd2_dashboard.models.trip import Trip, TripPoint
 from obd2_dashboard.models.user import User, UserSession
-from obd2_dashboard.models.vehicle import Vehicle, VehicleShare
+from obd2_dashboard.models.vehicle import FuelType, Vehicle, VehicleShare
 
 __all__ = [
     "ROLLUP_BUCKET_MS",
     "Base",
     "Device",
     "DeviceCommand",
+    "FuelType",
     "IngestOutbox",
     "Sample",
     "SampleRollup",
+    "Trip",
+    "TripPoint",
     "User",
     "UserSession",
     "Vehicle",

@@ -1,9 +1,15 @@
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
+
+
+class FuelType(StrEnum):
+    petrol = "petrol"
+    diesel = "diesel"
 
 
 class Vehicle(Base):
@@ -15,6 +21,10 @@ class Vehicle(Base):
     vin: Mapped[str | None] = mapped_column(String(17))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Turns MAF readings into litres (air-fuel ratio and density differ): see trips.summary.
+    fuel_type: Mapped[str] = mapped_column(
+        String(16), default=FuelType.petrol.value, server_default=FuelType.petrol.value
+    )
 
 
 class VehicleShare(Base):

@@ -1,4 +1,4 @@
-"""The persistence worker: turns stored batches into per-minute rollups.
+"""The persistence worker: turns stored batches into per-minute rollups and trips.
 
 Work arrives on a consumer-group stream (one entry per stored batch, naming its outbox row).
 Delivery is at least once, so processing recomputes whole minutes from raw rows and is
@@ -27,12 +27,15 @@ from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
 from obd2_dashboard.telemetry.retention import prune_samples
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
+from obd2_dashboard.trips.service import recompute_vehicle as recompute_trips
 
 log = logging.getLogger("obd2_dashboard.worker")
 
 PROCESSED = Counter("obd2_worker_batches_total", "Outbox batches turned into rollups", ["path"])
 FAILURES = Counter("obd2_worker_failures_total", "Work entries that failed processing")
 DEAD_LETTERED = Counter("obd2_worker_dead_letters_total", "Work entries given up on")
+
+DEFAULT_TRIP_JOIN_GAP_MS: int = Settings.model_fields["TRIP_JOIN_GAP_S"].default * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class WorkerConfig:
     sweep_age_s: float = 15.0
     retention_days: float | None = None
     retention_interval_s: float = 3600.0
+    trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerConfig":
@@ -55,6 +59,7 @@ class WorkerConfig:
             sweep_age_s=settings.WORKER_SWEEP_AGE_S,
             retention_days=settings.RETENTION_DAYS,
             retention_interval_s=settings.RETENTION_INTERVAL_S,
+            trip_join_gap_ms=settings.TRIP_JOIN_GAP_S * 1000,
         )
 
 
@@ -70,8 +75,14 @@ def _parse_buckets(text: str) -> set[tuple[str, int]]:
     return buckets
 
 
-async def process_outbox(session: AsyncSession, ids: Sequence[int]) -> int:
-    """Recomputes every minute the given batches touched and clears them; returns how many."""
+async def process_outbox(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS,
+) -> int:
+    """Recomputes every minute the given batches touched, then the trips around them, and
+    clears the batches; returns how many."""
     outbox = OutboxRepository(session)
     rows = await outbox.get_many(sorted(set(ids)))
     per_vehicle: dict[int, set[tuple[str, int]]] = defaultdict(set)
@@ -81,6 +92,8 @@ async def process_outbox(session: AsyncSession, ids: Sequence[int]) -> int:
     # A fixed order (vehicle, PID, minute) so two workers never lock rows in opposite orders.
     for vehicle_id in sorted(per_vehicle):
         await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
+        # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
+        await recompute_trips(session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms)
     if rows:
         await outbox.delete_many([row.id for row in rows])
     return len(rows)
@@ -117,7 +130,7 @@ class RollupWorker:
 
     async def _process(self, ids: Sequence[int], path: str) -> None:
         async with session_scope(self.sessionmaker) as session:
-            done = await process_outbox(session, ids)
+            done = await process_outbox(session, ids, trip_join_gap_ms=self.config.trip_join_gap_ms)
         PROCESSED.labels(path).inc(done)
 
     async def _consume_loop(self, stop: asyncio.Event) -> None:

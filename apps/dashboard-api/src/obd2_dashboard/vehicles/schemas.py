@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, StringConstraints
 
 from obd2_dashboard.kit.schemas import Schema
+from obd2_dashboard.models import FuelType
 
 # Printable text only: no control characters (NUL is not storable in Postgres text).
 VehicleName = Annotated[
@@ -24,11 +25,15 @@ Vin = Annotated[
 class VehicleCreate(Schema):
     name: VehicleName
     vin: Vin | None = None
+    fuel_type: Annotated[
+        FuelType, Field(description="turns MAF readings into litres when FUEL_RATE is absent")
+    ] = FuelType.petrol
 
 
 class VehicleUpdate(Schema):
     name: VehicleName | None = None
     vin: Vin | None = None
+    fuel_type: FuelType | None = None
 
 
 class VinInfoRead(Schema):
@@ -42,6 +47,7 @@ class VehicleRead(Schema):
     id: int
     name: str
     vin: str | None
+    fuel_type: FuelType
     created_at: datetime
     last_seen_at: Annotated[datetime | None, Field(description="Newest sample received")]
     role: Annotated[

@@ -74,7 +74,7 @@ async def unshare_vehicle(
 
 async def create_vehicle(session: AsyncSession, owner: User, data: VehicleCreate) -> Vehicle:
     return await VehicleRepository(session).add(
-        Vehicle(owner_id=owner.id, name=data.name, vin=data.vin)
+        Vehicle(owner_id=owner.id, name=data.name, vin=data.vin, fuel_type=data.fuel_type)
     )
 
 
@@ -83,8 +83,9 @@ async def update_vehicle(
 ) -> Vehicle:
     vehicle = await get_owned_vehicle(session, user, vehicle_id)
     changes = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        del changes["name"]
+    for required in ("name", "fuel_type"):
+        if required in changes and changes[required] is None:
+            del changes[required]
     for field, value in changes.items():
         setattr(vehicle, field, value)
     await session.flush()

@@ -1,0 +1,171 @@
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from obd2_dashboard.auth.dependencies import CurrentUser
+from obd2_dashboard.dependencies import SessionDep, StateDep
+from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.models import FuelType, Trip, Vehicle
+from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_dashboard.trips import service
+from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead
+from obd2_dashboard.vehicles.service import VehicleNotFoundError
+from obd2_protocol import PIDS
+
+router = APIRouter(prefix="/vehicles/{vehicle_id}/trips", tags=["trips"])
+
+MAX_PAGE = 500
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+async def _trip(
+    session: SessionDep, user: CurrentUser, vehicle_id: int, trip_id: int
+) -> tuple[Vehicle, Trip]:
+    try:
+        return await service.get_trip(session, user, vehicle_id, trip_id)
+    except (VehicleNotFoundError, service.TripNotFoundError) as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+@router.get(
+    "",
+    response_model=list[TripRead],
+    responses={
+        200: {
+            "description": "Trips, newest first (by start_ts, then id)",
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "pass as `cursor` for the next page; absent on the last page",
+                    "schema": {"type": "string"},
+                },
+                "Link": {
+                    "description": 'the next page\'s URL with rel="next"',
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **error_responses(401, 404, 422),
+    },
+    summary="A vehicle's trips, newest first, a page at a time",
+    description=(
+        "Pagination: at most `limit` trips; when more exist the answer carries an "
+        f'`{NEXT_CURSOR_HEADER}` header (and a `Link: <…>; rel="next"`): send its value as '
+        "`cursor` to get the next page. Pages are stable while trips are added. "
+        "`from`/`to` keep the trips that start in [from, to)."
+    ),
+)
+async def list_trips(
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    from_: Annotated[
+        int | None, Query(alias="from", ge=0, le=2**53, description="epoch ms, inclusive")
+    ] = None,
+    to: Annotated[int | None, Query(ge=0, le=2**53, description="epoch ms, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="from the previous page's X-Next-Cursor")
+    ] = None,
+) -> list[TripRead]:
+    if from_ is not None and to is not None and from_ >= to:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be earlier than to")
+    try:
+        page = await service.list_trips(
+            session, user, vehicle_id, start_from=from_, start_to=to, cursor=cursor, limit=limit
+        )
+    except VehicleNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except service.InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+        query = f"limit={limit}&cursor={page.next_cursor}"
+        if from_ is not None:
+            query += f"&from={from_}"
+        if to is not None:
+            query += f"&to={to}"
+        response.headers["Link"] = f'</api/v1/vehicles/{page.vehicle.id}/trips?{query}>; rel="next"'
+    fuel_type = FuelType(page.vehicle.fuel_type)
+    return [TripRead.of(trip, fuel_type) for trip in page.trips]
+
+
+@router.get(
+    "/{trip_id}.gpx",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/gpx+xml": {}}, "description": "GPX 1.1 track"},
+        **error_responses(401, 404, 422),
+    },
+    summary="The trip's GPS track as GPX 1.1 (404 when the car reported no GPS)",
+)
+async def trip_gpx(
+    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep
+) -> Response:
+    vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
+    if trip.track_points == 0:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"trip {trip.id} has no GPS track")
+    return Response(
+        await service.trip_gpx(session, vehicle, trip),
+        media_type="application/gpx+xml",
+        headers={"Content-Disposition": f'attachment; filename="trip-{trip.id}.gpx"'},
+    )
+
+
+@router.get(
+    "/{trip_id}.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "ts,time,pid,value rows"},
+        **error_responses(401, 404, 422),
+    },
+    summary="Every raw sample of the trip as CSV, streamed",
+)
+async def trip_csv(
+    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep, state: StateDep
+) -> StreamingResponse:
+    _, trip = await _trip(session, user, vehicle_id, trip_id)
+    pids = sorted(PIDS)
+
+    async def rows() -> AsyncIterator[str]:
+        # The request's session closes when the handler returns: stream on one of our own.
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["ts", "time", "pid", "value"])
+        async with state.sessionmaker() as stream_session:
+            async for chunk in SampleRepository(stream_session).stream_rows(
+                trip.vehicle_id, pids, trip.start_ts, trip.end_ts + 1
+            ):
+                for ts, pid, value in chunk:
+                    iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+                    writer.writerow([ts, iso, pid, repr(float(value))])
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="trip-{trip.id}.csv"'},
+    )
+
+
+@router.get(
+    "/{trip_id}",
+    response_model=TripDetail,
+    responses=error_responses(401, 404, 422),
+    summary="One trip with its SPEED and RPM charts (downsampled)",
+)
+async def trip_detail(
+    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep
+) -> TripDetail:
+    vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
+    summary = TripRead.of(trip, FuelType(vehicle.fuel_type))
+    charts = TripCharts.of(await service.trip_charts(session, trip))
+    return TripDetail(**summary.model_dump(), charts=charts)

@@ -1,0 +1,141 @@
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+
+from obd2_dashboard.models import Trip, TripPoint
+from obd2_dashboard.trips.segmenter import TRIP_PIDS
+
+# Namespace of the per-vehicle advisory lock (high 32 bits; the vehicle id fills the low ones).
+_LOCK_NAMESPACE = 0x54524950 << 32  # "TRIP"
+STREAM_CHUNK = 10_000
+
+_TRIP_SAMPLES = text(
+    "SELECT ts, pid, value FROM samples WHERE vehicle_id = :vehicle_id "
+    "AND pid IN :pids AND ts >= :start AND ts <= :end ORDER BY ts, pid, value"
+).bindparams(bindparam("pids", value=list(TRIP_PIDS), expanding=True))
+
+# Postgres: a window's rows as three arrays in one row; asyncpg decodes arrays in C, about twice
+# as fast as one result row per sample.
+_TRIP_SAMPLE_ARRAYS = text(
+    "SELECT array_agg(ts ORDER BY ts, pid, value), array_agg(pid ORDER BY ts, pid, value), "
+    "array_agg(value ORDER BY ts, pid, value) FROM samples WHERE vehicle_id = :vehicle_id "
+    "AND pid = ANY(CAST(:pids AS text[])) AND ts >= :start AND ts < :end"
+)
+ARRAY_WINDOW_MS = 10 * 60_000
+
+_COUNT_TRIP_SAMPLES = text(
+    "SELECT count(*) FROM samples WHERE vehicle_id = :vehicle_id "
+    "AND pid IN :pids AND ts >= :start AND ts <= :end"
+).bindparams(bindparam("pids", value=list(TRIP_PIDS), expanding=True))
+
+
+class TripRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_vehicle(self, vehicle_id: int) -> None:
+        """Serialises trip recomputation per vehicle until the transaction ends.
+
+        An advisory lock rather than a row lock on the vehicle: ingest updates that row, and it
+        must never wait for the worker. SQLite has one writer at a time already.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        key = _LOCK_NAMESPACE | (vehicle_id & 0xFFFFFFFF)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    async def near(self, vehicle_id: int, start: int, end: int) -> Sequence[Trip]:
+        """Trips that touch [start, end), oldest first, with their segmenter state."""
+        result = await self.session.execute(
+            select(Trip)
+            .options(undefer(Trip.state))
+            .where(Trip.vehicle_id == vehicle_id, Trip.end_ts >= start, Trip.start_ts < end)
+            .order_by(Trip.start_ts, Trip.id)
+        )
+        return result.scalars().all()
+
+    async def count_samples(self, vehicle_id: int, start: int, end: int) -> int:
+        """How many samples of the trip PIDs lie in [start, end]."""
+        result = await self.session.execute(
+            _COUNT_TRIP_SAMPLES, {"vehicle_id": vehicle_id, "start": start, "end": end}
+        )
+        return int(result.scalar_one())
+
+    async def stream_samples(
+        self, vehicle_id: int, start: int, end: int
+    ) -> AsyncIterator[Sequence[Any]]:
+        """The trip PIDs' samples in [start, end] in time order, a chunk of rows at a time."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            for window in range(start, end + 1, ARRAY_WINDOW_MS):
+                result = await self.session.execute(
+                    _TRIP_SAMPLE_ARRAYS,
+                    {
+                        "vehicle_id": vehicle_id,
+                        "pids": list(TRIP_PIDS),
+                        "start": window,
+                        "end": min(window + ARRAY_WINDOW_MS, end + 1),
+                    },
+                )
+                tss, pids, values = result.one()
+                if tss:
+                    yield list(zip(tss, pids, values, strict=True))
+            return
+        statement = _TRIP_SAMPLES.bindparams(vehicle_id=vehicle_id, start=start, end=end)
+        stream = await self.session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
+        async for partition in stream.partitions(STREAM_CHUNK):
+            yield partition
+
+    async def save(self, trip: Trip) -> Trip:
+        self.session.add(trip)
+        await self.session.flush()
+        return trip
+
+    async def delete_many(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self.session.execute(delete(TripPoint).where(TripPoint.trip_id.in_(ids)))
+            await self.session.execute(delete(Trip).where(Trip.id.in_(ids)))
+
+    async def clear_points(self, trip_id: int) -> None:
+        await self.session.execute(delete(TripPoint).where(TripPoint.trip_id == trip_id))
+
+    async def add_points(self, trip_id: int, points: Sequence[tuple[int, float, float]]) -> None:
+        if points:
+            await self.session.execute(
+                insert(TripPoint),
+                [{"trip_id": trip_id, "ts": ts, "lat": lat, "lon": lon} for ts, lat, lon in points],
+            )
+
+    async def page(
+        self,
+        vehicle_id: int,
+        *,
+        start_from: int | None,
+        start_to: int | None,
+        before: tuple[int, int] | None,
+        limit: int,
+    ) -> Sequence[Trip]:
+        """Newest first by (start_ts, id); ``before`` is the last row of the previous page."""
+        query = select(Trip).where(Trip.vehicle_id == vehicle_id)
+        if start_from is not None:
+            query = query.where(Trip.start_ts >= start_from)
+        if start_to is not None:
+            query = query.where(Trip.start_ts < start_to)
+        if before is not None:
+            query = query.where(tuple_(Trip.start_ts, Trip.id) < tuple_(*before))
+        query = query.order_by(Trip.start_ts.desc(), Trip.id.desc()).limit(limit)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get(self, vehicle_id: int, trip_id: int) -> Trip | None:
+        result = await self.session.execute(
+            select(Trip).where(Trip.id == trip_id, Trip.vehicle_id == vehicle_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def points(self, trip_id: int) -> Sequence[TripPoint]:
+        result = await self.session.execute(
+            select(TripPoint).where(TripPoint.trip_id == trip_id).order_by(TripPoint.ts)
+        )
+        return result.scalars().all()

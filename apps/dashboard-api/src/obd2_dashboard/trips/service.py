@@ -1,0 +1,286 @@
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from xml.etree import ElementTree as ET
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.kit.version import VERSION
+from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType, Trip, User, Vehicle
+from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
+from obd2_dashboard.trips.repository import TripRepository
+from obd2_dashboard.trips.segmenter import (
+    TRIP_PIDS,
+    Segmenter,
+    TripBuilder,
+    TripState,
+    fuel_litres_from_air,
+)
+from obd2_dashboard.vehicles.service import get_vehicle
+
+log = logging.getLogger("obd2_dashboard.trips")
+
+RECOMPUTED = Counter("obd2_trip_windows_total", "Trip windows recomputed", ["path"])
+RECOMPUTE_SECONDS = Histogram("obd2_trip_recompute_seconds", "Time to recompute a trip window")
+
+CHART_PIDS = ("SPEED", "RPM")
+CHART_MAX_POINTS = 500
+# Below this distance an economy figure is noise.
+MIN_ECONOMY_KM = 0.1
+_CURSOR = re.compile(r"^(\d{1,16})_(\d{1,19})$")
+GPX_NS = "http://www.topografix.com/GPX/1/1"
+
+
+class TripNotFoundError(Exception):
+    def __init__(self, trip_id: int) -> None:
+        super().__init__(f"trip {trip_id} not found")
+
+
+class InvalidCursorError(Exception):
+    pass
+
+
+# The worker's side: keep the stored trips equal to a segmentation of all samples.
+
+
+def windows(minutes: Iterable[int], join_gap_ms: int) -> list[tuple[int, int]]:
+    """Touched minutes grouped into [start, end) spans that no trip can join across."""
+    spans: list[tuple[int, int]] = []
+    for minute in sorted(set(minutes)):
+        end = minute + ROLLUP_BUCKET_MS
+        if spans and minute - spans[-1][1] <= join_gap_ms:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((minute, end))
+    return spans
+
+
+async def recompute_vehicle(
+    session: AsyncSession, vehicle_id: int, buckets: Iterable[tuple[str, int]], join_gap_ms: int
+) -> None:
+    """Brings the vehicle's trips up to date with new samples in the given (PID, minute) buckets."""
+    spans = windows((minute for pid, minute in buckets if pid in TRIP_PIDS), join_gap_ms)
+    if not spans:
+        return
+    repo = TripRepository(session)
+    await repo.lock_vehicle(vehicle_id)
+    for start, end in spans:
+        with RECOMPUTE_SECONDS.time():
+            path = await _recompute_span(repo, vehicle_id, start, end, join_gap_ms)
+        RECOMPUTED.labels(path).inc()
+
+
+async def _recompute_span(
+    repo: TripRepository, vehicle_id: int, start: int, end: int, join_gap_ms: int
+) -> str:
+    # Every stored trip a sample in [start, end) could extend, merge with or split.
+    near = await repo.near(vehicle_id, start - join_gap_ms, end + join_gap_ms)
+    if len(near) == 1 and start > near[0].start_ts:
+        last = near[0]
+        state = TripState.from_json(last.state)
+        if state is not None and await _unchanged_since(repo, vehicle_id, state, start):
+            # Only samples after the trip's end are new (the live-driving case): resume it.
+            segmenter = Segmenter(join_gap_ms, resume=TripBuilder(state, resumed=True))
+            async for chunk in repo.stream_samples(vehicle_id, state.end_ts + 1, end - 1):
+                segmenter.feed(chunk)
+            await _store(repo, vehicle_id, near, segmenter.finish())
+            return "append"
+    for trip in near:
+        if await repo.count_samples(vehicle_id, trip.start_ts, trip.end_ts) < trip.sample_count:
+            # Raw samples of this trip were deleted (retention): its stored summary is all that
+            # is left of it, and recomputing would lose it.
+            log.warning(
+                "trip kept as stored: its samples were pruned",
+                extra={"trip": trip.id, "vehicle": vehicle_id},
+            )
+            return "kept"
+    lo = min([start, *(t.start_ts for t in near)])
+    hi = max([end - 1, *(t.end_ts for t in near)])
+    segmenter = Segmenter(join_gap_ms)
+    async for chunk in repo.stream_samples(vehicle_id, lo, hi):
+        segmenter.feed(chunk)
+    await _store(repo, vehicle_id, near, segmenter.finish())
+    return "full"
+
+
+async def _unchanged_since(
+    repo: TripRepository, vehicle_id: int, state: TripState, start: int
+) -> bool:
+    """True when the trip's samples from ``start`` (a minute) on are exactly those it consumed."""
+    consumed = sum(count for minute, count in state.minutes.items() if minute >= start)
+    return await repo.count_samples(vehicle_id, start, state.end_ts) == consumed
+
+
+async def _store(
+    repo: TripRepository, vehicle_id: int, old: Sequence[Trip], built: Sequence[TripBuilder]
+) -> None:
+    """Writes the new segmentation over the old trips, keeping ids where they overlap."""
+    unused = {trip.id: trip for trip in old}
+    for builder in built:
+        st = builder.state
+        trip: Trip | None = None
+        if builder.resumed:
+            trip = unused.pop(old[-1].id)
+        else:
+            for candidate in list(unused.values()):
+                if candidate.start_ts <= st.end_ts and candidate.end_ts >= st.start_ts:
+                    trip = unused.pop(candidate.id)
+                    await repo.clear_points(trip.id)
+                    break
+        if trip is None:
+            trip = Trip(vehicle_id=vehicle_id)
+        trip.start_ts = st.start_ts
+        trip.end_ts = st.end_ts
+        trip.distance_km = st.distance_km
+        trip.distance_source = st.distance_source
+        trip.moving_s = st.moving_ms / 1000
+        trip.idle_s = st.idle_ms / 1000
+        trip.max_speed_kmh = st.max_speed
+        trip.max_rpm = st.max_rpm
+        trip.max_coolant_c = st.max_coolant
+        trip.fuel_rate_l = st.fuel_rate_l
+        trip.air_g = st.maf_air_g
+        trip.sample_count = st.count
+        trip.track_points = st.points
+        trip.state = st.to_json()
+        await repo.save(trip)
+        await repo.add_points(trip.id, builder.new_points)
+    await repo.delete_many(sorted(unused))
+
+
+# The API's side: reads of stored summaries.
+
+
+@dataclass(frozen=True, slots=True)
+class Fuel:
+    litres: float | None
+    source: Literal["FUEL_RATE", "MAF"] | None
+
+
+def fuel_used(trip: Trip, fuel_type: FuelType) -> Fuel:
+    if trip.fuel_rate_l is not None:
+        return Fuel(trip.fuel_rate_l, "FUEL_RATE")
+    if trip.air_g is not None:
+        return Fuel(fuel_litres_from_air(trip.air_g, fuel_type), "MAF")
+    return Fuel(None, None)
+
+
+def litres_per_100km(litres: float | None, distance_km: float) -> float | None:
+    if litres is None or distance_km < MIN_ECONOMY_KM:
+        return None
+    return litres / distance_km * 100
+
+
+def encode_cursor(trip: Trip) -> str:
+    return f"{trip.start_ts}_{trip.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    match = _CURSOR.match(cursor)
+    if match is None:
+        raise InvalidCursorError("cursor: not a cursor this API returned")
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class TripPage:
+    vehicle: Vehicle
+    trips: Sequence[Trip]
+    next_cursor: str | None
+
+
+async def list_trips(
+    session: AsyncSession,
+    user: User,
+    vehicle_id: int,
+    *,
+    start_from: int | None,
+    start_to: int | None,
+    cursor: str | None,
+    limit: int,
+) -> TripPage:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    before = decode_cursor(cursor) if cursor else None
+    # One row more than asked tells whether a next page exists.
+    rows = await TripRepository(session).page(
+        vehicle.id, start_from=start_from, start_to=start_to, before=before, limit=limit + 1
+    )
+    trips = rows[:limit]
+    next_cursor = encode_cursor(trips[-1]) if len(rows) > limit else None
+    return TripPage(vehicle, trips, next_cursor)
+
+
+async def get_trip(
+    session: AsyncSession, user: User, vehicle_id: int, trip_id: int
+) -> tuple[Vehicle, Trip]:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    trip = await TripRepository(session).get(vehicle.id, trip_id)
+    if trip is None:
+        raise TripNotFoundError(trip_id)
+    return vehicle, trip
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    bucket_ms: int
+    series: dict[str, list[Bucket]]
+
+
+async def trip_charts(session: AsyncSession, trip: Trip) -> Chart:
+    """SPEED and RPM over the trip in at most CHART_MAX_POINTS time buckets.
+
+    Raw rows while they exist; the per-minute rollups for long trips, or once retention has
+    deleted the raw rows (rollups are kept).
+    """
+    samples = SampleRepository(session)
+    start, end = trip.start_ts, trip.end_ts + 1
+    width = max(1, math.ceil((end - start) / CHART_MAX_POINTS))
+    series: dict[str, list[Bucket]] = {}
+    rollup_width = max(1, math.ceil(width / ROLLUP_BUCKET_MS)) * ROLLUP_BUCKET_MS
+    aligned = start - start % ROLLUP_BUCKET_MS
+    use_rollups = width >= ROLLUP_BUCKET_MS
+    for pid in CHART_PIDS:
+        buckets: list[Bucket] = []
+        if not use_rollups:
+            buckets = await samples.history_raw(trip.vehicle_id, pid, start, end, width)
+        if not buckets:
+            buckets = await samples.history_rollup(trip.vehicle_id, pid, aligned, end, rollup_width)
+            if buckets:
+                use_rollups = True
+        series[pid] = buckets
+    return Chart(rollup_width if use_rollups else width, series)
+
+
+def _iso(ts: int) -> str:
+    return (
+        datetime.fromtimestamp(ts / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+async def trip_gpx(session: AsyncSession, vehicle: Vehicle, trip: Trip) -> bytes:
+    """The trip's track as a GPX 1.1 document."""
+    points = await TripRepository(session).points(trip.id)
+    ET.register_namespace("", GPX_NS)
+    root = ET.Element(
+        f"{{{GPX_NS}}}gpx", {"version": "1.1", "creator": f"obd2-dashboard {VERSION}"}
+    )
+    metadata = ET.SubElement(root, f"{{{GPX_NS}}}metadata")
+    ET.SubElement(metadata, f"{{{GPX_NS}}}name").text = f"{vehicle.name} — trip {trip.id}"
+    ET.SubElement(metadata, f"{{{GPX_NS}}}time").text = _iso(trip.start_ts)
+    track = ET.SubElement(root, f"{{{GPX_NS}}}trk")
+    ET.SubElement(track, f"{{{GPX_NS}}}name").text = f"Trip {trip.id}"
+    segment = ET.SubElement(track, f"{{{GPX_NS}}}trkseg")
+    for point in points:
+        element = ET.SubElement(
+            segment, f"{{{GPX_NS}}}trkpt", {"lat": f"{point.lat:.7f}", "lon": f"{point.lon:.7f}"}
+        )
+        ET.SubElement(element, f"{{{GPX_NS}}}time").text = _iso(point.ts)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body

@@ -3,7 +3,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -45,6 +45,22 @@ class Settings(BaseSettings):
     LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: Annotated[int, Field(ge=1)] = 5
     LOGIN_WINDOW_S: Annotated[int, Field(ge=1)] = 300
     GIT_SHA: str | None = None
+
+    @field_validator("DATABASE_URL", "REDIS_URL", "SESSION_SECRET", "MQTT_URL", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `REDIS_URL=` in an environment file means "not set", not "a URL that is empty".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        # Refused at start (exit 2), not at the first query.
+        if value is not None:
+            async_database_url(value)
+        return value
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

@@ -59,6 +59,8 @@ def configure_logging(level: str, fmt: str) -> None:
     # uvicorn's own access log repeats what our request log says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Every revision check says "Context impl …" at INFO: noise around a command's one line.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -104,7 +104,7 @@ def free_port() -> int:
 
 def closed_port_url(scheme: str) -> str:
     """A URL on loopback where nothing listens (the port was free a moment ago)."""
-    return f"{scheme}://127.0.0.1:{free_port()}/nothing"
+    return f"{scheme}://127.0.0.1:{free_port()}/0"
 
 
 CLI = Path(sys.executable).with_name("obd2-dashboard")

@@ -106,6 +106,13 @@ def test_defaults_are_embedded(
     assert Settings().session_secret() != settings.session_secret()
 
 
+def test_log_level_is_case_insensitive(
+    no_settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", " debug ")
+    assert load_settings().LOG_LEVEL == "DEBUG"
+
+
 def test_data_dir_moves_the_embedded_database(
     no_settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -149,7 +156,13 @@ def test_unsupported_database_url_is_one_line(tmp_path: Path, url: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("OBD2_ENV", "staging"), ("LOG_FORMAT", "xml"), ("SESSION_MAX_AGE_S", "soon")],
+    [
+        ("OBD2_ENV", "staging"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "loud"),
+        ("SESSION_MAX_AGE_S", "soon"),
+        ("API_MAX_BODY_BYTES", "10"),
+    ],
 )
 def test_bad_value_is_one_line_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
     result = run_cli("migrate", "--check", env=clean_env(**{name: value}), cwd=tmp_path)

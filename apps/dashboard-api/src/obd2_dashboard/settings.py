@@ -1,3 +1,4 @@
+import logging
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +54,14 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"{value!r} is not a level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        return level
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -78,6 +78,7 @@ def _lines(stderr: str) -> list[dict[str, Any]]:
             continue
         entry = json.loads(line)  # every line is one JSON object
         assert isinstance(entry, dict), line
+        assert "color_message" not in entry
         entries.append(entry)
     return entries
 

@@ -19,6 +19,7 @@ from obd2_dashboard.models import User, UserSession
 from obd2_dashboard.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # what sign-in accepts (auth.schemas.Password)
 
 
 class AuthError(Exception):
@@ -77,6 +78,9 @@ async def create_user(
 ) -> User:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPasswordError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # Sign-in refuses longer ones: such an account could never be used.
+        raise WeakPasswordError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
     users = UserRepository(session)
     email = normalize_email(email)
     if await users.get_by_email(email) is not None:

@@ -60,7 +60,7 @@ async def test_prefixes_keep_installs_apart(redis_prefix: str) -> None:
 async def test_unreachable_redis_fails_ping_with_its_own_error() -> None:
     broker = make_broker(closed_port_url("redis"), "x:")
     try:
-        with pytest.raises(BrokerUnavailableError, match="[Cc]onnect"):
+        with pytest.raises(BrokerUnavailableError, match=r"[Cc]onnect"):
             await broker.ping()
     finally:
         await broker.close()

@@ -1,3 +1,5 @@
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -66,12 +68,18 @@ def _unreachable_database(kind: str, tmp_path: Path) -> str:
 @pytest.mark.parametrize("kind", ["postgres", "sqlite"])
 async def test_unreachable_database_is_503(settings: Settings, tmp_path: Path, kind: str) -> None:
     down = settings.model_copy(update={"DATABASE_URL": _unreachable_database(kind, tmp_path)})
+    before = set(threading.enumerate())
     async with _serving(down) as client:
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
         login = await client.post(
             "/api/v1/auth/login", json={"email": "a@example.com", "password": "whatever"}
         )
+    # aiosqlite stops the thread of a failed connection with a message back to this event loop:
+    # wait for those threads while the loop still runs.
+    for thread in set(threading.enumerate()) - before:
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 30)
     assert health.status_code == 503
     body = health.json()
     assert body["status"] == "error"

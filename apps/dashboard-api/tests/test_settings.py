@@ -141,6 +141,7 @@ def test_empty_redis_url_means_embedded(
         ("postgresql+psycopg://u@h/d", "postgresql+asyncpg://u@h/d"),
         ("sqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db"),
     ],
+    ids=["pg", "pg-alias", "pg-other-driver", "file"],
 )
 def test_database_url_gets_the_async_driver(url: str, expected: str) -> None:
     assert async_database_url(url) == expected

@@ -5,12 +5,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import head_revision
 from obd2_dashboard.settings import Settings
-from tests.conftest import Backend, closed_port_url
+from tests.conftest import REDIS_URL, SESSION_SECRET, Backend, closed_port_url
 
 
 async def test_healthz_reports_each_dependency(client: httpx.AsyncClient) -> None:
@@ -65,9 +64,12 @@ def _unreachable_database(kind: str, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite3'}"
 
 
-@pytest.mark.parametrize("kind", ["postgres", "sqlite"])
-async def test_unreachable_database_is_503(settings: Settings, tmp_path: Path, kind: str) -> None:
-    down = settings.model_copy(update={"DATABASE_URL": _unreachable_database(kind, tmp_path)})
+async def test_unreachable_database_is_503(
+    settings: Settings, backend: Backend, tmp_path: Path
+) -> None:
+    down = settings.model_copy(
+        update={"DATABASE_URL": _unreachable_database(backend.name, tmp_path)}
+    )
     before = set(threading.enumerate())
     async with _serving(down) as client:
         health = await client.get("/healthz")
@@ -116,8 +118,16 @@ async def test_unreachable_redis_is_503(settings: Settings, backend: Backend) ->
     assert login.headers["Retry-After"]
 
 
-async def test_unmigrated_database_is_not_ready(settings: Settings, empty_database: str) -> None:
-    fresh = settings.model_copy(update={"DATABASE_URL": empty_database})
+async def test_unmigrated_database_is_not_ready(
+    empty_database: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    fresh = Settings(
+        DATABASE_URL=empty_database,
+        REDIS_URL=None if empty_database.startswith("sqlite") else REDIS_URL,
+        REDIS_KEY_PREFIX=redis_prefix,
+        SESSION_SECRET=SESSION_SECRET,
+        DATA_DIR=tmp_path / "var",
+    )
     async with _serving(fresh) as client:
         health = await client.get("/healthz")
         ready = await client.get("/readyz")

@@ -54,3 +54,12 @@ async def test_request_id_on_errors_and_413(client: httpx.AsyncClient) -> None:
     ):
         assert len(response.headers["x-request-id"]) == 32
         assert "detail" in response.json()
+
+
+async def test_made_up_methods_share_one_metrics_label(client: httpx.AsyncClient) -> None:
+    response = await client.request("BREW-A1B2C3", "/api/v1/vehicles")
+    assert 400 <= response.status_code < 500
+    assert "detail" in response.json()
+    text = (await client.get("/metrics")).text
+    assert "BREW-A1B2C3" not in text
+    assert 'method="OTHER"' in text

@@ -28,6 +28,9 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 _UNTRACKED = frozenset({"/healthz", "/readyz", "/metrics"})
+# Any token is a valid HTTP method: a label per method a client makes up would grow the metrics
+# without bound, so the unknown ones share one label.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_template(scope: Scope) -> str:
@@ -116,6 +119,8 @@ class RequestContextMiddleware:
             return
         route = _route_template(scope)
         method = scope.get("method", "GET")
+        if method not in _KNOWN_METHODS:
+            method = "OTHER"
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_LATENCY.labels(method, route).observe(seconds)
 

@@ -1,3 +1,5 @@
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
@@ -182,3 +184,18 @@ async def test_bad_vehicle_id_is_422(alice: httpx.AsyncClient, vehicle_id: str) 
 async def test_largest_id_is_a_plain_404(alice: httpx.AsyncClient) -> None:
     response = await alice.get(f"/api/v1/vehicles/{2**63 - 1}")
     assert response.status_code == 404
+
+
+async def test_concurrent_writes_all_land(alice: httpx.AsyncClient) -> None:
+    # SQLite serialises writers: each request must wait its turn, not fail with "locked".
+    created = await asyncio.gather(
+        *(alice.post("/api/v1/vehicles", json={"name": f"Car {n}"}) for n in range(20))
+    )
+    assert [r.status_code for r in created] == [201] * 20
+    renamed = await asyncio.gather(
+        *(alice.patch(f"/api/v1/vehicles/{r.json()['id']}", json={"name": "x"}) for r in created)
+    )
+    assert [r.status_code for r in renamed] == [200] * 20
+    listed = (await alice.get("/api/v1/vehicles")).json()
+    assert len(listed) == 20
+    assert {v["name"] for v in listed} == {"x"}

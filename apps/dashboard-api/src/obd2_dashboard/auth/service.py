@@ -1,3 +1,4 @@
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,10 +86,11 @@ async def create_user(
     email = normalize_email(email)
     if await users.get_by_email(email) is not None:
         raise UserExistsError(f"a user with email {email} already exists")
+    password_hash = await asyncio.to_thread(hash_password, password)  # slow on purpose
     try:
         async with session.begin_nested():
             return await users.add(
-                User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+                User(email=email, password_hash=password_hash, is_admin=is_admin)
             )
     except IntegrityError as exc:
         raise UserExistsError(f"a user with email {email} already exists") from exc
@@ -114,7 +116,12 @@ async def sign_in(
         raise RateLimitedError(account_left)
 
     user = await UserRepository(session).get_by_email(email)
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    # argon2 takes tens of milliseconds of CPU on purpose: off the event loop, which other
+    # requests share.
+    verified = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password
+    )
+    if not verified or user is None:
         await broker.hit(account_key, window)
         raise InvalidCredentialsError("wrong email or password")
     await broker.forget(account_key)

@@ -10,7 +10,7 @@ from obd2_dashboard.devices.service import authenticate_device
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.models import Device, User
 from obd2_dashboard.settings import async_database_url
-from tests.conftest import clean_env, run_cli
+from tests.conftest import clean_env, closed_port_url, run_cli
 
 
 @pytest.fixture
@@ -173,3 +173,11 @@ def test_bad_usage_exits_2(args: list[str], tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip()
     assert not (tmp_path / "var").exists()  # nothing was done
+
+
+@pytest.mark.parametrize("args", [["migrate"], ["migrate", "--check"]], ids=" ".join)
+def test_unreachable_database_is_one_line_exit_1(args: list[str], tmp_path: Path) -> None:
+    env = clean_env(DATABASE_URL=closed_port_url("postgresql"))
+    result = run_cli(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "failed" in _one_line(result.stderr)

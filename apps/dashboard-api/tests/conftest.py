@@ -6,6 +6,9 @@ API tests run on both backends: ``sqlite`` (embedded database and in-process bro
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -79,6 +82,56 @@ def backend(
         yield Backend("postgres", url, REDIS_URL)
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database of its own with no tables at all (not migrated)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    name = create_pg_database()
+    try:
+        yield _pg_url(name)
+    finally:
+        drop_pg_database(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def closed_port_url(scheme: str) -> str:
+    """A URL on loopback where nothing listens (the port was free a moment ago)."""
+    return f"{scheme}://127.0.0.1:{free_port()}/0"
+
+
+CLI = Path(sys.executable).with_name("obd2-dashboard")
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """An environment with nothing of the caller's settings: PATH, HOME and ``variables``."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
+    env.update(variables)
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), *args],
+        input=stdin,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture

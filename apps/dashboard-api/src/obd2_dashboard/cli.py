@@ -51,7 +51,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops import commands
 
     if not args.password_stdin:
-        raise CommandError("--password-stdin is required: pipe the password on standard input")
+        _fail("create-user: --password-stdin is required (pipe the password in)", EXIT_USAGE)
     password = sys.stdin.readline().rstrip("\r\n")
     return _run(commands.create_user(settings, args.email, password, is_admin=args.admin))
 
@@ -139,6 +139,19 @@ def _positive_int(value: str) -> int:
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
+def _id(value: str) -> int:
+    # An id the database cannot hold is bad usage, not a database error.
+    from obd2_dashboard.kit.schemas import MAX_ID
+
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 1 <= number <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{value} is not an id (1 to {MAX_ID})")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obd2-dashboard", description="obd2-dashboard server and operator commands"
@@ -195,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"vehicle_id": …}')
 
     p = add("create-device", cmd_create_device, "create a device; prints its token once")
-    p.add_argument("--vehicle", required=True, type=int, metavar="ID")
+    p.add_argument("--vehicle", required=True, type=_id, metavar="ID")
     p.add_argument("--name", required=True)
     p.add_argument("--json", action="store_true", help='print {"device_id": …, "token": …}')
 

@@ -1,9 +1,10 @@
+import logging
 import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -61,6 +62,30 @@ class Settings(BaseSettings):
     # A stretch this long with neither RPM > 0 nor SPEED > 0 ends a trip; shorter stops (a fuel
     # stop) stay inside it.
     TRIP_JOIN_GAP_S: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
+
+    @field_validator("DATABASE_URL", "REDIS_URL", "SESSION_SECRET", "MQTT_URL", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `REDIS_URL=` in an environment file means "not set", not "a URL that is empty".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"{value!r} is not a level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        return level
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        # Refused at start (exit 2), not at the first query.
+        if value is not None:
+            async_database_url(value)
+        return value
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

@@ -1,3 +1,4 @@
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from obd2_dashboard.models import User, UserSession
 from obd2_dashboard.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # what sign-in accepts (auth.schemas.Password)
 
 
 class AuthError(Exception):
@@ -77,14 +79,18 @@ async def create_user(
 ) -> User:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPasswordError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # Sign-in refuses longer ones: such an account could never be used.
+        raise WeakPasswordError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
     users = UserRepository(session)
     email = normalize_email(email)
     if await users.get_by_email(email) is not None:
         raise UserExistsError(f"a user with email {email} already exists")
+    password_hash = await asyncio.to_thread(hash_password, password)  # slow on purpose
     try:
         async with session.begin_nested():
             return await users.add(
-                User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+                User(email=email, password_hash=password_hash, is_admin=is_admin)
             )
     except IntegrityError as exc:
         raise UserExistsError(f"a user with email {email} already exists") from exc
@@ -110,7 +116,12 @@ async def sign_in(
         raise RateLimitedError(account_left)
 
     user = await UserRepository(session).get_by_email(email)
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    # argon2 takes tens of milliseconds of CPU on purpose: off the event loop, which other
+    # requests share.
+    verified = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password
+    )
+    if not verified or user is None:
         await broker.hit(account_key, window)
         raise InvalidCredentialsError("wrong email or password")
     await broker.forget(account_key)

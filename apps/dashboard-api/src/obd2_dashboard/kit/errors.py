@@ -18,11 +18,22 @@ class ServiceUnavailableError(Exception):
         self.retry_after_s = retry_after_s
 
 
+def printable(text: object) -> str:
+    """Text that encodes as UTF-8 whatever the client sent (lone surrogates become escapes)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _error_items(errors: Any) -> list[dict[str, Any]]:
     items = []
     for err in errors:
-        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
-        items.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+        loc = [p if isinstance(p, int) else printable(p) for p in err.get("loc", ())]
+        items.append(
+            {
+                "loc": loc,
+                "msg": printable(err.get("msg", "")),
+                "type": printable(err.get("type", "")),
+            }
+        )
     return items
 
 
@@ -37,7 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        detail = printable(exc.detail) if isinstance(exc.detail, str) else "request failed"
         return JSONResponse(
             {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
@@ -65,8 +76,26 @@ __all__ = [
 
 
 def install_database_error_handlers(app: FastAPI) -> None:
-    """A database that does not answer is a 503 to retry, not a 500."""
+    """A database or broker that does not answer is a 503 to retry, not a 500."""
+    import redis.exceptions
     import sqlalchemy.exc
+
+    from obd2_dashboard.kit.broker import BrokerUnavailableError
+
+    async def _broker_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("broker unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the message broker is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for broker_exc in (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        BrokerUnavailableError,
+    ):
+        app.add_exception_handler(broker_exc, _broker_down)
 
     async def _db_down(_request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc).__name__)

@@ -28,6 +28,9 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 _UNTRACKED = frozenset({"/healthz", "/readyz", "/metrics"})
+# Any token is a valid HTTP method: a label per method a client makes up would grow the metrics
+# without bound, so the unknown ones share one label.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_template(scope: Scope) -> str:
@@ -87,6 +90,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette answers an unhandled error from outside every middleware, so that answer
+            # would carry no X-Request-ID and this log line no status: answer it here instead.
+            if scope["type"] != "http" or status:
+                raise
+            log.exception("unhandled error")
+            await _send_json(send_with_id, 500, {"detail": "internal server error"})
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             if scope["path"] not in _UNTRACKED:
@@ -109,6 +119,8 @@ class RequestContextMiddleware:
             return
         route = _route_template(scope)
         method = scope.get("method", "GET")
+        if method not in _KNOWN_METHODS:
+            method = "OTHER"
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_LATENCY.labels(method, route).observe(seconds)
 
@@ -162,15 +174,22 @@ class BodyLimitMiddleware:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
+    detail = {"detail": f"request body is larger than {limit} bytes"}
+    await _send_json(send, 413, detail, [(b"connection", b"close")])
+
+
+async def _send_json(
+    send: Send, status: int, content: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(content).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )

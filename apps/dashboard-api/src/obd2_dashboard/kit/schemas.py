@@ -1,7 +1,7 @@
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Largest id a BIGINT holds: anything bigger is a 422, never a database overflow.
 MAX_ID = 2**63 - 1
@@ -9,8 +9,33 @@ MAX_ID = 2**63 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
+def _check_text(value: Any) -> None:
+    # JSON may carry "\u0000" and unpaired surrogates ("\ud800"): neither can be stored (Postgres
+    # text refuses NUL, UTF-8 has no surrogates), so they are a 422 here, not a 500 at the database.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text is not valid Unicode (unpaired surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        _check_text(value)
+        return value
 
 
 class ErrorItem(BaseModel):

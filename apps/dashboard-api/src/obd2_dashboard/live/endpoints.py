@@ -60,7 +60,10 @@ async def _with_heartbeat(
     "/vehicles/{vehicle_id}",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "sample and reset events"},
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "sample and reset events",
+        },
         **error_responses(401, 404, 422),
     },
     summary="Live samples of a vehicle as Server-Sent Events (resume with Last-Event-ID)",

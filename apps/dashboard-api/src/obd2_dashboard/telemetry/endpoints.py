@@ -92,7 +92,10 @@ async def samples(
     "/vehicles/{vehicle_id}/samples.csv",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "ts,time,pid,value rows"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "ts,time,pid,value rows",
+        },
         **error_responses(401, 404, 422),
     },
     summary="The raw samples of a range as CSV, streamed",

@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -38,6 +38,14 @@ async def _handle(request: Request, token: str, session: SessionDep, pipeline: P
     return TORQUE_OK
 
 
+# Spelled out: FastAPI would file the error model under the route's text/plain type.
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string", "const": TORQUE_OK}}}},
+    401: {"description": "unknown or revoked device token", "content": _ERROR},
+    422: {"description": "a value or the time is not understood", "content": _ERROR},
+    503: {"description": "the database is unavailable; Torque retries", "content": _ERROR},
+}
 TokenQuery = Annotated[str, Query(min_length=1, max_length=128, description="device token")]
 _DOC = (
     "Torque Pro's web upload: `k<hex PID>=value` pairs with `time` (epoch ms), `session`, `id` "
@@ -48,7 +56,7 @@ _DOC = (
 @router.get(
     "/torque",
     response_class=PlainTextResponse,
-    responses={401: {}, 422: {}},
+    responses=_RESPONSES,
     summary="Torque Pro upload (GET)",
     description=_DOC,
 )
@@ -61,7 +69,7 @@ async def torque_get(
 @router.post(
     "/torque",
     response_class=PlainTextResponse,
-    responses={401: {}, 422: {}},
+    responses=_RESPONSES,
     summary="Torque Pro upload (form POST)",
     description=_DOC,
 )

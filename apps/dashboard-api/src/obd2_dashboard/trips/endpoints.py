@@ -99,7 +99,10 @@ async def list_trips(
     "/{trip_id}.gpx",
     response_class=Response,
     responses={
-        200: {"content": {"application/gpx+xml": {}}, "description": "GPX 1.1 track"},
+        200: {
+            "content": {"application/gpx+xml": {"schema": {"type": "string"}}},
+            "description": "GPX 1.1 track",
+        },
         **error_responses(401, 404, 422),
     },
     summary="The trip's GPS track as GPX 1.1 (404 when the car reported no GPS)",
@@ -121,7 +124,10 @@ async def trip_gpx(
     "/{trip_id}.csv",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "ts,time,pid,value rows"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "ts,time,pid,value rows",
+        },
         **error_responses(401, 404, 422),
     },
     summary="Every raw sample of the trip as CSV, streamed",

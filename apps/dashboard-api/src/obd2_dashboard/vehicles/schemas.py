@@ -13,7 +13,8 @@ VehicleName = Annotated[
         strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
 ]
-# ISO 3779: 17 characters, digits and capitals without I, O and Q.
+# ISO 3779: 17 characters, digits and letters without I, O and Q. pydantic matches the pattern
+# before it applies to_upper, so the pattern takes either case and the stored VIN is in capitals.
 Vin = Annotated[
     str,
     # Upper-cased before the pattern is checked: "1hgcm…" is the same VIN as "1HGCM…".

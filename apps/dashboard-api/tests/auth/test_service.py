@@ -1,0 +1,64 @@
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from obd2_dashboard.auth import service
+from obd2_dashboard.kit import security
+from obd2_dashboard.kit.security import verify_password
+from obd2_dashboard.models import User
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("", "at least 8"), ("seven77", "at least 8"), ("x" * 1025, "at most 1024")],
+)
+async def test_passwords_sign_in_could_not_take_are_refused(
+    app: FastAPI, password: str, message: str
+) -> None:
+    async with app.state.obd2.sessionmaker() as session:
+        with pytest.raises(service.WeakPasswordError, match=message):
+            await service.create_user(session, "a@example.com", password)
+        assert (await session.execute(select(User))).scalars().all() == []
+
+
+async def test_email_is_normalised_and_unique(app: FastAPI) -> None:
+    async with app.state.obd2.sessionmaker() as session:
+        user = await service.create_user(session, " Alice@Example.COM ", "x" * 1024)
+        await session.commit()
+        assert user.email == "alice@example.com"
+        assert user.password_hash.startswith("$argon2id$")
+        assert verify_password(user.password_hash, "x" * 1024)
+        with pytest.raises(service.UserExistsError):
+            await service.create_user(session, "ALICE@example.com", "another password")
+
+
+async def test_password_hashing_runs_off_the_event_loop(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.current_thread()
+    threads: list[threading.Thread] = []
+
+    def recording(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            threads.append(threading.current_thread())
+            return real(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(service, "hash_password", recording(security.hash_password))
+    monkeypatch.setattr(service, "verify_password", recording(security.verify_password))
+    state = app.state.obd2
+    async with state.sessionmaker() as session:
+        await service.create_user(session, "a@example.com", "long enough")
+        await session.commit()
+        signed_in = await service.sign_in(
+            session, state.broker, state.settings,
+            email="a@example.com", password="long enough", client_ip="192.0.2.1",
+        )  # fmt: skip
+        assert signed_in.user.email == "a@example.com"
+    assert len(threads) == 2
+    assert loop_thread not in threads

@@ -1,0 +1,66 @@
+"""The broker contract, held by the embedded broker and by the Redis one alike."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from obd2_dashboard.kit.broker import Broker, BrokerUnavailableError, make_broker
+from tests.conftest import REDIS_URL, closed_port_url
+
+
+@pytest.fixture(params=["embedded", "redis"])
+async def broker(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Broker]:
+    made = make_broker(REDIS_URL if request.param == "redis" else None, redis_prefix)
+    assert made.kind == request.param
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_ping(broker: Broker) -> None:
+    await broker.ping()
+
+
+async def test_get_set(broker: Broker) -> None:
+    assert await broker.get("k") is None
+    await broker.set("k", "v\u00e9")
+    assert await broker.get("k") == "v\u00e9"
+    await broker.forget("k")
+    assert await broker.get("k") is None
+
+
+async def test_hit_counts_within_a_window(broker: Broker) -> None:
+    assert await broker.count("attempts") == (0, 0)
+    first = await broker.hit("attempts", 300)
+    second = await broker.hit("attempts", 300)
+    assert first[0] == 1
+    assert second[0] == 2
+    assert 1 <= second[1] <= 300
+    count, left = await broker.count("attempts")
+    assert count == 2
+    assert 1 <= left <= 300
+    await broker.forget("attempts")
+    assert await broker.count("attempts") == (0, 0)
+
+
+async def test_prefixes_keep_installs_apart(redis_prefix: str) -> None:
+    one = make_broker(REDIS_URL, redis_prefix + "one:")
+    two = make_broker(REDIS_URL, redis_prefix + "two:")
+    try:
+        await one.hit("shared", 60)
+        await one.set("name", "one")
+        assert await two.count("shared") == (0, 0)
+        assert await two.get("name") is None
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_unreachable_redis_fails_ping_with_its_own_error() -> None:
+    broker = make_broker(closed_port_url("redis"), "x:")
+    try:
+        with pytest.raises(BrokerUnavailableError, match=r"[Cc]onnect"):
+            await broker.ping()
+    finally:
+        await broker.close()

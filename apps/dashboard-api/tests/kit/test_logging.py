@@ -1,0 +1,133 @@
+"""Log lines of a real server process, as an operator's journal would get them."""
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from obd2_dashboard.settings import Settings
+from tests.conftest import CLI, PASSWORD, SESSION_SECRET, World, clean_env, free_port
+
+
+@dataclass(slots=True)
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+
+    def stop(self) -> str:
+        """Stops the server and returns everything it wrote to stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, stderr = self.process.communicate(timeout=30)
+        return stderr
+
+
+@pytest.fixture
+def server(settings: Settings, world: World, tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = clean_env(
+        DATABASE_URL=str(settings.DATABASE_URL),
+        REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+        SESSION_SECRET=SESSION_SECRET,
+        LOG_FORMAT="json",
+        DATA_DIR=str(tmp_path / "var"),
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    process = subprocess.Popen(
+        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        # Waiting for a process to listen is not a timed assertion: the deadline only stops a
+        # server that never comes up from hanging the suite.
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, running.stop()
+            try:
+                if httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _lines(stderr: str) -> list[dict[str, Any]]:
+    entries = []
+    for line in stderr.splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)  # every line is one JSON object
+        assert isinstance(entry, dict), line
+        assert "color_message" not in entry
+        entries.append(entry)
+    return entries
+
+
+async def test_json_logs_carry_request_context_and_no_secrets(world: World, server: Server) -> None:
+    await world.user("alice@example.com")
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        csrf = login.json()["csrf_token"]
+        client.headers["X-CSRF-Token"] = csrf
+        vehicle = await client.post("/api/v1/vehicles", json={"name": "Car"})
+        vehicle_id = vehicle.json()["id"]
+        device = await client.post(f"/api/v1/vehicles/{vehicle_id}/devices", json={"name": "Pi"})
+        assert device.status_code == 201
+        token = device.json()["token"]
+        missing = await client.get("/api/v1/vehicles/424242", headers={"X-Request-ID": "trace-1"})
+        invalid = await client.post("/api/v1/vehicles", json={"name": PASSWORD, "extra": token})
+        wrong = await client.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": "hunter2-x"}
+        )
+        session_cookie = client.cookies["obd2_session"]
+    stderr = server.stop()
+
+    for secret in (PASSWORD, "hunter2-x", token, token[12:], session_cookie, csrf):
+        assert secret not in stderr
+    entries = _lines(stderr)
+    requests = {e["request_id"]: e for e in entries if "route" in e}
+    expected = [
+        (login, "/api/v1/auth/login", 200),
+        (vehicle, "/api/v1/vehicles", 201),
+        (device, "/api/v1/vehicles/{vehicle_id}/devices", 201),
+        (missing, "/api/v1/vehicles/{vehicle_id}", 404),
+        (invalid, "/api/v1/vehicles", 422),
+        (wrong, "/api/v1/auth/login", 401),
+    ]
+    for response, route, status in expected:
+        assert response.status_code == status
+        request_id = response.headers["x-request-id"]
+        entry = requests[request_id]
+        assert entry["route"] == route
+        assert entry["status"] == status
+        assert isinstance(entry["duration_ms"], int | float)
+        assert entry["duration_ms"] >= 0
+        assert entry["level"] == "info"
+    assert missing.headers["x-request-id"] == "trace-1"
+    # Lines written while a request was served carry its id too.
+    for entry in entries:
+        if entry.get("logger") == "obd2_dashboard.http":
+            assert entry.get("request_id")

@@ -1,0 +1,67 @@
+"""`obd2-dashboard demo` tried as a new user would: start it, read the login, sign in."""
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CLI, clean_env, free_port
+
+
+def test_demo_serves_health_and_its_printed_login_works(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(CLI), "demo", "--port", str(port)],
+        env=clean_env(),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        while "password" not in printed:
+            line = process.stdout.readline()
+            assert line, f"demo stopped before printing a login (exit {process.wait()})"
+            key, sep, value = line.partition(": ")
+            if sep and key in {"login", "password"}:
+                printed[key] = value.strip()
+            elif "http://" in line:
+                assert f"127.0.0.1:{port}" in line
+        base = f"http://127.0.0.1:{port}"
+        # The deadline only keeps a demo that never listens from hanging the suite.
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "demo did not start serving"
+                time.sleep(0.1)
+        assert health.status_code == 200
+        assert health.json()["db"] == "ok"
+        assert health.json()["redis"] == "embedded"
+
+        with httpx.Client(base_url=base, timeout=30) as client:
+            login = client.post(
+                "/api/v1/auth/login",
+                json={"email": printed["login"], "password": printed["password"]},
+            )
+            assert login.status_code == 200, login.text
+            vehicles = client.get("/api/v1/vehicles").json()
+        assert [v["name"] for v in vehicles] == ["Demo car"]
+        assert (tmp_path / "var" / "demo" / "obd2-dashboard.sqlite3").is_file()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

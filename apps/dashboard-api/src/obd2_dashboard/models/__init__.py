@@ -1,6 +1,7 @@
 """Every table of the server; Alembic reads ``Base.metadata`` from here."""
 
 from obd2_dashboard.kit.db import Base
+from obd2_dashboard.models.alert import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
 from obd2_dashboard.models.sample import Sample
@@ -9,6 +10,9 @@ from obd2_dashboard.models.vehicle import Vehicle
 
 __all__ = [
     "ROLLUP_BUCKET_MS",
+    "Alert",
+    "AlertDelivery",
+    "AlertRule",
     "Base",
     "Device",
     "IngestOutbox",

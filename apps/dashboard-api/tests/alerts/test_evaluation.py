@@ -1,4 +1,5 @@
 import random
+from collections.abc import Sequence
 
 from obd2_dashboard.alerts.evaluation import Condition, find_episodes
 
@@ -15,7 +16,9 @@ LOW_BATTERY = Condition(
 )
 
 
-def _series(pid: str, start: int, values: list[float], step_ms: int = 5_000):  # type: ignore[no-untyped-def]
+def _series(
+    pid: str, start: int, values: Sequence[float], step_ms: int = 5_000
+) -> list[tuple[int, str, float]]:
     return [(start + i * step_ms, pid, v) for i, v in enumerate(values)]
 
 

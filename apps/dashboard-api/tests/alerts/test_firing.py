@@ -1,6 +1,7 @@
 """Alert evaluation in the worker, on both backends, with real ingest."""
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -21,7 +22,9 @@ HOT_RULE = {
 }
 
 
-def _coolant(start: int, values: list[float], step_ms: int = 5_000) -> list[tuple[int, str, float]]:
+def _coolant(
+    start: int, values: Sequence[float], step_ms: int = 5_000
+) -> list[tuple[int, str, float]]:
     return [(start + i * step_ms, "COOLANT_TEMP", v) for i, v in enumerate(values)]
 
 

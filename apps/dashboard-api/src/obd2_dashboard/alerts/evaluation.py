@@ -85,11 +85,11 @@ def find_episodes(rows: Iterable[Row], condition: Condition) -> list[Episode]:
         if pid != condition.pid:
             continue
         # SPEED and RPM read at the same moment count, whichever sorts first.
-        for later_ts, later_pid, later_value in ordered[index + 1 :]:
-            if later_ts != ts:
-                break
-            if later_pid in PARKED_PIDS:
-                parked.see(later_ts, later_pid, later_value)
+        later = index + 1
+        while later < len(ordered) and ordered[later][0] == ts:
+            if ordered[later][1] in PARKED_PIDS:
+                parked.see(*ordered[later])
+            later += 1
         allowed = not condition.while_parked or parked.at(ts)
         if current is not None and last_ts is not None and ts - last_ts > condition.max_gap_ms:
             current.end_ts = last_ts

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from obd2_dashboard.alerts.endpoints import router as alerts_router
 from obd2_dashboard.auth.endpoints import router as auth_router
+from obd2_dashboard.background import worker_companions
 from obd2_dashboard.dependencies import AppState
 from obd2_dashboard.devices.endpoints import router as devices_router
 from obd2_dashboard.dtcs.endpoints import router as dtcs_router
@@ -47,6 +49,7 @@ def api_router() -> APIRouter:
     router.include_router(bridge_router)
     router.include_router(dtcs_router)
     router.include_router(torque_router)
+    router.include_router(alerts_router)
     return router
 
 
@@ -84,7 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
         if in_process_worker:
             # No Redis: streams live in this process, so the worker must too.
             await bootstrap(broker)
-            worker = RollupWorker(sessionmaker, broker, WorkerConfig.from_settings(settings))
+            config = WorkerConfig.from_settings(settings)
+            companions = worker_companions(settings, sessionmaker, broker, consumer=config.consumer)
+            worker = RollupWorker(sessionmaker, broker, config, companions)
             worker_task = asyncio.create_task(worker.run(stop), name="embedded-worker")
         log.info(
             "started",

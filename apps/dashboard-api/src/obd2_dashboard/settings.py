@@ -87,12 +87,27 @@ class Settings(BaseSettings):
             async_database_url(value)
         return value
 
+    # MQTT (Home Assistant): topics live under these prefixes.
+    MQTT_TOPIC_PREFIX: Annotated[str, Field(pattern=r"^[^#+\x00]+$")] = "obd2"
+    HA_DISCOVERY_PREFIX: Annotated[str, Field(pattern=r"^[^#+\x00]+$")] = "homeassistant"
+    MQTT_CLIENT_ID: str | None = None
+    # Each PID's state topic gets at most one message per interval (the newest value wins).
+    MQTT_STATE_INTERVAL_S: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    # Alerts: webhook delivery and the worker's periodic checks.
+    ALERT_WEBHOOK_TIMEOUT_S: Annotated[float, Field(gt=0, le=120)] = 10.0
+    ALERT_WEBHOOK_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=50)] = 8
+    ALERT_WEBHOOK_BACKOFF_S: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    ALERT_DELIVERY_INTERVAL_S: Annotated[float, Field(gt=0, le=60)] = 1.0
+    ALERT_SILENCE_INTERVAL_S: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:
         if self.OBD2_ENV is Environment.production:
             for name in ("DATABASE_URL", "REDIS_URL", "SESSION_SECRET"):
                 if not getattr(self, name):
                     raise SettingsError(f"{name} must be set when OBD2_ENV=production")
+        if self.MQTT_URL is not None and not self.MQTT_URL.startswith(("mqtt://", "mqtts://")):
+            raise SettingsError("MQTT_URL must start with mqtt:// or mqtts://")
         if self.SESSION_SECRET is not None and len(self.SESSION_SECRET.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
         return self

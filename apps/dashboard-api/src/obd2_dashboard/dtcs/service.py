@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.alerts.firing import raise_dtc_alert
 from obd2_dashboard.auth.repository import UserRepository
 from obd2_dashboard.dtcs.codes import describe
 from obd2_dashboard.dtcs.repository import CommandRepository, DtcRepository
@@ -23,8 +24,11 @@ class NoAgentError(Exception):
 
 async def apply_report(
     session: AsyncSession, vehicle_id: int, report: BridgeDtcReport
-) -> list[str]:
-    """Folds an agent's full DTC lists into the history; returns codes that are new."""
+) -> list[tuple[str, str]]:
+    """Folds an agent's full DTC lists into the history; returns the (code, kind) that are new.
+
+    A new code fires the vehicle's DTC alert rules in the same transaction.
+    """
     repo = DtcRepository(session)
     reported = {
         (entry.code.upper(), kind)
@@ -40,7 +44,7 @@ async def apply_report(
         if report.freeze_frame
         else None
     )
-    new: list[str] = []
+    new: list[tuple[str, str]] = []
     active = {(d.code, d.kind): d for d in await repo.active(vehicle_id)}
     for key, dtc in active.items():
         if key in reported:
@@ -61,7 +65,8 @@ async def apply_report(
                 freeze_frame=freeze if kind == "stored" and report.freeze_dtc == code else None,
             )
         )
-        new.append(code)
+        new.append((code, kind))
+        await raise_dtc_alert(session, vehicle_id, code, kind)
     await session.flush()
     return new
 

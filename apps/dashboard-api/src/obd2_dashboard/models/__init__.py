@@ -1,6 +1,7 @@
 """Every table of the server; Alembic reads ``Base.metadata`` from here."""
 
 from obd2_dashboard.kit.db import Base
+from obd2_dashboard.models.alert import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
 from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
@@ -11,6 +12,9 @@ from obd2_dashboard.models.vehicle import FuelType, Vehicle, VehicleShare
 
 __all__ = [
     "ROLLUP_BUCKET_MS",
+    "Alert",
+    "AlertDelivery",
+    "AlertRule",
     "Base",
     "Device",
     "DeviceCommand",

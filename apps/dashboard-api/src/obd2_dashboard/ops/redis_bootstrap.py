@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from obd2_dashboard.kit.broker import Broker
+from obd2_dashboard.mqtt.events import MQTT_EVENTS_GROUP, MQTT_EVENTS_STREAM
 from obd2_dashboard.telemetry.streams import WORK_GROUP, WORK_STREAM
 
 REDIS_SCHEMA_VERSION = 1
@@ -40,6 +41,8 @@ async def bootstrap(broker: Broker) -> BootstrapReport:
     created = []
     if await broker.ensure_group(WORK_STREAM, WORK_GROUP):
         created.append(f"{WORK_STREAM}/{WORK_GROUP}")
+    if await broker.ensure_group(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP):
+        created.append(f"{MQTT_EVENTS_STREAM}/{MQTT_EVENTS_GROUP}")
     if before != REDIS_SCHEMA_VERSION:
         await broker.set(SCHEMA_VERSION_KEY, str(REDIS_SCHEMA_VERSION))
     return BootstrapReport(created, before, REDIS_SCHEMA_VERSION)

@@ -4,6 +4,7 @@ import sys
 
 from prometheus_client import start_http_server
 
+from obd2_dashboard.background import worker_companions
 from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
@@ -35,9 +36,10 @@ async def run_worker(settings: Settings) -> int:
             await bootstrap(broker)
         except Exception as exc:
             print(f"worker: Redis not ready yet ({type(exc).__name__}); retrying", file=sys.stderr)
-        worker = RollupWorker(
-            make_sessionmaker(engine), broker, WorkerConfig.from_settings(settings)
-        )
+        sessionmaker = make_sessionmaker(engine)
+        config = WorkerConfig.from_settings(settings)
+        companions = worker_companions(settings, sessionmaker, broker, consumer=config.consumer)
+        worker = RollupWorker(sessionmaker, broker, config, companions)
         await worker.run(stop)
     finally:
         await broker.close()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from functools import partial
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
@@ -18,9 +19,11 @@ from starlette.websockets import WebSocketDisconnect
 from obd2_dashboard.dependencies import AppState, get_state
 from obd2_dashboard.devices.service import authenticate_device, device_report_key
 from obd2_dashboard.dtcs import service as dtcs
-from obd2_dashboard.kit.db import session_scope, utcnow
+from obd2_dashboard.dtcs.codes import describe
+from obd2_dashboard.kit.db import after_commit, session_scope, utcnow
 from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
+from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_protocol import (
@@ -90,9 +93,21 @@ class _Connection:
                     self.device_id, utcnow(), report.agent_version
                 )
             elif isinstance(report, BridgeDtcReport):
-                await dtcs.apply_report(session, self.vehicle_id, report)
+                new = await dtcs.apply_report(session, self.vehicle_id, report)
+                if new:
+                    after_commit(session, partial(self._announce_dtcs, new))
             else:
                 await dtcs.record_result(session, self.device_id, report)
+
+    async def _announce_dtcs(self, new: list[tuple[str, str]]) -> None:
+        for code, kind in new:
+            await publish_dtc_event(
+                self.state.broker,
+                self.vehicle_id,
+                code,
+                kind,
+                description=describe(code).description,
+            )
 
     async def push_commands(self) -> None:
         """Sends the device's queued commands, polling for new ones while the socket lives."""

@@ -13,13 +13,15 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from obd2_dashboard.alerts.firing import evaluate_touched
 from obd2_dashboard.kit.broker import Broker, StreamEntry
 from obd2_dashboard.kit.db import session_scope, utcnow
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
@@ -94,9 +96,14 @@ async def process_outbox(
         await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
         # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
         await recompute_trips(session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms)
+    # In the same transaction: an alert fires exactly when its batch's work is done.
+    await evaluate_touched(session, per_vehicle)
     if rows:
         await outbox.delete_many([row.id for row in rows])
     return len(rows)
+
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 class RollupWorker:
@@ -105,10 +112,13 @@ class RollupWorker:
         sessionmaker: async_sessionmaker[AsyncSession],
         broker: Broker,
         config: WorkerConfig,
+        companions: Sequence[Loop] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.broker = broker
         self.config = config
+        # Other loops of the worker process (alert delivery, MQTT); each returns once stop is set.
+        self.companions = list(companions)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"consumer": self.config.consumer})
@@ -116,6 +126,7 @@ class RollupWorker:
             asyncio.create_task(self._consume_loop(stop), name="worker-consume"),
             asyncio.create_task(self._sweep_loop(stop), name="worker-sweep"),
         ]
+        companions = [asyncio.create_task(loop(stop)) for loop in self.companions]
         if self.config.retention_days is not None:
             tasks.append(asyncio.create_task(self._retention_loop(stop), name="worker-retention"))
         try:
@@ -126,6 +137,14 @@ class RollupWorker:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            # Given a moment to finish cleanly (MQTT says goodbye), then cancelled.
+            if companions:
+                _, late = await asyncio.wait(companions, timeout=5)
+                for task in late:
+                    task.cancel()
+                for task in companions:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             log.info("worker stopped", extra={"consumer": self.config.consumer})
 
     async def _process(self, ids: Sequence[int], path: str) -> None:

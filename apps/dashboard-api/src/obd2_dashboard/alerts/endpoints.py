@@ -1,0 +1,159 @@
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from obd2_dashboard.alerts import service
+from obd2_dashboard.alerts.schemas import (
+    AlertRead,
+    AlertRuleCreate,
+    AlertRuleRead,
+    AlertRuleUpdate,
+    DeliveryRead,
+)
+from obd2_dashboard.auth.dependencies import CurrentUser
+from obd2_dashboard.dependencies import SessionDep
+from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
+from obd2_dashboard.vehicles.service import VehicleNotFoundError
+
+router = APIRouter(tags=["alerts"])
+
+_NotFound = (VehicleNotFoundError, service.RuleNotFoundError, service.AlertNotFoundError)
+
+
+def _not_found(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+def _read(item: service.AlertWithDeliveries) -> AlertRead:
+    read = AlertRead.model_validate(item.alert)
+    read.deliveries = [DeliveryRead.model_validate(d) for d in item.deliveries]
+    return read
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/alert-rules",
+    response_model=list[AlertRuleRead],
+    responses=error_responses(401, 404, 422),
+)
+async def list_rules(
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep
+) -> list[AlertRuleRead]:
+    try:
+        rules = await service.list_rules(session, user, vehicle_id)
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+    return [AlertRuleRead.model_validate(r) for r in rules]
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/alert-rules",
+    response_model=AlertRuleRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Create an alert rule (threshold on a PID, device silence, or new DTC)",
+)
+async def create_rule(
+    vehicle_id: IdPath, body: AlertRuleCreate, user: CurrentUser, session: SessionDep
+) -> AlertRuleRead:
+    try:
+        rule = await service.create_rule(session, user, vehicle_id, body)
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+    except service.InvalidRuleError as exc:
+        raise RequestValidationError(exc.errors) from exc
+    return AlertRuleRead.model_validate(rule)
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/alert-rules/{rule_id}",
+    response_model=AlertRuleRead,
+    responses=error_responses(401, 404, 422),
+)
+async def get_rule(
+    vehicle_id: IdPath, rule_id: IdPath, user: CurrentUser, session: SessionDep
+) -> AlertRuleRead:
+    try:
+        return AlertRuleRead.model_validate(
+            await service.get_rule(session, user, vehicle_id, rule_id)
+        )
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+
+
+@router.patch(
+    "/vehicles/{vehicle_id}/alert-rules/{rule_id}",
+    response_model=AlertRuleRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def update_rule(
+    vehicle_id: IdPath,
+    rule_id: IdPath,
+    body: AlertRuleUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+) -> AlertRuleRead:
+    try:
+        rule = await service.update_rule(session, user, vehicle_id, rule_id, body)
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+    except service.InvalidRuleError as exc:
+        raise RequestValidationError(exc.errors) from exc
+    return AlertRuleRead.model_validate(rule)
+
+
+@router.delete(
+    "/vehicles/{vehicle_id}/alert-rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Delete a rule; its alerts stay in the history",
+)
+async def delete_rule(
+    vehicle_id: IdPath, rule_id: IdPath, user: CurrentUser, session: SessionDep
+) -> Response:
+    try:
+        await service.delete_rule(session, user, vehicle_id, rule_id)
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/alerts",
+    response_model=list[AlertRead],
+    responses=error_responses(401, 404, 422),
+    summary="Alert history, newest first (page on with before_id)",
+)
+async def alert_history(
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    unacknowledged: bool = False,
+) -> list[AlertRead]:
+    try:
+        items = await service.history(
+            session,
+            user,
+            vehicle_id,
+            limit=limit,
+            before_id=before_id,
+            unacknowledged=unacknowledged,
+        )
+    except _NotFound as exc:
+        raise _not_found(exc) from exc
+    return [_read(item) for item in items]
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response_model=AlertRead,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Mark an alert as seen (idempotent)",
+)
+async def acknowledge(alert_id: IdPath, user: CurrentUser, session: SessionDep) -> AlertRead:
+    try:
+        return _read(await service.acknowledge(session, user, alert_id))
+    except _NotFound as exc:
+        raise _not_found(exc) from exc

@@ -1,0 +1,168 @@
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AnyHttpUrl, Field, StringConstraints, field_validator, model_validator
+
+from obd2_dashboard.kit.schemas import MAX_ID, Schema
+from obd2_dashboard.vehicles.schemas import VehicleName
+from obd2_protocol import is_known_pid
+
+RuleKind = Literal["threshold", "silence", "dtc"]
+RuleOp = Literal["above", "below"]
+WebhookSecret = Annotated[
+    str, StringConstraints(min_length=16, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
+Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+
+
+class AlertRuleFields(Schema):
+    name: VehicleName
+    kind: RuleKind
+    enabled: bool = True
+    pid: Annotated[str | None, Field(description="threshold: the PID, e.g. COOLANT_TEMP")] = None
+    op: RuleOp | None = None
+    threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    clear_threshold: Annotated[
+        float | None,
+        Field(
+            allow_inf_nan=False,
+            description="threshold: the value that ends an episode (hysteresis); default the "
+            "threshold itself",
+        ),
+    ] = None
+    duration_s: Annotated[
+        Seconds, Field(description="threshold: how long the condition must hold")
+    ] = 0
+    while_parked: Annotated[
+        bool, Field(description="threshold: only while SPEED is 0 and the engine is off")
+    ] = False
+    silence_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
+    device_id: Annotated[
+        int | None, Field(ge=1, le=MAX_ID, description="silence: one device; none: any")
+    ] = None
+    cooldown_s: Annotated[
+        Seconds, Field(description="no second alert of this rule within this time")
+    ] = 300
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: Annotated[
+        WebhookSecret | None,
+        Field(description="HMAC-SHA256 key for X-OBD2-Signature; generated when omitted"),
+    ] = None
+    mqtt: Annotated[bool, Field(description="also publish to MQTT (when configured)")] = True
+
+    @field_validator("pid")
+    @classmethod
+    def _known_pid(cls, value: str | None) -> str | None:
+        if value is not None and not is_known_pid(value):
+            raise ValueError(f"unknown PID {value!r}")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _short_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and len(str(value)) > 2048:
+            raise ValueError("webhook_url is longer than 2048 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Self:
+        if self.kind == "threshold":
+            if self.pid is None or self.op is None or self.threshold is None:
+                raise ValueError("a threshold rule needs pid, op and threshold")
+            clear = self.clear_threshold
+            if clear is not None and (
+                (self.op == "above" and clear > self.threshold)
+                or (self.op == "below" and clear < self.threshold)
+            ):
+                raise ValueError(
+                    "clear_threshold must be on the safe side of threshold "
+                    "(≤ for above, ≥ for below)"
+                )
+        elif self.kind == "silence" and self.silence_minutes is None:
+            raise ValueError("a silence rule needs silence_minutes")
+        if self.kind != "threshold" and (
+            self.pid is not None or self.op is not None or self.threshold is not None
+        ):
+            raise ValueError(f"pid, op and threshold are for threshold rules, not {self.kind}")
+        if self.kind != "silence" and (
+            self.silence_minutes is not None or self.device_id is not None
+        ):
+            raise ValueError(
+                f"silence_minutes and device_id are for silence rules, not {self.kind}"
+            )
+        return self
+
+
+class AlertRuleCreate(AlertRuleFields):
+    pass
+
+
+class AlertRuleUpdate(Schema):
+    """Fields to change; the rule as changed must still be valid as a whole."""
+
+    name: VehicleName | None = None
+    enabled: bool | None = None
+    pid: str | None = None
+    op: RuleOp | None = None
+    threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    clear_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    duration_s: Seconds | None = None
+    while_parked: bool | None = None
+    silence_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
+    device_id: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None
+    cooldown_s: Seconds | None = None
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: WebhookSecret | None = None
+    mqtt: bool | None = None
+
+
+class AlertRuleRead(Schema):
+    id: int
+    vehicle_id: int
+    name: str
+    kind: str
+    enabled: bool
+    pid: str | None
+    op: str | None
+    threshold: float | None
+    clear_threshold: float | None
+    duration_s: int
+    while_parked: bool
+    silence_minutes: int | None
+    device_id: int | None
+    cooldown_s: int
+    webhook_url: str | None
+    webhook_secret: Annotated[
+        str | None, Field(description="verify X-OBD2-Signature: sha256=HMAC(secret, body)")
+    ]
+    mqtt: bool
+    firing: Annotated[bool, Field(description="an alert of this rule is open now")]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryRead(Schema):
+    channel: str
+    event: str
+    status: Annotated[str, Field(description="pending, delivered, failed or skipped")]
+    attempts: int
+    last_error: str | None
+    response_status: int | None
+    delivered_at: datetime | None
+
+
+class AlertRead(Schema):
+    id: int
+    vehicle_id: int
+    rule_id: int | None
+    rule_name: str
+    kind: str
+    subject: str
+    message: str
+    value: float | None
+    started_ts: Annotated[int, Field(description="episode start, epoch ms (sample time)")]
+    fired_ts: int
+    cleared_ts: int | None
+    created_at: datetime
+    acknowledged_at: datetime | None
+    deliveries: list[DeliveryRead] = []

@@ -1,0 +1,154 @@
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obd2_dashboard.alerts.repository import (
+    AlertRepository,
+    AlertRuleRepository,
+    DeliveryRepository,
+)
+from obd2_dashboard.alerts.schemas import AlertRuleCreate, AlertRuleFields, AlertRuleUpdate
+from obd2_dashboard.kit.db import utcnow
+from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, User
+from obd2_dashboard.vehicles.service import get_vehicle
+
+_RULE_FIELDS = tuple(AlertRuleFields.model_fields)
+
+
+class RuleNotFoundError(Exception):
+    def __init__(self, rule_id: int) -> None:
+        super().__init__(f"alert rule {rule_id} not found")
+
+
+class AlertNotFoundError(Exception):
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"alert {alert_id} not found")
+
+
+class InvalidRuleError(Exception):
+    """A rule that fails validation as a whole (after a partial update)."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__("invalid alert rule")
+        self.errors = errors
+
+
+def _apply(rule: AlertRule, data: AlertRuleFields) -> None:
+    values = data.model_dump()
+    values["webhook_url"] = str(data.webhook_url) if data.webhook_url is not None else None
+    if values["webhook_url"] and not values["webhook_secret"]:
+        values["webhook_secret"] = rule.webhook_secret or secrets.token_urlsafe(32)
+    for name, value in values.items():
+        setattr(rule, name, value)
+    rule.updated_at = utcnow()
+
+
+async def _check_device(session: AsyncSession, vehicle_id: int, data: AlertRuleFields) -> None:
+    if data.device_id is not None and not await AlertRuleRepository(session).device_belongs(
+        vehicle_id, data.device_id
+    ):
+        raise InvalidRuleError(
+            [
+                {
+                    "loc": ["body", "device_id"],
+                    "msg": f"device {data.device_id} is not a device of this vehicle",
+                    "type": "value_error",
+                }
+            ]
+        )
+
+
+async def list_rules(session: AsyncSession, user: User, vehicle_id: int) -> Sequence[AlertRule]:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    return await AlertRuleRepository(session).list_for_vehicle(vehicle.id)
+
+
+async def get_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> AlertRule:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    rule = await AlertRuleRepository(session).get_for_vehicle(vehicle.id, rule_id)
+    if rule is None:
+        raise RuleNotFoundError(rule_id)
+    return rule
+
+
+async def create_rule(
+    session: AsyncSession, user: User, vehicle_id: int, data: AlertRuleCreate
+) -> AlertRule:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    await _check_device(session, vehicle.id, data)
+    rule = AlertRule(vehicle_id=vehicle.id, firing=False)
+    _apply(rule, data)
+    return await AlertRuleRepository(session).add(rule)
+
+
+async def update_rule(
+    session: AsyncSession, user: User, vehicle_id: int, rule_id: int, data: AlertRuleUpdate
+) -> AlertRule:
+    rule = await get_rule(session, user, vehicle_id, rule_id)
+    merged = {name: getattr(rule, name) for name in _RULE_FIELDS}
+    merged.update(data.model_dump(exclude_unset=True))
+    try:
+        checked = AlertRuleFields.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidRuleError(
+            [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from exc
+    await _check_device(session, rule.vehicle_id, checked)
+    _apply(rule, checked)
+    await session.flush()
+    return rule
+
+
+async def delete_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> None:
+    rule = await get_rule(session, user, vehicle_id, rule_id)
+    await AlertRuleRepository(session).delete(rule)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWithDeliveries:
+    alert: Alert
+    deliveries: Sequence[AlertDelivery]
+
+
+async def _with_deliveries(
+    session: AsyncSession, alerts: Sequence[Alert]
+) -> list[AlertWithDeliveries]:
+    deliveries = await DeliveryRepository(session).for_alerts([a.id for a in alerts])
+    by_alert: dict[int, list[AlertDelivery]] = {}
+    for delivery in deliveries:
+        by_alert.setdefault(delivery.alert_id, []).append(delivery)
+    return [AlertWithDeliveries(a, by_alert.get(a.id, [])) for a in alerts]
+
+
+async def history(
+    session: AsyncSession,
+    user: User,
+    vehicle_id: int,
+    *,
+    limit: int,
+    before_id: int | None,
+    unacknowledged: bool,
+) -> list[AlertWithDeliveries]:
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    alerts = await AlertRepository(session).history(
+        vehicle.id, limit=limit, before_id=before_id, unacknowledged=unacknowledged
+    )
+    return await _with_deliveries(session, alerts)
+
+
+async def acknowledge(session: AsyncSession, user: User, alert_id: int) -> AlertWithDeliveries:
+    alert = await AlertRepository(session).get_owned(user.id, alert_id)
+    if alert is None:
+        raise AlertNotFoundError(alert_id)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = user.id
+        await session.flush()
+    return (await _with_deliveries(session, [alert]))[0]

@@ -1,0 +1,3 @@
+from tests.alerts.helpers import car, quiet_app
+
+__all__ = ["car", "quiet_app"]

@@ -1,0 +1,260 @@
+"""The MQTT publisher against the machine's Mosquitto (127.0.0.1:1883), with topic prefixes of
+the test's own; retained messages it leaves are cleared at the end."""
+
+import asyncio
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from fastapi import FastAPI
+
+from obd2_dashboard.alerts.delivery import AlertDispatcher
+from obd2_dashboard.alerts.firing import raise_dtc_alert
+from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.mqtt.connection import parse_mqtt_url
+from obd2_dashboard.mqtt.events import publish_dtc_event, publish_trip_event
+from obd2_dashboard.mqtt.publisher import MqttPublisher
+from obd2_dashboard.settings import Settings, SettingsError
+from tests.alerts.helpers import Car, minutes_ago
+from tests.conftest import Backend
+from tests.processes import CLI, Proc
+
+MQTT_URL = os.environ.get("OBD2_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+
+
+@dataclass
+class Listener:
+    """Every message under the test's prefixes, as (topic, payload, retained)."""
+
+    messages: list[tuple[str, str, bool]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on(self, topic: str) -> list[str]:
+        return [p for t, p, _ in self.messages if t == topic]
+
+    async def wait_for(self, what: str, found: Callable[[], bool], timeout: float = 20) -> None:
+        async def poll() -> None:
+            while not found():
+                self.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.arrived.wait(), 0.5)
+
+        try:
+            await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no MQTT message: {what}; got {self.messages[-20:]}") from None
+
+
+async def _listen(prefixes: list[str], listener: Listener, ready: asyncio.Event) -> None:
+    target = parse_mqtt_url(MQTT_URL)
+    async with aiomqtt.Client(target.host, target.port) as client:
+        for prefix in prefixes:
+            await client.subscribe(f"{prefix}/#", qos=1)
+        ready.set()
+        async for message in client.messages:
+            payload = message.payload
+            text = payload.decode() if isinstance(payload, bytes) else str(payload)
+            listener.messages.append((str(message.topic), text, bool(message.retain)))
+            listener.arrived.set()
+
+
+@pytest.fixture
+def mqtt_settings(settings: Settings) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    settings.MQTT_URL = MQTT_URL
+    settings.MQTT_TOPIC_PREFIX = f"obd2test/{tag}"
+    settings.HA_DISCOVERY_PREFIX = f"hatest/{tag}"
+    settings.MQTT_STATE_INTERVAL_S = 0.2
+    return settings
+
+
+@pytest.fixture
+async def listener(mqtt_settings: Settings) -> AsyncIterator[Listener]:
+    found = Listener()
+    ready = asyncio.Event()
+    prefixes = [mqtt_settings.MQTT_TOPIC_PREFIX, mqtt_settings.HA_DISCOVERY_PREFIX]
+    task = asyncio.create_task(_listen(prefixes, found, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield found
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        # Leave nothing retained on the shared broker.
+        target = parse_mqtt_url(MQTT_URL)
+        async with aiomqtt.Client(target.host, target.port) as client:
+            for topic in {t for t, _, retained in found.messages} | {
+                f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
+            }:
+                await client.publish(topic, b"", qos=1, retain=True)
+
+
+@pytest.fixture
+async def publisher(
+    quiet_app: FastAPI, mqtt_settings: Settings, car: Car, listener: Listener
+) -> AsyncIterator[MqttPublisher]:
+    state = quiet_app.state.obd2
+    found = MqttPublisher(mqtt_settings, state.sessionmaker, state.broker, consumer="test")
+    stop = asyncio.Event()
+    task = asyncio.create_task(found.run(stop))
+    await asyncio.wait_for(found.connected.wait(), 10)
+    try:
+        yield found
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_live_values_and_home_assistant_discovery(
+    car: Car, publisher: MqttPublisher, listener: Listener, mqtt_settings: Settings
+) -> None:
+    prefix, ha = mqtt_settings.MQTT_TOPIC_PREFIX, mqtt_settings.HA_DISCOVERY_PREFIX
+    vid = car.vehicle_id
+    await listener.wait_for("online", lambda: "online" in listener.on(f"{prefix}/status"))
+    t0 = minutes_ago(1)
+    # 100 RPM values in one batch, out of order: one state message, the newest value.
+    rpm = [(t0 + i * 50, "RPM", 1000.0 + i) for i in range(100)][::-1]
+    await car.send([*rpm, (t0, "COOLANT_TEMP", 91.5)])
+    await listener.wait_for("RPM state", lambda: "1099" in listener.on(f"{prefix}/{vid}/RPM"))
+    await listener.wait_for(
+        "coolant", lambda: "91.5" in listener.on(f"{prefix}/{vid}/COOLANT_TEMP")
+    )
+    assert listener.on(f"{prefix}/{vid}/RPM") == ["1099"]
+    # A late sample (older than the published one) never replaces the newer value.
+    await car.send([(t0 - 60_000, "RPM", 5.0), (t0 + 10_000, "SPEED", 42.0)])
+    await listener.wait_for("speed", lambda: "42" in listener.on(f"{prefix}/{vid}/SPEED"))
+    assert listener.on(f"{prefix}/{vid}/RPM") == ["1099"]
+
+    (raw,) = listener.on(f"{ha}/sensor/obd2_{vid}_COOLANT_TEMP/config")
+    config = json.loads(raw)
+    assert config["state_topic"] == f"{prefix}/{vid}/COOLANT_TEMP"
+    assert config["unit_of_measurement"] == "°C"
+    assert config["device_class"] == "temperature"
+    assert config["availability_topic"] == f"{prefix}/status"
+    assert config["unique_id"] == f"obd2_{vid}_COOLANT_TEMP"
+    assert config["device"]["identifiers"] == [f"obd2_{vid}"]
+    assert config["device"]["name"] == "Alert car"
+    speed = json.loads(listener.on(f"{ha}/sensor/obd2_{vid}_SPEED/config")[0])
+    assert (speed["unit_of_measurement"], speed["device_class"]) == ("km/h", "speed")
+    rpm_config = json.loads(listener.on(f"{ha}/sensor/obd2_{vid}_RPM/config")[0])
+    assert "device_class" not in rpm_config
+
+    # Retained: a subscriber that comes later still gets configs, states and availability.
+    late = Listener()
+    ready = asyncio.Event()
+    task = asyncio.create_task(_listen([prefix, ha], late, ready))
+    try:
+        await listener.wait_for("retained", lambda: len(late.messages) >= 7)
+        retained = {t: p for t, p, r in late.messages if r}
+        assert retained[f"{prefix}/status"] == "online"
+        assert retained[f"{prefix}/{vid}/RPM"] == "1099"
+        assert f"{ha}/sensor/obd2_{vid}_RPM/config" in retained
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_trip_dtc_and_alert_events(
+    car: Car,
+    publisher: MqttPublisher,
+    listener: Listener,
+    mqtt_settings: Settings,
+    quiet_app: FastAPI,
+) -> None:
+    events = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/{car.vehicle_id}/events"
+    broker = quiet_app.state.obd2.broker
+    assert await publish_dtc_event(broker, car.vehicle_id, "P0301", "stored")
+    assert await publish_trip_event(broker, car.vehicle_id, "trip.ended", {"id": 7, "km": 12.5})
+    await listener.wait_for("two events", lambda: len(listener.on(events)) >= 2)
+    dtc, trip = (json.loads(p) for p in listener.on(events))
+    assert dtc == {
+        "type": "dtc.new",
+        "vehicle_id": car.vehicle_id,
+        "code": "P0301",
+        "kind": "stored",
+    }
+    assert trip["type"] == "trip.ended"
+    assert trip["trip"] == {"id": 7, "km": 12.5}
+
+    await car.rule(kind="dtc")
+    async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
+        await raise_dtc_alert(session, car.vehicle_id, "P0420", "pending")
+    dispatcher = AlertDispatcher(mqtt_settings, quiet_app.state.obd2.sessionmaker, publisher)
+    try:
+        assert await dispatcher.dispatch_once() == 1
+    finally:
+        await dispatcher.close()
+    await listener.wait_for("alert", lambda: len(listener.on(events)) >= 3)
+    alert = json.loads(listener.on(events)[2])
+    assert alert["type"] == "alert.fired"
+    assert alert["alert"]["subject"] == "P0420"
+    (delivery,) = await car.deliveries()
+    assert (delivery.channel, delivery.status) == ("mqtt", "delivered")
+
+
+async def test_a_clean_stop_says_offline(
+    car: Car, quiet_app: FastAPI, mqtt_settings: Settings, listener: Listener
+) -> None:
+    status = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
+    state = quiet_app.state.obd2
+    found = MqttPublisher(mqtt_settings, state.sessionmaker, state.broker, consumer="t")
+    stop = asyncio.Event()
+    task = asyncio.create_task(found.run(stop))
+    await listener.wait_for("online", lambda: listener.on(status) == ["online"])
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    await listener.wait_for("offline", lambda: listener.on(status) == ["online", "offline"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # a worker process needs Redis
+async def test_the_last_will_says_offline_when_the_worker_dies(
+    backend: Backend,
+    mqtt_settings: Settings,
+    listener: Listener,
+    car: Car,
+    tmp_path: Path,
+) -> None:
+    assert backend.redis_url is not None
+    status = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
+    env = {
+        **os.environ,
+        "DATABASE_URL": backend.database_url,
+        "REDIS_URL": backend.redis_url,
+        "REDIS_KEY_PREFIX": mqtt_settings.REDIS_KEY_PREFIX,
+        "MQTT_URL": MQTT_URL,
+        "MQTT_TOPIC_PREFIX": mqtt_settings.MQTT_TOPIC_PREFIX,
+        "HA_DISCOVERY_PREFIX": mqtt_settings.HA_DISCOVERY_PREFIX,
+    }
+    worker = Proc([CLI, "worker"], env, tmp_path / "worker.log").start()
+    try:
+        await listener.wait_for("online", lambda: listener.on(status) == ["online"], 30)
+        await car.send([(minutes_ago(0), "RPM", 850.0)])
+        rpm = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/{car.vehicle_id}/RPM"
+        await listener.wait_for("state from the worker", lambda: "850" in listener.on(rpm), 30)
+        await asyncio.to_thread(worker.kill9)
+        await listener.wait_for(
+            "last will", lambda: listener.on(status) == ["online", "offline"], 30
+        )
+    finally:
+        worker.stop()
+
+
+def test_mqtt_url_is_checked() -> None:
+    target = parse_mqtt_url("mqtts://user:p%40ss@broker.local")
+    assert (target.host, target.port, target.tls, target.password) == (
+        "broker.local",
+        8883,
+        True,
+        "p@ss",
+    )
+    with pytest.raises(SettingsError, match="MQTT_URL"):
+        Settings(MQTT_URL="http://127.0.0.1:1883")

@@ -24,6 +24,7 @@ from obd2_dashboard.telemetry.endpoints import router as telemetry_router
 from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
+from obd2_dashboard.web.endpoints import install_web
 
 log = logging.getLogger("obd2_dashboard")
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_database_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())
+    install_web(app, settings)
 
     def body_limit(path: str) -> int:
         if path in INGEST_PATHS:

@@ -1,4 +1,4 @@
-import { currentUser, isAbort, onSignedOut, send } from "./api/client";
+import { csrfToken, currentUser, isAbort, onSignedOut, send } from "./api/client";
 import type { User } from "./api/types";
 import { h } from "./ui/dom";
 import { icon } from "./ui/icons";
@@ -28,6 +28,7 @@ const compiled = compile(ROUTES);
 
 export class App {
   private user: User | null = null;
+  private pendingUser: Promise<void> | null = null;
   private page: Page | null = null;
   private controller: AbortController | null = null;
   private rendered = 0;
@@ -125,13 +126,13 @@ export class App {
       ["/status", "Status", path === "/status"],
     ];
     this.nav.replaceChildren(
-      ...(this.user
+      ...(this.user || this.pendingUser
         ? links.map(([href, label, active]) =>
             h("a", { href, "aria-current": active ? "page" : null }, label),
           )
         : []),
     );
-    if (!this.user) {
+    if (!this.user && !this.pendingUser) {
       this.account.replaceChildren();
       return;
     }
@@ -142,7 +143,7 @@ export class App {
     );
     out.addEventListener("click", act(() => this.signOut()));
     this.account.replaceChildren(
-      h("span", { class: "account-email", title: this.user.email }, this.user.email),
+      this.user ? h("span", { class: "account-email", title: this.user.email }, this.user.email) : "",
       out,
     );
   }
@@ -167,23 +168,18 @@ export class App {
       return;
     }
     if (!this.user) {
-      try {
-        this.user = await currentUser();
-      } catch (error) {
-        if (controller.signal.aborted || isAbort(error)) return;
-        this.paintChrome();
-        this.show({
-          title: "Cannot connect",
-          el: h("section", { class: "page narrow" }, h("h1", null, "Cannot connect"), errorBox(messageOf(error))),
-        });
-        return;
-      }
-      if (controller.signal.aborted) return;
-      if (!this.user) {
+      const toLogin = (): void => {
         const here = path === "/" ? "" : `?next=${encodeURIComponent(path + location.search)}`;
         this.navigate(`/login${here}`, { replace: true });
+      };
+      if (!csrfToken()) {
+        // No sign-in cookie at all: no need to ask the server.
+        toLogin();
         return;
       }
+      // Likely signed in: show the page at once and learn who we are alongside; if the session
+      // is gone after all, this or the page's own requests lead to sign-in.
+      this.whoAmI(controller.signal, toLogin);
     }
     if (path === "/") {
       this.navigate("/vehicles", { replace: true });
@@ -195,7 +191,6 @@ export class App {
       params: found?.params ?? {},
       query,
       signal: controller.signal,
-      user: this.user,
       navigate: (to, options) => this.navigate(to, options),
       setQuery: (next, options) => {
         const search = next.toString();
@@ -207,7 +202,32 @@ export class App {
     this.show((found?.page ?? notFoundPage)(ctx));
   }
 
+  private whoAmI(signal: AbortSignal, toLogin: () => void): void {
+    if (this.pendingUser) return;
+    this.pendingUser = currentUser()
+      .then((user) => {
+        if (user) {
+          this.user = user;
+          this.paintChrome();
+        } else if (!signal.aborted && location.pathname !== "/login") {
+          toLogin();
+        }
+      })
+      .catch((error: unknown) => {
+        if (isAbort(error)) return;
+        this.paintChrome();
+        this.show({
+          title: "Cannot connect",
+          el: h("section", { class: "page narrow" }, h("h1", null, "Cannot connect"), errorBox(messageOf(error))),
+        });
+      })
+      .finally(() => {
+        this.pendingUser = null;
+      });
+  }
+
   private show(page: Page): void {
+    if (this.page !== page) this.page?.dispose?.();
     this.page = page;
     document.title = `${page.title} · ${APP_NAME}`;
     this.main.replaceChildren(page.el);

@@ -74,7 +74,8 @@ const TABLE: ReadonlyArray<readonly [string, string, string]> = [
   ["GPS_ALT", "meter", "GPS altitude"],
   ["GPS_SPEED", "kph", "GPS speed"],
   ["GPS_BEARING", "degree", "GPS bearing"],
-  ["GPS_ACCURACY", "meter", "GPS accuracy"],];
+  ["GPS_ACCURACY", "meter", "GPS accuracy"],
+];
 
 export const PIDS: ReadonlyMap<string, PidInfo> = new Map(
   TABLE.map(([name, unit, description]) => [name, { name, unit, description }]),

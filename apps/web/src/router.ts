@@ -1,5 +1,3 @@
-import type { User } from "./api/types";
-
 export interface Page {
   title: string;
   el: HTMLElement;
@@ -11,7 +9,6 @@ export interface PageContext {
   query: URLSearchParams;
   /** Aborted when the person leaves the page: pass it to fetches, stop timers with it. */
   signal: AbortSignal;
-  user: User;
   navigate: (path: string, options?: { replace?: boolean }) => void;
   /** Puts state in the URL without leaving the page (push: a new history entry). */
   setQuery: (query: URLSearchParams, options?: { push?: boolean }) => void;

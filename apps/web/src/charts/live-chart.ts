@@ -4,9 +4,12 @@ import { chartColours } from "./palette";
 
 export const WINDOW_S = 60;
 
+// Longer than this without a sample, the line breaks instead of bridging the silence.
+const GAP_S = 3;
+
 interface Series {
   t: number[];
-  v: number[];
+  v: Array<number | null>;
 }
 
 /** A rolling 60 s chart of up to two PIDs (one axis each), fed sample by sample. */
@@ -39,6 +42,10 @@ export class LiveChart {
       series.t.splice(i, 0, t);
       series.v.splice(i, 0, value);
     } else {
+      if (last !== undefined && t - last > GAP_S) {
+        series.t.push(last + 0.001);
+        series.v.push(null);
+      }
       series.t.push(t);
       series.v.push(value);
     }
@@ -95,7 +102,8 @@ export class LiveChart {
         scale: pid,
         stroke: colour,
         width: 2,
-        spanGaps: true,
+        // Only explicit nulls (silences) break the line; the other PID's sample times do not.
+        spanGaps: false,
         points: { show: false },
         value: (_u, v) => (v === null ? "–" : formatValue(pid, v)),
       });

@@ -6,6 +6,7 @@ import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, report, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { bridgeCommand } from "./bridge-command";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 10_000;
@@ -21,12 +22,6 @@ const ADAPTER_TEXT: Readonly<Record<string, string>> = {
   engine_off: "Engine off",
   low_voltage: "Paused: low battery voltage",
 };
-
-/** The shell line that starts the agent with this token (quoted only where needed). */
-export function bridgeCommand(adapter: string, apiUrl: string, token: string): string {
-  const quote = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  return `obd2-bridge run --adapter ${quote(adapter)} --api ${quote(apiUrl)} --token ${quote(token)}`;
-}
 
 async function copy(text: string, what: string): Promise<void> {
   try {

@@ -38,7 +38,7 @@ export function historyPage(ctx: PageContext): Page {
   const presetButtons = PRESETS.map((preset) => {
     const button = h(
       "button",
-      { type: "button", class: "segment", "data-range": preset.key, "aria-label": preset.long, title: preset.long },
+      { type: "button", class: "segment", "data-range": preset.key, title: preset.long },
       preset.label,
     );
     button.addEventListener("click", () => change({ ...state, range: { kind: "preset", key: preset.key } }, true));

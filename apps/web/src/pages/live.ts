@@ -15,6 +15,7 @@ const TICK_MS = 250;
 const MAX_CHARTED = 2;
 const DEFAULT_CHARTED = ["RPM", "SPEED"];
 export const FIRST_RENDER_MARK = "obd2:live-first-render";
+export const FIRST_SAMPLE_MARK = "obd2:live-first-sample";
 
 /**
  * The offset between the agent's clock (sample ts) and this browser's: the smallest
@@ -137,12 +138,12 @@ export function livePage(ctx: PageContext): Page {
     }
     if (any) {
       waiting.hidden = true;
-      autoChart();
       if (!firstRender) {
         firstRender = true;
         tick();
         performance.mark(FIRST_RENDER_MARK);
       }
+      autoChart();
     }
     const now = Date.now();
     chart.draw(now - skew.offset, now - lastDrawn > TICK_MS);
@@ -159,7 +160,12 @@ export function livePage(ctx: PageContext): Page {
     requestPaint();
   }
 
+  let sampled = false;
   const onSample = (sample: Sample): void => {
+    if (!sampled) {
+      sampled = true;
+      performance.mark(FIRST_SAMPLE_MARK);
+    }
     skew.observe(sample.ts, Date.now());
     readingFor(sample.pid).set(sample.value, sample.ts);
     chart.push(sample.pid, sample.ts, sample.value);
@@ -181,23 +187,21 @@ export function livePage(ctx: PageContext): Page {
   const seed = async (vid: number): Promise<void> => {
     const to = Date.now() + 60_000;
     const from = to - SEED_WINDOW_MS - 60_000;
-    const results = await Promise.allSettled(
+    const apply = (history: History): void => {
+      const last = history.points[history.points.length - 1];
+      if (!last) return;
+      readingFor(history.pid).set(last[1], last[0]);
+      for (const [ts, value] of history.points) chart.push(history.pid, ts, value);
+      requestPaint();
+    };
+    await Promise.allSettled(
       GAUGES.map((spec) =>
         get<History>(
           `/api/v1/vehicles/${vid}/samples?pid=${spec.pid}&from=${from}&to=${to}&max_points=600`,
           { signal: ctx.signal },
-        ),
+        ).then(apply),
       ),
     );
-    for (const result of results) {
-      if (result.status !== "fulfilled") continue;
-      const history = result.value;
-      const last = history.points[history.points.length - 1];
-      if (!last) continue;
-      readingFor(history.pid).set(last[1], last[0]);
-      for (const [ts, value] of history.points) chart.push(history.pid, ts, value);
-    }
-    requestPaint();
   };
 
   const ticker = window.setInterval(tick, TICK_MS);

@@ -86,7 +86,7 @@ export function statusPage(ctx: PageContext): Page {
     ];
     figures.replaceChildren(
       ...rows.map(([label, value, hint]) =>
-        h("div", { class: "figure" }, h("dt", null, label), h("dd", null, value), h("p", { class: "hint" }, hint)),
+        h("div", { class: "figure" }, h("dt", null, label), h("dd", null, value), h("dd", { class: "hint" }, hint)),
       ),
     );
   };

@@ -9,6 +9,8 @@ import type { Page, PageContext } from "../router";
 
 const ONLINE_WINDOW_MS = 60_000;
 const REFRESH_MS = 10_000;
+// ISO 3779, as the server checks it.
+const VIN = /^[A-HJ-NPR-Z0-9]{17}$/;
 
 export function isOnline(vehicle: Vehicle, now = Date.now()): boolean {
   return vehicle.last_seen_at !== null && now - Date.parse(vehicle.last_seen_at) < ONLINE_WINDOW_MS;
@@ -167,6 +169,11 @@ export function vehiclesPage(ctx: PageContext): Page {
       if (!name) {
         formMessage.replaceChildren(errorBox("Give the vehicle a name."));
         nameInput.focus();
+        return;
+      }
+      if (vin && !VIN.test(vin)) {
+        formMessage.replaceChildren(errorBox("A VIN has 17 characters: digits and capital letters except I, O and Q."));
+        vinInput.focus();
         return;
       }
       try {

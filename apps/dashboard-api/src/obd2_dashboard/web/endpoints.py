@@ -36,11 +36,14 @@ INDEX_HEADERS = {
 }
 
 
+# apps/web of the source tree this package runs from (uv installs the workspace editable).
+REPO_WEB = Path(__file__).resolve().parents[4] / "web"
+
+
 def repo_web_dist() -> Path | None:
-    """apps/web/dist of the source tree this package runs from, when it has been built."""
-    apps = Path(__file__).resolve().parents[4]
-    dist = apps / "web" / "dist"
-    if (apps / "web" / "package.json").is_file() and (dist / "index.html").is_file():
+    """The source tree's apps/web/dist, when this runs from a source tree and it has been built."""
+    dist = REPO_WEB / "dist"
+    if (REPO_WEB / "package.json").is_file() and (dist / "index.html").is_file():
         return dist
     return None
 

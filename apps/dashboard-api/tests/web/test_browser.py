@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.conftest import PASSWORD
 from tests.web.browser import (
@@ -154,13 +154,18 @@ def test_live_stream_resumes_after_the_server_crashes(session: Session, web: Web
         expect(pill).to_have_text("Live")
         expect(rpm).to_have_text(re.compile(r"\d"))
         assert "last-event-id" not in stream_requests[0].headers
+        # A sample came over the stream itself (not only from the history the page starts with).
+        page.wait_for_function(
+            "() => performance.getEntriesByName('obd2:live-first-sample').length > 0"
+        )
 
         web.crash_and_restart_api()
         expect(pill).to_have_text("Reconnecting…")
         expect(pill).to_have_text("Live", timeout=30_000)
-        resumed = stream_requests[-1].headers.get("last-event-id", "")
         assert len(stream_requests) >= 2
-        assert re.fullmatch(r"\d+-\d+\.\d+", resumed), resumed
+        for reconnection in stream_requests[1:]:
+            resumed = reconnection.headers.get("last-event-id", "")
+            assert re.fullmatch(r"\d+-\d+\.\d+", resumed), resumed
         before = rpm.inner_text()
         page.wait_for_function(
             "(v) => document.querySelector('.gauge[data-pid=\"RPM\"] .reading-value')"
@@ -432,3 +437,82 @@ def test_every_page_is_accessible_fits_and_is_pictured(
     if light := axe_violations(page):
         problems["history (light)"] = light
     assert problems == {}
+
+
+def test_trouble_codes_page_is_absent_without_the_endpoint(session: Session, web: WebStack) -> None:
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}")
+    tabs = page.get_by_role("navigation", name="Vehicle pages").get_by_role("link")
+    expect(tabs).to_have_text(["Live", "History", "Devices"])
+    page.goto(f"/vehicles/{web.vehicle_id}/dtcs")
+    expect(page.get_by_text("This server does not keep trouble codes.")).to_be_visible()
+    expect(page.get_by_role("button", name="Clear codes…")).to_be_hidden()
+
+
+DTCS = [
+    {
+        "code": "P0301",
+        "kind": "stored",
+        "description": "Cylinder 1 misfire detected",
+        "first_seen": "2026-11-20T08:00:00Z",
+        "last_seen": "2026-11-26T09:30:00Z",
+        "cleared_at": None,
+    },
+    {
+        "code": "P0420",
+        "kind": "pending",
+        "description": "Catalyst efficiency below threshold (bank 1)",
+        "first_seen": "2026-11-25T18:00:00Z",
+        "last_seen": "2026-11-25T18:00:00Z",
+        "cleared_at": None,
+    },
+    {
+        "code": "P0171",
+        "kind": "stored",
+        "description": "System too lean (bank 1)",
+        "first_seen": "2026-10-01T08:00:00Z",
+        "last_seen": "2026-10-02T08:00:00Z",
+        "cleared_at": "2026-10-03T08:00:00Z",
+    },
+]
+
+
+def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebStack) -> None:
+    # The server has no trouble-code endpoints yet: these answers stand in for them, in the
+    # shape INTERFACE.md gives, at the browser's network boundary.
+    page = session.page(bypass_csp=True)
+    cleared: list[str] = []
+    page.route(
+        f"**/api/v1/vehicles/{web.vehicle_id}/dtcs",
+        lambda route: route.fulfill(json=DTCS),
+    )
+
+    def clear(route: Route) -> None:
+        cleared.append(route.request.headers.get("x-csrf-token", ""))
+        route.fulfill(status=202, json={"status": "sent"})
+
+    page.route(f"**/api/v1/vehicles/{web.vehicle_id}/dtcs/clear", clear)
+    page.goto(f"/vehicles/{web.vehicle_id}")
+    page.get_by_role("link", name="Trouble codes").click()
+    active = page.get_by_role("region", name=re.compile("^Active"))
+    expect(active.get_by_role("heading", name="P0301")).to_be_visible()
+    expect(active).to_contain_text("Cylinder 1 misfire detected")
+    expect(page.get_by_role("region", name=re.compile("^Pending"))).to_contain_text("P0420")
+    expect(page.get_by_role("region", name=re.compile("^Permanent"))).to_contain_text(
+        "No permanent codes."
+    )
+    expect(page.get_by_role("region", name="Cleared earlier")).to_contain_text("P0171")
+    screenshot(page, "dtcs-desktop")
+    assert axe_violations(page) == []
+
+    page.get_by_role("button", name="Clear codes…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("check-engine light")
+    expect(dialog).to_contain_text("readiness monitors")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert cleared == []
+    page.get_by_role("button", name="Clear codes…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Clear codes").click()
+    expect(page.get_by_role("status").filter(has_text="Sent to the car")).to_be_visible()
+    assert len(cleared) == 1
+    assert cleared[0]

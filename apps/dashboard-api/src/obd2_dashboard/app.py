@@ -31,6 +31,7 @@ from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.trips.endpoints import router as trips_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, VehicleReadOnlyError
+from obd2_dashboard.web.endpoints import install_web
 
 log = logging.getLogger("obd2_dashboard")
 
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_vehicle_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())
+    install_web(app, settings)
 
     def body_limit(path: str) -> int:
         if path in INGEST_PATHS:

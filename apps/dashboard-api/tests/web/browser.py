@@ -1,0 +1,362 @@
+"""A real `obd2-dashboard serve` (PostgreSQL, Redis) with a seeded account, and Debian's chromium.
+
+Playwright drives /usr/bin/chromium (it cannot download its own browsers here); the web UI is
+the production build in apps/web/dist, served by the API as in the embedded default.
+"""
+
+import asyncio
+import itertools
+import math
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
+from redis import Redis
+from sqlalchemy import text
+
+from obd2_dashboard.kit.db import make_engine
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import async_database_url
+from obd2_dashboard.web.endpoints import REPO_WEB
+from tests.conftest import (
+    PASSWORD,
+    REDIS_URL,
+    SESSION_SECRET,
+    _pg_url,
+    create_pg_database,
+    drop_pg_database,
+)
+from tests.processes import CLI, Proc, Stack, stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DIST = REPO_WEB / "dist"
+AXE = REPO_WEB / "node_modules" / "axe-core" / "axe.min.js"
+RESULTS = REPO_WEB / "test-results"
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+EMAIL = "driver@example.com"
+VEHICLE_NAME = "Family estate"
+VEHICLE_VIN = "WVWZZZ1KZAW000001"
+DEVICE_NAME = "Glovebox Pi"
+
+# Chromium logs every 4xx answer to fetch as a console error; these are answers the UI expects
+# (401: not signed in / wrong password / session gone; 404: no trouble-code history here).
+EXPECTED_CONSOLE = re.compile(
+    r"^Failed to load resource: the server responded with a status of (401|404) "
+)
+
+
+def require_tools() -> None:
+    if not (DIST / "index.html").is_file():
+        pytest.fail("apps/web/dist is not built: run `make web` (make test does)")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `make install` (apt-get install chromium)")
+    if not AXE.is_file():
+        pytest.fail("axe-core is not installed: run `make web` (npm ci in apps/web)")
+
+
+async def _seed(database_url: str) -> tuple[int, str]:
+    from obd2_dashboard.auth.service import create_user
+    from obd2_dashboard.devices.service import create_device_for
+    from obd2_dashboard.kit.db import make_sessionmaker
+    from obd2_dashboard.models import Vehicle
+
+    engine = make_engine(async_database_url(database_url))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            user = await create_user(session, EMAIL, PASSWORD)
+            vehicle = Vehicle(owner_id=user.id, name=VEHICLE_NAME, vin=VEHICLE_VIN)
+            session.add(vehicle)
+            await session.flush()
+            created = await create_device_for(session, vehicle, DEVICE_NAME)
+            await session.commit()
+            return vehicle.id, created.token
+    finally:
+        await engine.dispose()
+
+
+async def _execute(database_url: str, sql: str) -> None:
+    engine = make_engine(async_database_url(database_url))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class WebStack:
+    url: str
+    database_url: str
+    vehicle_id: int
+    token: str
+    processes: Stack
+    api: Proc
+    _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_seqs(self, n: int) -> list[int]:
+        with self._lock:
+            return [next(self._seq) for _ in range(n)]
+
+    def ingest(self, samples: list[tuple[int, str, float]]) -> None:
+        """Stores (ts, pid, value) samples as the seeded device, in batches the API accepts."""
+        for start in range(0, len(samples), 4000):
+            chunk = samples[start : start + 4000]
+            seqs = self.next_seqs(len(chunk))
+            body = {
+                "samples": [
+                    {"seq": seq, "ts": ts, "pid": pid, "value": value}
+                    for seq, (ts, pid, value) in zip(seqs, chunk, strict=True)
+                ]
+            }
+            response = httpx.post(
+                f"{self.url}/api/v1/ingest",
+                json=body,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+
+    def crash_and_restart_api(self) -> None:
+        """kill -9 of the API, then a new one on the same port (live streams resume via Redis)."""
+        self.api.kill9()
+        port = int(self.url.rsplit(":", 1)[1])
+        self.api, _ = self.processes.serve(port)
+
+    def end_all_sessions(self) -> None:
+        """What expiry does on the server: every sign-in session is gone."""
+        # Playwright's sync API runs an event loop in this thread: use a thread of our own.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(
+                asyncio.run, _execute(self.database_url, "DELETE FROM user_sessions")
+            ).result(30)
+
+
+@contextmanager
+def web_stack(tmp: Path) -> Iterator[WebStack]:
+    name = create_pg_database()
+    prefix = f"obd2test:{uuid.uuid4().hex[:12]}:"
+    try:
+        database_url = _pg_url(name)
+        upgrade_head(async_database_url(database_url))
+        vehicle_id, token = asyncio.run(_seed(database_url))
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "SESSION_SECRET": SESSION_SECRET,
+            "EMBEDDED_WORKER": "true",
+            "WEB_DIST": str(DIST),
+            # Every test signs in from 127.0.0.1.
+            "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
+        }
+        with stack(tmp, env) as running:
+            subprocess.run(
+                [CLI, "redis-bootstrap"],
+                env=running.env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            api, url = running.serve()
+            yield WebStack(url, database_url, vehicle_id, token, running, api)
+    finally:
+        drop_pg_database(name)
+        client = Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+class Feeder:
+    """Uploads samples of the gauge PIDs every 100 ms, as an agent in a moving car would."""
+
+    PIDS = (
+        "RPM",
+        "SPEED",
+        "COOLANT_TEMP",
+        "THROTTLE_POS",
+        "ENGINE_LOAD",
+        "FUEL_LEVEL",
+        "ELM_VOLTAGE",
+        "INTAKE_TEMP",
+        "MAF",
+    )
+    MAX_RUN_S = 300.0
+
+    def __init__(self, web: WebStack) -> None:
+        self.web = web
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+        self.sent = 0
+        self.errors: list[str] = []
+
+    def _values(self, t: float) -> list[tuple[str, float]]:
+        phase = t / 4
+        return [
+            ("RPM", round(2200 + 1400 * math.sin(phase), 1)),
+            ("SPEED", round(70 + 40 * math.sin(phase / 2), 1)),
+            ("COOLANT_TEMP", round(88 + 2 * math.sin(phase / 5), 1)),
+            ("THROTTLE_POS", round(30 + 25 * math.sin(phase * 1.3), 1)),
+            ("ENGINE_LOAD", round(45 + 20 * math.sin(phase * 1.1), 1)),
+            ("FUEL_LEVEL", 62.5),
+            ("ELM_VOLTAGE", round(14.1 + 0.1 * math.sin(phase), 2)),
+            ("INTAKE_TEMP", 24.0),
+            ("MAF", round(12 + 6 * math.sin(phase), 2)),
+        ]
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        with httpx.Client(base_url=self.web.url, timeout=10) as client:
+            while not self.stop_event.is_set() and time.monotonic() - started < self.MAX_RUN_S:
+                now_ms = int(time.time() * 1000)
+                values = self._values(time.monotonic())
+                seqs = self.web.next_seqs(len(values))
+                body = {
+                    "samples": [
+                        {"seq": seq, "ts": now_ms, "pid": pid, "value": value}
+                        for seq, (pid, value) in zip(seqs, values, strict=True)
+                    ]
+                }
+                try:
+                    response = client.post(
+                        "/api/v1/ingest",
+                        json=body,
+                        headers={"Authorization": f"Bearer {self.web.token}"},
+                    )
+                    if response.status_code != 200:
+                        self.errors.append(f"{response.status_code} {response.text[:200]}")
+                    else:
+                        self.sent += len(values)
+                except httpx.HTTPError as exc:
+                    self.errors.append(repr(exc))
+                self.stop_event.wait(0.1)
+
+    def __enter__(self) -> "Feeder":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+@dataclass
+class Watch:
+    """What a page must never do: log errors, leave rejections uncaught, call other origins."""
+
+    base: str
+    problems: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=lambda: [EXPECTED_CONSOLE])
+
+    def allow(self, pattern: str) -> None:
+        """A console error this test provokes on purpose."""
+        self.allowed.append(re.compile(pattern))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
+            self.problems.append(f"console error: {message.text}")
+
+    def _request(self, request: Request) -> None:
+        url = request.url
+        if not (url.startswith(f"{self.base}/") or url.startswith(("data:", "blob:"))):
+            self.problems.append(f"request to another origin: {url}")
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 500:
+            self.problems.append(f"{response.status} from {response.url}")
+
+    def attach(self, context: BrowserContext) -> None:
+        # Also turns a rejection nobody handled into a console error we see.
+        context.add_init_script(
+            "window.addEventListener('unhandledrejection', (e) =>"
+            " console.error('unhandled rejection: ' + (e.reason && e.reason.stack || e.reason)));"
+        )
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.problems.append(f"uncaught: {error.error}"))
+        context.on("request", self._request)
+        context.on("response", self._response)
+
+
+@dataclass
+class Session:
+    """Browser contexts for one test, all watched, all closed at the end."""
+
+    browser: Browser
+    web: WebStack
+    watch: Watch
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def page(
+        self,
+        *,
+        viewport: dict[str, int] | None = None,
+        signed_in: bool = True,
+        bypass_csp: bool = False,
+        accept_downloads: bool = False,
+    ) -> Page:
+        context = self.browser.new_context(
+            viewport=viewport or DESKTOP,  # type: ignore[arg-type]
+            base_url=self.web.url,
+            bypass_csp=bypass_csp,
+            accept_downloads=accept_downloads,
+            locale="en-GB",
+            timezone_id="UTC",
+        )
+        self.watch.attach(context)
+        self.contexts.append(context)
+        if signed_in:
+            response = context.request.post(
+                f"{self.web.url}/api/v1/auth/login", data={"email": EMAIL, "password": PASSWORD}
+            )
+            assert response.status == 200, response.text()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe-core violations on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    found = []
+    for violation in result["violations"]:
+        if violation["impact"] in {"serious", "critical"}:
+            targets = [node["target"] for node in violation["nodes"]][:5]
+            found.append(f"{violation['id']} ({violation['impact']}): {targets}")
+    return found

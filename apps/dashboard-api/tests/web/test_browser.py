@@ -1,0 +1,518 @@
+"""The web UI in a real browser against a real server: what a person does, page by page."""
+
+import csv
+import io
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, Route, expect
+
+from tests.conftest import PASSWORD
+from tests.web.browser import (
+    DESKTOP,
+    EMAIL,
+    PHONE,
+    VEHICLE_NAME,
+    Feeder,
+    Session,
+    WebStack,
+    axe_violations,
+    screenshot,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-browser")]
+
+HISTORY_START_AGO_MS = 50 * 60_000
+HISTORY_END_AGO_MS = 10 * 60_000
+HISTORY_STEP_MS = 2000
+
+
+@pytest.fixture(scope="module")
+def history(web: WebStack) -> tuple[int, int, int]:
+    """RPM and SPEED every 2 s from 50 to 10 minutes ago; (from, to, samples per PID)."""
+    now = int(time.time() * 1000)
+    start = now - HISTORY_START_AGO_MS
+    end = now - HISTORY_END_AGO_MS
+    samples: list[tuple[int, str, float]] = []
+    for i, ts in enumerate(range(start, end, HISTORY_STEP_MS)):
+        samples.append((ts, "RPM", 900.0 + (i % 50) * 40))
+        samples.append((ts, "SPEED", float(i % 120)))
+    web.ingest(samples)
+    return start, end, len(samples) // 2
+
+
+def sign_in_through_the_form(page: Page, password: str) -> None:
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_wrong_then_right_password(session: Session) -> None:
+    page = session.page(signed_in=False)
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    sign_in_through_the_form(page, "not the password")
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_label("Password")).to_be_focused()
+
+    sign_in_through_the_form(page, PASSWORD)
+    expect(page).to_have_url(re.compile(r"/vehicles$"))
+    expect(page.get_by_role("heading", name=VEHICLE_NAME)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_contain_text("Status")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto("/vehicles")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fvehicles$"))
+
+
+def test_sign_in_with_the_keyboard_alone(session: Session) -> None:
+    page = session.page(signed_in=False)
+    page.goto("/login")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(EMAIL)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Vehicles", exact=True)).to_be_visible()
+    # After a move within the app, focus is at the start of the new content.
+    expect(page.locator("main")).to_be_focused()
+    # On a fresh load the skip link is the first stop, and takes focus to the content.
+    page.reload()
+    expect(page.get_by_role("heading", name="Vehicles", exact=True)).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+
+
+def test_vehicle_list_shows_the_vehicle_live(session: Session, web: WebStack) -> None:
+    page = session.page()
+    with Feeder(web):
+        page.goto("/vehicles")
+        card = page.get_by_role("listitem").filter(has_text=VEHICLE_NAME)
+        expect(card).to_contain_text("WVWZZZ1KZAW000001")
+        expect(card).to_contain_text("Online", timeout=15_000)
+
+
+def test_live_gauges_change_within_3_seconds(session: Session, web: WebStack) -> None:
+    page = session.page()
+    with Feeder(web) as feeder:
+        page.goto(f"/vehicles/{web.vehicle_id}")
+        expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+        rpm = page.locator('.gauge[data-pid="RPM"] .reading-value')
+        expect(rpm).to_have_text(re.compile(r"\d"))
+        first = rpm.inner_text()
+        page.wait_for_function(
+            "(first) => document.querySelector('.gauge[data-pid=\"RPM\"] .reading-value')"
+            ".textContent !== first",
+            arg=first,
+            timeout=3000,
+        )
+        for pid in Feeder.PIDS[:8]:
+            expect(page.locator(f'.gauge[data-pid="{pid}"]')).to_be_visible()
+        # A PID without a gauge gets a tile; PIDs the car did not send get nothing.
+        expect(page.locator('.tile[data-pid="MAF"]')).to_be_visible()
+        expect(page.locator('.gauge[data-pid="CONTROL_MODULE_VOLTAGE"]')).to_be_hidden()
+        expect(page.locator('.gauge[data-pid="RPM"] .reading-age')).to_contain_text("old")
+        # The rolling chart plots RPM and speed by default; a reading can be switched on.
+        expect(page.locator(".chart-card canvas")).to_have_count(1)
+        toggle = page.get_by_role("button", name="Show Coolant in the chart")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        assert not feeder.errors
+
+
+def test_live_values_grey_out_when_stale(session: Session, web: WebStack) -> None:
+    page = session.page()
+    with Feeder(web):
+        page.goto(f"/vehicles/{web.vehicle_id}")
+        expect(page.locator('.gauge[data-pid="RPM"]')).to_be_visible()
+    expect(page.locator('.gauge[data-pid="RPM"]')).to_have_class(
+        re.compile(r"\bstale\b"), timeout=15_000
+    )
+    expect(page.locator('.gauge[data-pid="RPM"] .reading-age')).to_contain_text("stale")
+
+
+def test_live_stream_resumes_after_the_server_crashes(session: Session, web: WebStack) -> None:
+    # The crash breaks the stream and refuses reconnections until the new process is up.
+    session.watch.allow(r"^Failed to load resource: net::ERR_")
+    page = session.page()
+    stream_requests: list[Request] = []
+    page.on(
+        "request", lambda r: stream_requests.append(r) if "/streams/vehicles/" in r.url else None
+    )
+    pill = page.locator(".connection")
+    rpm = page.locator('.gauge[data-pid="RPM"] .reading-value')
+    with Feeder(web):
+        page.goto(f"/vehicles/{web.vehicle_id}")
+        expect(pill).to_have_text("Live")
+        expect(rpm).to_have_text(re.compile(r"\d"))
+        assert "last-event-id" not in stream_requests[0].headers
+        # A sample came over the stream itself (not only from the history the page starts with).
+        page.wait_for_function(
+            "() => performance.getEntriesByName('obd2:live-first-sample').length > 0"
+        )
+
+        web.crash_and_restart_api()
+        expect(pill).to_have_text("Reconnecting…")
+        expect(pill).to_have_text("Live", timeout=30_000)
+        assert len(stream_requests) >= 2
+        for reconnection in stream_requests[1:]:
+            resumed = reconnection.headers.get("last-event-id", "")
+            assert re.fullmatch(r"\d+-\d+\.\d+", resumed), resumed
+        before = rpm.inner_text()
+        page.wait_for_function(
+            "(v) => document.querySelector('.gauge[data-pid=\"RPM\"] .reading-value')"
+            ".textContent !== v",
+            arg=before,
+            timeout=10_000,
+        )
+
+
+def test_history_chart_shows_points_for_a_range(
+    session: Session, web: WebStack, history: tuple[int, int, int]
+) -> None:
+    start, end, per_pid = history
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=RPM,SPEED&range=1h")
+    expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    rpm = page.locator('.chart-card[data-pid="RPM"]')
+    expect(rpm.locator("canvas")).to_have_count(1)
+    meta = rpm.locator(".chart-meta")
+    expect(meta).to_contain_text("samples")
+    samples = int(re.sub(r"[^\d]", "", meta.inner_text().split("samples")[0]))
+    points = int(meta.inner_text().split("·")[1].split("points")[0].strip())
+    assert samples >= per_pid
+    assert points > 10
+
+    # Hovering reads out the values under the cursor.
+    box = rpm.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
+    expect(rpm.locator(".u-legend .u-series").nth(1).locator(".u-value")).to_contain_text("rpm")
+
+    # Dragging zooms into the selection and the URL keeps it.
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"from=\d+&to=\d+"))
+    query = parse_qs(urlsplit(page.url).query)
+    span = int(query["to"][0]) - int(query["from"][0])
+    assert 0 < span < 30 * 60_000
+    expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
+        "aria-pressed", "false"
+    )
+
+    # The URL is the state: opened afresh it shows the same range and PIDs.
+    shared = page.url
+    other = session.page()
+    other.goto(shared)
+    expect(other.locator('.chart-card[data-pid="RPM"] canvas')).to_have_count(1)
+    expect(other.locator('.chart-card[data-pid="SPEED"] canvas')).to_have_count(1)
+    expect(other.get_by_role("checkbox", name="Engine speed")).to_be_checked()
+
+    # A range with nothing in it says so.
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=COOLANT_TEMP&from={start}&to={end}")
+    expect(page.locator('.chart-card[data-pid="COOLANT_TEMP"]')).to_contain_text(
+        "No samples of Coolant in this range."
+    )
+
+
+def test_custom_range_is_checked(
+    session: Session, web: WebStack, history: tuple[int, int, int]
+) -> None:
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=RPM&range=6h")
+    page.get_by_label("From", exact=True).fill("2026-01-02T10:00")
+    page.get_by_label("To", exact=True).fill("2026-01-01T10:00")
+    page.get_by_role("button", name="Show range").click()
+    expect(page.get_by_role("alert")).to_contain_text("start must be")
+    page.get_by_label("To", exact=True).fill("2026-01-02T11:00")
+    page.get_by_role("button", name="Show range").click()
+    expect(page).to_have_url(re.compile(r"from=1767348000000&to=1767351600000"))
+
+
+def test_csv_download_of_the_shown_range(
+    session: Session, web: WebStack, history: tuple[int, int, int]
+) -> None:
+    start, end, per_pid = history
+    page = session.page(accept_downloads=True)
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=RPM,SPEED&from={start}&to={end}")
+    expect(page.locator('.chart-card[data-pid="SPEED"] canvas')).to_have_count(1)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = info.value
+    assert download.suggested_filename == f"vehicle-{web.vehicle_id}-{start}-{end}.csv"
+    rows = list(csv.reader(io.StringIO(download.path().read_text())))
+    assert rows[0] == ["ts", "time", "pid", "value"]
+    body = rows[1:]
+    assert len(body) == 2 * per_pid
+    assert {r[2] for r in body} == {"RPM", "SPEED"}
+    assert all(start <= int(r[0]) < end for r in body)
+    first_rpm = next(r for r in body if r[2] == "RPM")
+    assert first_rpm[0] == str(start)
+    assert float(first_rpm[3]) == 900.0
+
+
+def test_device_token_is_shown_once_with_the_agent_command(session: Session, web: WebStack) -> None:
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/devices")
+    expect(page.get_by_role("heading", name="Glovebox Pi")).to_be_visible()
+    page.get_by_label("Device name").fill("Dashcam Pi")
+    page.get_by_role("button", name="Create device").click()
+
+    token_field = page.get_by_label("Device token")
+    expect(token_field).to_have_value(re.compile(r"^\S{20,}$"))
+    token = token_field.input_value()
+    command = page.get_by_label("Command to start the agent")
+    expect(command).to_have_text(
+        f"obd2-bridge run --adapter /dev/ttyUSB0 --api {web.url} --token {token}"
+    )
+    page.get_by_label("Adapter port in the car").fill("/dev/rfcomm0")
+    expect(command).to_have_text(
+        f"obd2-bridge run --adapter /dev/rfcomm0 --api {web.url} --token {token}"
+    )
+    expect(page.get_by_role("heading", name="Dashcam Pi", exact=True)).to_be_visible()
+
+    # The token is real: the new device can upload with it.
+    response = httpx.post(
+        f"{web.url}/api/v1/ingest",
+        json={"samples": [{"seq": 1, "ts": int(time.time() * 1000), "pid": "RPM", "value": 1.0}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+
+    # Once dismissed it is gone for good, also after a reload.
+    page.get_by_role("button", name="I have saved the token").click()
+    expect(page.get_by_label("Device token")).to_have_count(0)
+    page.reload()
+    expect(page.get_by_role("heading", name="Dashcam Pi", exact=True)).to_be_visible()
+    assert token not in page.content()
+
+    # Revoking asks first and says what it does.
+    card = page.locator("article").filter(
+        has=page.get_by_role("heading", name="Dashcam Pi", exact=True)
+    )
+    card.get_by_role("button", name="Revoke").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("can no longer upload")
+    dialog.get_by_role("button", name="Revoke token").click()
+    expect(card).to_contain_text("Revoked")
+    refused = httpx.post(
+        f"{web.url}/api/v1/ingest",
+        json={"samples": [{"seq": 2, "ts": int(time.time() * 1000), "pid": "RPM", "value": 1.0}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 401
+
+
+def test_vehicles_add_rename_delete(session: Session) -> None:
+    page = session.page()
+    page.goto("/vehicles")
+    page.get_by_label("Name", exact=True).fill("Van")
+    page.get_by_label("VIN (optional)").fill("NOT-A-VIN")
+    page.get_by_role("button", name="Add vehicle").click()
+    expect(page.get_by_role("alert")).to_contain_text("17 characters")
+
+    page.get_by_label("VIN (optional)").fill("1ftfw1et5dfc10312")
+    page.get_by_role("button", name="Add vehicle").click()
+    card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Van"))
+    expect(card).to_contain_text("1FTFW1ET5DFC10312")
+    expect(card).to_contain_text("Offline")
+
+    card.get_by_role("button", name="Rename Van").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("New name").fill("Work van")
+    dialog.get_by_role("button", name="Rename").click()
+    renamed = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Work van"))
+    expect(renamed).to_be_visible()
+
+    renamed.get_by_role("button", name="Delete Work van").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("cannot be undone")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(renamed).to_be_visible()
+    renamed.get_by_role("button", name="Delete Work van").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete vehicle").click()
+    expect(renamed).to_have_count(0)
+    expect(page.get_by_role("heading", name=VEHICLE_NAME)).to_be_visible()
+
+
+def test_status_page_shows_every_dependency_ok(session: Session) -> None:
+    page = session.page()
+    page.goto("/status")
+    rows = page.locator("tr[data-check]")
+    expect(rows).to_have_count(4)
+    for check in ("db", "redis", "migrations", "redis_schema"):
+        expect(page.locator(f'tr[data-check="{check}"] .badge')).to_have_text("ok")
+    expect(page.get_by_role("status").filter(has_text="Everything is working")).to_be_visible()
+    expect(page.locator(".figure").filter(has_text="Ingest rate")).to_contain_text(
+        "/s", timeout=15_000
+    )
+    expect(page.locator(".figure").filter(has_text="Stream lag").locator("dd").first).to_have_text(
+        re.compile(r"^\d")
+    )
+
+
+def test_session_expiry_returns_to_sign_in_then_back(session: Session, web: WebStack) -> None:
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=SPEED&range=6h")
+    expect(page.locator('.chart-card[data-pid="SPEED"]')).to_be_visible()
+    web.end_all_sessions()
+
+    page.get_by_role("link", name="Devices").click()
+    expect(page).to_have_url(re.compile(r"/login\?expired=1&next="))
+    expect(page.get_by_role("status").filter(has_text="session has expired")).to_be_visible()
+    sign_in_through_the_form(page, PASSWORD)
+    expect(page).to_have_url(re.compile(rf"/vehicles/{web.vehicle_id}/devices$"))
+    expect(page.get_by_role("heading", name="Glovebox Pi")).to_be_visible()
+
+
+def test_theme_choice_is_kept(session: Session) -> None:
+    page = session.page()
+    page.goto("/vehicles")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    page.get_by_role("button", name="Switch to light theme").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(page.get_by_role("button", name="Switch to dark theme")).to_be_visible()
+
+
+PAGES = [
+    ("login", "/login", "#login-email"),
+    ("vehicles", "/vehicles", ".vehicle-card"),
+    ("live", "/vehicles/{id}", '.gauge[data-pid="RPM"]'),
+    (
+        "history",
+        "/vehicles/{id}/history?pids=RPM,SPEED,COOLANT_TEMP&range=1h",
+        ".chart-card canvas",
+    ),
+    ("devices", "/vehicles/{id}/devices", ".device-card"),
+    ("status", "/status", "tr[data-check]"),
+]
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_every_page_is_accessible_fits_and_is_pictured(
+    session: Session,
+    web: WebStack,
+    history: tuple[int, int, int],
+    size: str,
+    viewport: dict[str, int],
+) -> None:
+    # axe-core is injected as a script, which the page's CSP would rightly refuse.
+    signed_out = session.page(viewport=viewport, signed_in=False, bypass_csp=True)
+    page = session.page(viewport=viewport, bypass_csp=True)
+    problems: dict[str, list[str]] = {}
+    with Feeder(web):
+        for name, path, ready in PAGES:
+            target = signed_out if name == "login" else page
+            target.goto(path.format(id=web.vehicle_id))
+            expect(target.locator(ready).first).to_be_visible()
+            target.wait_for_timeout(1200 if name in {"live", "status"} else 300)
+            shot = screenshot(target, f"{name}-{size}")
+            assert shot.stat().st_size > 5000
+            found = axe_violations(target)
+            overflow = target.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            if overflow > 0:
+                found.append(f"page is {overflow}px wider than the {size} screen")
+            if found:
+                problems[name] = found
+    # The light theme gets the same checks on the busiest page.
+    page.evaluate("() => localStorage.setItem('obd2-theme', 'light')")
+    page.goto(f"/vehicles/{web.vehicle_id}/history?pids=RPM,SPEED&range=1h")
+    expect(page.locator(".chart-card canvas").first).to_be_visible()
+    screenshot(page, f"history-light-{size}")
+    if light := axe_violations(page):
+        problems["history (light)"] = light
+    assert problems == {}
+
+
+def test_trouble_codes_page_is_absent_without_the_endpoint(session: Session, web: WebStack) -> None:
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}")
+    tabs = page.get_by_role("navigation", name="Vehicle pages").get_by_role("link")
+    expect(tabs).to_have_text(["Live", "History", "Devices"])
+    page.goto(f"/vehicles/{web.vehicle_id}/dtcs")
+    expect(page.get_by_text("This server does not keep trouble codes.")).to_be_visible()
+    expect(page.get_by_role("button", name="Clear codes…")).to_be_hidden()
+
+
+DTCS = [
+    {
+        "code": "P0301",
+        "kind": "stored",
+        "description": "Cylinder 1 misfire detected",
+        "first_seen": "2026-11-20T08:00:00Z",
+        "last_seen": "2026-11-26T09:30:00Z",
+        "cleared_at": None,
+    },
+    {
+        "code": "P0420",
+        "kind": "pending",
+        "description": "Catalyst efficiency below threshold (bank 1)",
+        "first_seen": "2026-11-25T18:00:00Z",
+        "last_seen": "2026-11-25T18:00:00Z",
+        "cleared_at": None,
+    },
+    {
+        "code": "P0171",
+        "kind": "stored",
+        "description": "System too lean (bank 1)",
+        "first_seen": "2026-10-01T08:00:00Z",
+        "last_seen": "2026-10-02T08:00:00Z",
+        "cleared_at": "2026-10-03T08:00:00Z",
+    },
+]
+
+
+def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebStack) -> None:
+    # The server has no trouble-code endpoints yet: these answers stand in for them, in the
+    # shape INTERFACE.md gives, at the browser's network boundary.
+    page = session.page(bypass_csp=True)
+    cleared: list[str] = []
+    page.route(
+        f"**/api/v1/vehicles/{web.vehicle_id}/dtcs",
+        lambda route: route.fulfill(json=DTCS),
+    )
+
+    def clear(route: Route) -> None:
+        cleared.append(route.request.headers.get("x-csrf-token", ""))
+        route.fulfill(status=202, json={"status": "sent"})
+
+    page.route(f"**/api/v1/vehicles/{web.vehicle_id}/dtcs/clear", clear)
+    page.goto(f"/vehicles/{web.vehicle_id}")
+    page.get_by_role("link", name="Trouble codes").click()
+    active = page.get_by_role("region", name=re.compile("^Active"))
+    expect(active.get_by_role("heading", name="P0301")).to_be_visible()
+    expect(active).to_contain_text("Cylinder 1 misfire detected")
+    expect(page.get_by_role("region", name=re.compile("^Pending"))).to_contain_text("P0420")
+    expect(page.get_by_role("region", name=re.compile("^Permanent"))).to_contain_text(
+        "No permanent codes."
+    )
+    expect(page.get_by_role("region", name="Cleared earlier")).to_contain_text("P0171")
+    screenshot(page, "dtcs-desktop")
+    assert axe_violations(page) == []
+
+    page.get_by_role("button", name="Clear codes…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("check-engine light")
+    expect(dialog).to_contain_text("readiness monitors")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert cleared == []
+    page.get_by_role("button", name="Clear codes…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Clear codes").click()
+    expect(page.get_by_role("status").filter(has_text="Sent to the car")).to_be_visible()
+    assert len(cleared) == 1
+    assert cleared[0]

@@ -1,0 +1,86 @@
+import uPlot from "uplot";
+import type { History } from "../api/types";
+import { formatValue, unitSymbol } from "../pids";
+import { chartColours, translucent } from "./palette";
+
+export const SYNC_KEY = "obd2-history";
+
+/** uPlot's columns for one PID's history; a null splits the line where the car sent nothing. */
+export function historyColumns(history: History): uPlot.AlignedData {
+  const x: number[] = [];
+  const avg: Array<number | null> = [];
+  const min: Array<number | null> = [];
+  const max: Array<number | null> = [];
+  const gap = Math.max(history.bucket_ms * 3, 5000);
+  let previous: number | null = null;
+  history.points.forEach(([ts, value], i) => {
+    if (previous !== null && ts - previous > gap) {
+      x.push((previous + history.bucket_ms) / 1000);
+      avg.push(null);
+      min.push(null);
+      max.push(null);
+    }
+    x.push(ts / 1000);
+    avg.push(value);
+    min.push(history.min[i] ?? value);
+    max.push(history.max[i] ?? value);
+    previous = ts;
+  });
+  return [x, avg, min, max];
+}
+
+export interface HistoryChartOptions {
+  pid: string;
+  colourIndex: number;
+  from: number;
+  to: number;
+  onSelect: (fromMs: number, toMs: number) => void;
+}
+
+/** One PID: its average line and the min–max band, cursor synced with the page's other charts. */
+export function historyChart(host: HTMLElement, history: History, options: HistoryChartOptions): uPlot {
+  const colours = chartColours();
+  const colour = colours.series[options.colourIndex % colours.series.length] ?? colours.text;
+  const fmt = (v: number | null): string => (v === null || v === undefined ? "–" : `${formatValue(options.pid, v)} ${unitSymbol(options.pid)}`.trim());
+  const axis = {
+    stroke: colours.text,
+    grid: { stroke: colours.grid, width: 1 },
+    ticks: { stroke: colours.grid, width: 1 },
+  };
+  const width = Math.max(240, host.clientWidth);
+  return new uPlot(
+    {
+      width,
+      height: width < 500 ? 190 : 240,
+      series: [
+        { value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" },
+        { label: "average", stroke: colour, width: 2, points: { show: false }, value: (_u, v) => fmt(v) },
+        { label: "min", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
+        { label: "max", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
+      ],
+      bands: [{ series: [3, 2], fill: translucent(colour, 0.18) }],
+      axes: [axis, { ...axis, size: 60, values: (_u, splits) => splits.map((s) => formatValue(options.pid, s)) }],
+      scales: { x: { time: true, auto: false, range: () => [options.from / 1000, options.to / 1000] } },
+      cursor: {
+        sync: { key: SYNC_KEY },
+        drag: { x: true, y: false, setScale: false },
+        points: { size: 8 },
+      },
+      legend: { live: true },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 4) return;
+            const a = u.posToVal(u.select.left, "x");
+            const b = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            options.onSelect(a * 1000, b * 1000);
+          },
+        ],
+      },
+      padding: [8, 12, 0, 4],
+    },
+    historyColumns(history),
+    host,
+  );
+}

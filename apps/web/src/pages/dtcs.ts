@@ -1,0 +1,122 @@
+import { ApiError, api, send } from "../api/client";
+import type { Dtc } from "../api/types";
+import { formatDateTime } from "../format";
+import { confirmDialog } from "../ui/dialog";
+import { h, replaceChildren, uid } from "../ui/dom";
+import { icon } from "../ui/icons";
+import { act, errorBox, messageOf, toast } from "../ui/notify";
+import type { Page, PageContext } from "../router";
+import { vehicleFrame, vehicleId } from "./vehicle-frame";
+
+const REFRESH_MS = 15_000;
+
+const GROUPS: ReadonlyArray<{ key: string; title: string; kinds: readonly string[]; note: string }> = [
+  { key: "active", title: "Active", kinds: ["active", "stored", "confirmed"], note: "Faults the engine computer has confirmed; the check-engine light may be on." },
+  { key: "pending", title: "Pending", kinds: ["pending"], note: "Seen once; confirmed if they happen again on a later drive." },
+  { key: "permanent", title: "Permanent", kinds: ["permanent"], note: "Cleared only by the car itself, once it has checked the fault is gone." },
+];
+
+export const CLEAR_EXPLANATION = [
+  "The Bridge Agent asks the car to clear its trouble codes (OBD mode 04).",
+  "This turns the check-engine light off and erases stored and pending codes and their freeze-frame data. It also resets the readiness monitors: an emissions inspection may fail until the car has been driven enough for them to complete again.",
+  "Permanent codes stay until the car sees the fault is gone. Clearing does not repair anything: a real fault comes back. Do it with the ignition on and the engine off.",
+];
+
+function when(value: string | number | null): string {
+  return value === null ? "–" : formatDateTime(value);
+}
+
+export function dtcsPage(ctx: PageContext): Page {
+  const id = vehicleId(ctx);
+  const frame = vehicleFrame(ctx, id, "dtcs");
+  const content = h("div", { "aria-busy": "true" });
+  const message = h("div");
+  const clearButton = h("button", { type: "button", class: "button danger-outline" }, icon("warning"), "Clear codes…");
+
+  const card = (dtc: Dtc): HTMLElement => {
+    const titleId = uid("dtc");
+    return h(
+      "article",
+      { class: "card dtc-card", "aria-labelledby": titleId },
+      h("h3", { id: titleId, class: "dtc-code mono" }, dtc.code),
+      h("p", null, dtc.description ?? "No description for this code."),
+      h(
+        "dl",
+        { class: "facts" },
+        h("div", null, h("dt", null, "First seen"), h("dd", null, when(dtc.first_seen))),
+        h("div", null, h("dt", null, "Last seen"), h("dd", null, when(dtc.last_seen))),
+        dtc.cleared_at === null ? null : h("div", null, h("dt", null, "Cleared"), h("dd", null, when(dtc.cleared_at))),
+      ),
+    );
+  };
+
+  const paint = (dtcs: readonly Dtc[]): void => {
+    content.removeAttribute("aria-busy");
+    const current = dtcs.filter((d) => d.cleared_at === null);
+    const cleared = dtcs.filter((d) => d.cleared_at !== null);
+    const sections = GROUPS.map((group) => {
+      const items = current.filter((d) => group.kinds.includes(d.kind));
+      const titleId = `dtc-${group.key}`;
+      return h(
+        "section",
+        { class: "dtc-group", "aria-labelledby": titleId },
+        h("h2", { id: titleId }, `${group.title} `, h("span", { class: "badge badge-muted" }, String(items.length))),
+        h("p", { class: "muted" }, group.note),
+        items.length ? h("div", { class: "dtc-list" }, items.map(card)) : h("p", { class: "card empty" }, `No ${group.title.toLowerCase()} codes.`),
+      );
+    });
+    replaceChildren(
+      content,
+      sections,
+      cleared.length
+        ? h("section", { class: "dtc-group", "aria-labelledby": "dtc-cleared" }, h("h2", { id: "dtc-cleared" }, "Cleared earlier"), h("div", { class: "dtc-list" }, cleared.map(card)))
+        : null,
+    );
+    clearButton.disabled = current.length === 0;
+  };
+
+  const load = async (): Promise<void> => {
+    if (id === null) return;
+    const response = await send("GET", `/api/v1/vehicles/${id}/dtcs`, { signal: ctx.signal, passStatuses: [404] });
+    if (response.status === 404) {
+      content.removeAttribute("aria-busy");
+      content.replaceChildren(h("p", { class: "card empty" }, "This server does not keep trouble codes."));
+      clearButton.hidden = true;
+      return;
+    }
+    paint((await response.json()) as Dtc[]);
+    message.replaceChildren();
+  };
+
+  const refresh = (): void => {
+    load().catch((error: unknown) => {
+      if (ctx.signal.aborted || (error instanceof ApiError && error.status === 401)) return;
+      content.removeAttribute("aria-busy");
+      message.replaceChildren(errorBox(messageOf(error)));
+    });
+  };
+
+  clearButton.addEventListener(
+    "click",
+    act(async () => {
+      const sure = await confirmDialog({ title: "Clear the trouble codes?", body: CLEAR_EXPLANATION, confirm: "Clear codes", danger: true });
+      if (!sure || id === null) return;
+      await api<unknown>("POST", `/api/v1/vehicles/${id}/dtcs/clear`);
+      toast("Sent to the car: the codes are cleared when the Bridge Agent has done it.", "success");
+      refresh();
+    }),
+  );
+
+  frame.body.append(
+    h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Trouble codes the Bridge Agent read from the car."), clearButton),
+    message,
+    content,
+  );
+  frame.vehicle
+    .then((vehicle) => {
+      if (vehicle) refresh();
+    })
+    .catch(() => undefined);
+  const timer = window.setInterval(refresh, REFRESH_MS);
+  return { title: "Trouble codes", el: frame.el, dispose: () => window.clearInterval(timer) };
+}

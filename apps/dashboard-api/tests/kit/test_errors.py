@@ -22,6 +22,14 @@ WRITE_ROUTES = [
     ("POST", "/api/v1/vehicles/{vehicle_id}/shares", {"email": "bob@example.com"}),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/shares/{user_id}", None),
     ("POST", "/api/v1/vehicles/{vehicle_id}/dtcs/clear", {"confirm": True}),
+    (
+        "POST",
+        "/api/v1/vehicles/{vehicle_id}/alert-rules",
+        {"kind": "threshold", "pid": "RPM", "op": "above", "threshold": 6000, "duration_s": 5},
+    ),
+    ("PATCH", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}", {"enabled": False}),
+    ("DELETE", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}", None),
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledge", None),
 ]
 # Device-authenticated writes, with their own body limit: tests/telemetry and tests/torque.
 DEVICE_WRITE_ROUTES = {("POST", "/api/v1/ingest"), ("POST", "/api/v1/torque")}
@@ -103,7 +111,13 @@ async def ids(world: World, alice: httpx.AsyncClient) -> dict[str, int]:
         await alice.post(f"/api/v1/vehicles/{vehicle['id']}/devices", json={"name": "Pi"})
     ).json()
     me = (await alice.get("/api/v1/auth/me")).json()
-    return {"vehicle_id": vehicle["id"], "device_id": device["id"], "user_id": me["id"]}
+    return {
+        "vehicle_id": vehicle["id"],
+        "device_id": device["id"],
+        "user_id": me["id"],
+        "rule_id": 1,
+        "alert_id": 1,
+    }
 
 
 def assert_error_shape(response: httpx.Response, *, context: object = None) -> None:
@@ -180,7 +194,7 @@ async def test_bad_path_ids_are_4xx(
 
 async def test_unauthenticated_bad_input_is_still_4xx(client: httpx.AsyncClient) -> None:
     for method, path, _ in WRITE_ROUTES:
-        url = path.format(vehicle_id=1, device_id=1, user_id=1)
+        url = path.format(vehicle_id=1, device_id=1, user_id=1, rule_id=1, alert_id=1)
         for name, content, headers in BODIES:
             response = await client.request(method, url, content=content, headers=headers)
             assert_error_shape(response, context=(method, path, name))

@@ -48,7 +48,7 @@ async def test_unhandled_error_is_a_json_500_with_request_id(
 async def test_request_id_on_errors_and_413(client: httpx.AsyncClient) -> None:
     for response in (
         await client.get("/api/v1/vehicles"),
-        await client.get("/nowhere"),
+        await client.get("/api/v1/nowhere"),
         await client.post("/api/v1/auth/login", content=b"x" * 70_000),
         await client.post("/api/v1/auth/login", content=b"{"),
     ):

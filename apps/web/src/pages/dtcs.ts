@@ -9,6 +9,7 @@ import type { Page, PageContext } from "../router";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 15_000;
+const FOLLOW_TRIES = 30;
 
 const GROUPS: ReadonlyArray<{ key: string; title: string; kinds: readonly string[]; note: string }> = [
   { key: "active", title: "Active", kinds: ["active", "stored", "confirmed"], note: "Faults the engine computer has confirmed; the check-engine light may be on." },
@@ -100,6 +101,15 @@ export function dtcsPage(ctx: PageContext): Page {
     message.replaceChildren();
   };
 
+  // Until the agent has answered the clear command, look again every second (for a while).
+  const followCommand = async (): Promise<void> => {
+    for (let i = 0; i < FOLLOW_TRIES && !ctx.signal.aborted; i += 1) {
+      await load();
+      if (!commandNote.textContent?.includes("waiting")) return;
+      await new Promise((resolve) => window.setTimeout(resolve, 1000));
+    }
+  };
+
   const refresh = (): void => {
     load().catch((error: unknown) => {
       if (ctx.signal.aborted || (error instanceof ApiError && error.status === 401)) return;
@@ -121,7 +131,7 @@ export function dtcsPage(ctx: PageContext): Page {
         return;
       }
       toast("Sent to the car: the codes are cleared when the Bridge Agent has done it.", "success");
-      refresh();
+      await followCommand();
     }),
   );
 

@@ -11,6 +11,9 @@ import { livePage } from "./pages/live";
 import { historyPage } from "./pages/history";
 import { devicesPage } from "./pages/devices";
 import { dtcsPage } from "./pages/dtcs";
+import { tripPage, tripsPage } from "./pages/trips";
+import { alertsPage } from "./pages/alerts";
+import { sharingPage } from "./pages/sharing";
 import { statusPage } from "./pages/status";
 import { notFoundPage } from "./pages/not-found";
 
@@ -22,6 +25,10 @@ const ROUTES: readonly RouteDef[] = [
   { path: "/vehicles/:id/history", page: historyPage },
   { path: "/vehicles/:id/devices", page: devicesPage },
   { path: "/vehicles/:id/dtcs", page: dtcsPage },
+  { path: "/vehicles/:id/trips", page: tripsPage },
+  { path: "/vehicles/:id/trips/:trip", page: tripPage },
+  { path: "/vehicles/:id/alerts", page: alertsPage },
+  { path: "/vehicles/:id/sharing", page: sharingPage },
   { path: "/status", page: statusPage },
 ];
 const compiled = compile(ROUTES);

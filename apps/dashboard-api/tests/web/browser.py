@@ -6,6 +6,7 @@ the production build in apps/web/dist, served by the API as in the embedded defa
 
 import asyncio
 import itertools
+import json
 import math
 import re
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
 from redis import Redis
 from sqlalchemy import text
+from websockets.asyncio.client import connect
 
 from obd2_dashboard.kit.db import make_engine
 from obd2_dashboard.ops.migrations import upgrade_head
@@ -95,6 +97,19 @@ async def _seed(database_url: str) -> tuple[int, str]:
         await engine.dispose()
 
 
+async def _add_user(database_url: str, email: str) -> None:
+    from obd2_dashboard.auth.service import create_user
+    from obd2_dashboard.kit.db import make_sessionmaker
+
+    engine = make_engine(async_database_url(database_url))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await create_user(session, email, PASSWORD)
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
 async def _execute(database_url: str, sql: str) -> None:
     engine = make_engine(async_database_url(database_url))
     try:
@@ -143,6 +158,11 @@ class WebStack:
         self.api.kill9()
         port = int(self.url.rsplit(":", 1)[1])
         self.api, _ = self.processes.serve(port)
+
+    def add_user(self, email: str) -> None:
+        """Another account (password PASSWORD), e.g. someone to share the vehicle with."""
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _add_user(self.database_url, email)).result(30)
 
     def end_all_sessions(self) -> None:
         """What expiry does on the server: every sign-in session is gone."""
@@ -265,6 +285,59 @@ class Feeder:
         self.thread.join(10)
 
 
+class Agent:
+    """The Bridge Agent's WebSocket: reports trouble codes and carries out clear commands."""
+
+    def __init__(self, web: WebStack, report: dict[str, object]) -> None:
+        self.web = web
+        self.report = report
+        self.connected = threading.Event()
+        self.stop_event = threading.Event()
+        self.commands: list[dict[str, object]] = []
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="agent", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._talk())
+        except Exception as exc:  # reported by __exit__ in the test's thread
+            self.errors.append(repr(exc))
+
+    async def _talk(self) -> None:
+        url = self.web.url.replace("http://", "ws://", 1) + "/api/v1/bridge/ws"
+        headers = {"Authorization": f"Bearer {self.web.token}"}
+        async with connect(url, additional_headers=headers) as ws:
+            await ws.send(json.dumps(self.report))
+            self.connected.set()
+            while not self.stop_event.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.2)
+                except TimeoutError:
+                    continue
+                message = json.loads(raw)
+                if message.get("type") == "clear_dtcs":
+                    self.commands.append(message)
+                    result = {
+                        "type": "command_result",
+                        "id": message["id"],
+                        "command": "clear_dtcs",
+                        "ok": True,
+                        "detail": "codes cleared",
+                    }
+                    await ws.send(json.dumps(result))
+
+    def __enter__(self) -> "Agent":
+        self.thread.start()
+        assert self.connected.wait(15) or self.errors, "the agent did not connect"
+        assert self.errors == [], self.errors
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop_event.set()
+        self.thread.join(10)
+        assert self.errors == [], self.errors
+
+
 @dataclass
 class Watch:
     """What a page must never do: log errors, leave rejections uncaught, call other origins."""
@@ -318,6 +391,7 @@ class Session:
         signed_in: bool = True,
         bypass_csp: bool = False,
         accept_downloads: bool = False,
+        email: str = EMAIL,
     ) -> Page:
         context = self.browser.new_context(
             viewport=viewport or DESKTOP,  # type: ignore[arg-type]
@@ -331,7 +405,7 @@ class Session:
         self.contexts.append(context)
         if signed_in:
             response = context.request.post(
-                f"{self.web.url}/api/v1/auth/login", data={"email": EMAIL, "password": PASSWORD}
+                f"{self.web.url}/api/v1/auth/login", data={"email": email, "password": PASSWORD}
             )
             assert response.status == 200, response.text()
         page = context.new_page()

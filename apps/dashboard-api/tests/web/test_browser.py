@@ -4,11 +4,14 @@ import csv
 import io
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, Route, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.conftest import PASSWORD
 from tests.web.browser import (
@@ -16,6 +19,7 @@ from tests.web.browser import (
     EMAIL,
     PHONE,
     VEHICLE_NAME,
+    Agent,
     Feeder,
     Session,
     WebStack,
@@ -397,6 +401,9 @@ PAGES = [
         ".chart-card canvas",
     ),
     ("devices", "/vehicles/{id}/devices", ".device-card"),
+    ("trips", "/vehicles/{id}/trips", ".trip-card"),
+    ("alerts", "/vehicles/{id}/alerts", "#add-rule-title"),
+    ("sharing", "/vehicles/{id}/sharing", "#share-title"),
     ("status", "/status", "tr[data-check]"),
 ]
 
@@ -439,80 +446,185 @@ def test_every_page_is_accessible_fits_and_is_pictured(
     assert problems == {}
 
 
-def test_trouble_codes_page_is_absent_without_the_endpoint(session: Session, web: WebStack) -> None:
-    page = session.page()
-    page.goto(f"/vehicles/{web.vehicle_id}")
-    tabs = page.get_by_role("navigation", name="Vehicle pages").get_by_role("link")
-    expect(tabs).to_have_text(["Live", "History", "Devices"])
-    page.goto(f"/vehicles/{web.vehicle_id}/dtcs")
-    expect(page.get_by_text("This server does not keep trouble codes.")).to_be_visible()
-    expect(page.get_by_role("button", name="Clear codes…")).to_be_hidden()
-
-
-DTCS = [
-    {
-        "code": "P0301",
-        "kind": "stored",
-        "description": "Cylinder 1 misfire detected",
-        "first_seen": "2026-11-20T08:00:00Z",
-        "last_seen": "2026-11-26T09:30:00Z",
-        "cleared_at": None,
-    },
-    {
-        "code": "P0420",
-        "kind": "pending",
-        "description": "Catalyst efficiency below threshold (bank 1)",
-        "first_seen": "2026-11-25T18:00:00Z",
-        "last_seen": "2026-11-25T18:00:00Z",
-        "cleared_at": None,
-    },
-    {
-        "code": "P0171",
-        "kind": "stored",
-        "description": "System too lean (bank 1)",
-        "first_seen": "2026-10-01T08:00:00Z",
-        "last_seen": "2026-10-02T08:00:00Z",
-        "cleared_at": "2026-10-03T08:00:00Z",
-    },
-]
+def dtc_report(ts: int, stored: list[str], pending: list[str]) -> dict[str, object]:
+    return {
+        "type": "dtcs",
+        "ts": ts,
+        "stored": [{"code": c} for c in stored],
+        "pending": [{"code": c} for c in pending],
+        "permanent": [],
+    }
 
 
 def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebStack) -> None:
-    # The server has no trouble-code endpoints yet: these answers stand in for them, in the
-    # shape INTERFACE.md gives, at the browser's network boundary.
     page = session.page(bypass_csp=True)
-    cleared: list[str] = []
-    page.route(
-        f"**/api/v1/vehicles/{web.vehicle_id}/dtcs",
-        lambda route: route.fulfill(json=DTCS),
-    )
+    now = int(time.time() * 1000)
+    # P0171 is reported once, then no longer: it moves to the history as gone.
+    with Agent(web, dtc_report(now - 60_000, ["P0171"], [])):
+        pass
+    with Agent(web, dtc_report(now, ["P0301"], ["P0420"])) as agent:
+        page.goto(f"/vehicles/{web.vehicle_id}")
+        page.get_by_role("link", name="Trouble codes").click()
+        active = page.get_by_role("region", name=re.compile("^Active"))
+        expect(active.get_by_role("heading", name="P0301")).to_be_visible()
+        expect(active).to_contain_text("Cylinder 1 misfire detected")
+        expect(page.get_by_role("region", name=re.compile("^Pending"))).to_contain_text("P0420")
+        expect(page.get_by_role("region", name=re.compile("^Permanent"))).to_contain_text(
+            "No permanent codes."
+        )
+        expect(page.get_by_role("region", name="Cleared earlier")).to_contain_text("P0171")
+        screenshot(page, "dtcs-desktop")
+        assert axe_violations(page) == []
 
-    def clear(route: Route) -> None:
-        cleared.append(route.request.headers.get("x-csrf-token", ""))
-        route.fulfill(status=202, json={"status": "sent"})
+        page.get_by_role("button", name="Clear codes…").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("check-engine light")
+        expect(dialog).to_contain_text("readiness monitors")
+        dialog.get_by_role("button", name="Cancel").click()
+        page.wait_for_timeout(300)
+        assert agent.commands == []
+        page.get_by_role("button", name="Clear codes…").click()
+        page.get_by_role("dialog").get_by_role("button", name="Clear codes").click()
+        expect(page.get_by_role("status").filter(has_text="Sent to the car")).to_be_visible()
+        expect(page.get_by_text("The car cleared its codes")).to_be_visible()
+        assert [c["type"] for c in agent.commands] == ["clear_dtcs"]
+        cleared = page.get_by_role("region", name="Cleared earlier")
+        expect(cleared).to_contain_text("P0301")
+        expect(page.get_by_role("region", name=re.compile("^Active"))).to_contain_text(
+            "No active codes."
+        )
 
-    page.route(f"**/api/v1/vehicles/{web.vehicle_id}/dtcs/clear", clear)
+
+@contextmanager
+def owner_api(web: WebStack, email: str = EMAIL) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=web.url, timeout=10) as client:
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+def wait_for(what: str, probe: Callable[[], bool]) -> None:
+    """Waits for the worker to have done its part (it runs in the API process)."""
+    deadline = time.monotonic() + 30
+    while not probe():
+        assert time.monotonic() < deadline, f"the server never showed {what}"
+        time.sleep(0.2)
+
+
+def test_trips_list_and_detail(
+    session: Session, web: WebStack, history: tuple[int, int, int]
+) -> None:
+    start, end, _ = history
+    with owner_api(web) as client:
+        path = f"/api/v1/vehicles/{web.vehicle_id}/trips"
+        wait_for("the seeded drive as a trip", lambda: bool(client.get(path).json()))
+        trips = client.get(path).json()
+    drive = next(t for t in trips if t["start_ts"] <= start + 60_000)
+    page = session.page(accept_downloads=True)
     page.goto(f"/vehicles/{web.vehicle_id}")
-    page.get_by_role("link", name="Trouble codes").click()
-    active = page.get_by_role("region", name=re.compile("^Active"))
-    expect(active.get_by_role("heading", name="P0301")).to_be_visible()
-    expect(active).to_contain_text("Cylinder 1 misfire detected")
-    expect(page.get_by_role("region", name=re.compile("^Pending"))).to_contain_text("P0420")
-    expect(page.get_by_role("region", name=re.compile("^Permanent"))).to_contain_text(
-        "No permanent codes."
-    )
-    expect(page.get_by_role("region", name="Cleared earlier")).to_contain_text("P0171")
-    screenshot(page, "dtcs-desktop")
-    assert axe_violations(page) == []
+    page.get_by_role("navigation", name="Vehicle pages").get_by_role("link", name="Trips").click()
+    card = page.locator(f'.trip-card[data-trip="{drive["id"]}"]')
+    expect(card).to_contain_text(f"{drive['distance_km']:.1f} km")
+    expect(card).to_contain_text(f"{drive['max_speed_kmh']:.0f} km/h")
+    expect(card.get_by_role("link", name="GPX track")).to_have_count(0)
+    with page.expect_download() as download_info:
+        card.get_by_role("link", name="CSV").click()
+    rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert rows[0] == ["ts", "time", "pid", "value"]
+    assert {row[2] for row in rows[1:]} >= {"RPM", "SPEED"}
+    assert all(start <= int(row[0]) <= end for row in rows[1:])
+    screenshot(page, "trips-desktop")
 
-    page.get_by_role("button", name="Clear codes…").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("check-engine light")
-    expect(dialog).to_contain_text("readiness monitors")
-    dialog.get_by_role("button", name="Cancel").click()
-    assert cleared == []
-    page.get_by_role("button", name="Clear codes…").click()
-    page.get_by_role("dialog").get_by_role("button", name="Clear codes").click()
-    expect(page.get_by_role("status").filter(has_text="Sent to the car")).to_be_visible()
-    assert len(cleared) == 1
-    assert cleared[0]
+    card.get_by_role("heading").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(f"/trips/{drive['id']}$"))
+    expect(page.locator('.chart-card[data-pid="SPEED"] canvas').first).to_be_visible()
+    expect(page.locator('.chart-card[data-pid="RPM"] canvas').first).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Trip of "))).to_be_visible()
+    screenshot(page, "trip-detail-desktop")
+    page.get_by_role("link", name="← All trips").click()
+    expect(card).to_be_visible()
+
+
+def test_alert_rule_fires_and_is_acknowledged(session: Session, web: WebStack) -> None:
+    session.watch.allow(r"status of 422 ")  # a clear threshold on the wrong side, on purpose
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/alerts")
+    form = page.get_by_role("form", name="Add a rule")
+    form.get_by_label("Kind").select_option("silence")
+    expect(form.get_by_label("Threshold")).to_be_hidden()
+    form.get_by_label("Kind").select_option("threshold")
+    form.get_by_label("Name").fill("Over-revving")
+    form.get_by_label("PID").select_option("RPM")
+    form.get_by_label("When").select_option("above")
+    form.get_by_role("button", name="Add rule").click()
+    expect(form.get_by_role("alert")).to_have_text("Enter the threshold as a number.")
+    form.get_by_label("Threshold").fill("6000")
+    form.get_by_label("Clears at (optional)").fill("6500")
+    form.get_by_role("button", name="Add rule").click()
+    expect(form.get_by_role("alert")).to_contain_text("clear_threshold")
+    form.get_by_label("Clears at (optional)").fill("5500")
+    form.get_by_role("button", name="Add rule").click()
+    rules = page.get_by_role("region", name="Rules")
+    expect(rules).to_contain_text("Over-revving")
+    expect(rules).to_contain_text("Engine speed above 6000 rpm (clears below 5500)")
+
+    now = int(time.time() * 1000)
+    web.ingest([(now + i * 500, "RPM", 6800.0) for i in range(4)])
+    with owner_api(web) as client:
+        path = f"/api/v1/vehicles/{web.vehicle_id}/alerts"
+        wait_for("the alert", lambda: bool(client.get(path).json()))
+    page.reload()
+    history = page.get_by_role("region", name="Alert history")
+    alert = history.get_by_role("listitem").filter(has_text="Over-revving")
+    expect(alert).to_contain_text("Open")
+    expect(page.get_by_role("region", name="Rules")).to_contain_text("Firing")
+    screenshot(page, "alerts-desktop")
+    alert.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(alert).to_contain_text("Acknowledged")
+    expect(alert.get_by_role("button")).to_have_count(0)
+
+
+def test_sharing_add_remove_and_the_viewers_view(session: Session, web: WebStack) -> None:
+    viewer_email = "passenger@example.com"
+    web.add_user(viewer_email)
+    session.watch.allow(r"status of 422 ")  # sharing with an unknown address, on purpose
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}")
+    page.get_by_role("link", name="Sharing").click()
+    shared = page.get_by_role("region", name="Shared with")
+    expect(shared).to_contain_text("Not shared with anyone.")
+    form = page.get_by_role("form", name="Share read-only")
+    form.get_by_label("Their account's email").fill("nobody@example.com")
+    form.get_by_role("button", name="Share").click()
+    expect(form.get_by_role("alert")).to_be_visible()
+    form.get_by_label("Their account's email").fill(viewer_email)
+    form.get_by_role("button", name="Share").click()
+    expect(shared).to_contain_text(viewer_email)
+    screenshot(page, "sharing-desktop")
+
+    viewer = session.page(email=viewer_email)
+    viewer.goto("/vehicles")
+    card = viewer.get_by_role("listitem").filter(has_text=VEHICLE_NAME)
+    expect(card).to_contain_text("Shared with you")
+    expect(card).to_contain_text("Volkswagen")
+    expect(card.get_by_role("button", name=re.compile("^(Rename|Delete)"))).to_have_count(0)
+    card.get_by_role("link", name=VEHICLE_NAME).click()
+    expect(viewer.get_by_role("heading", level=1)).to_contain_text("Shared with you")
+    tabs = viewer.get_by_role("navigation", name="Vehicle pages").get_by_role("link")
+    expect(tabs).to_have_text(["Live", "History", "Trips", "Alerts", "Trouble codes"])
+    tabs.filter(has_text="Alerts").click()
+    expect(viewer.get_by_role("region", name="Rules")).to_be_visible()
+    expect(viewer.get_by_role("form", name="Add a rule")).to_be_hidden()
+    expect(
+        viewer.get_by_role("button", name=re.compile("^(Delete|Pause|Acknowledge)"))
+    ).to_have_count(0)
+    tabs.filter(has_text="Trouble codes").click()
+    expect(viewer.get_by_role("button", name="Clear codes…")).to_be_hidden()
+    screenshot(viewer, "shared-vehicle-desktop")
+
+    shared.get_by_role("button", name=f"Stop sharing with {viewer_email}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    expect(shared).to_contain_text("Not shared with anyone.")
+    viewer.goto("/vehicles")
+    expect(viewer.get_by_role("heading", name="No vehicles yet")).to_be_visible()

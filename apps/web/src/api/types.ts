@@ -9,12 +9,107 @@ export interface LoginResponse {
   csrf_token: string;
 }
 
+export interface VinInfo {
+  wmi: string;
+  maker: string | null;
+  region: string | null;
+  model_year: number | null;
+}
+
 export interface Vehicle {
   id: number;
   name: string;
   vin: string | null;
   created_at: string;
   last_seen_at: string | null;
+  /** viewer: shared with this user read-only. */
+  role?: "owner" | "viewer";
+  vin_info?: VinInfo | null;
+}
+
+export interface Share {
+  user_id: number;
+  email: string;
+  created_at: string;
+}
+
+export interface Trip {
+  id: number;
+  start_ts: number;
+  end_ts: number;
+  duration_s: number;
+  distance_km: number;
+  distance_source: "odometer" | "speed";
+  moving_s: number;
+  idle_s: number;
+  max_speed_kmh: number | null;
+  avg_speed_kmh: number | null;
+  max_rpm: number | null;
+  max_coolant_c: number | null;
+  fuel_used_l: number | null;
+  fuel_source: "FUEL_RATE" | "MAF" | null;
+  economy_l_per_100km: number | null;
+  track_points: number;
+}
+
+export interface TripDetail extends Trip {
+  charts: { bucket_ms: number; series: Record<string, Array<[number, number]>> };
+}
+
+export type RuleKind = "threshold" | "silence" | "dtc";
+
+export interface AlertRule {
+  id: number;
+  vehicle_id: number;
+  name: string;
+  kind: RuleKind;
+  enabled: boolean;
+  pid: string | null;
+  op: "above" | "below" | null;
+  threshold: number | null;
+  clear_threshold: number | null;
+  duration_s: number;
+  while_parked: boolean;
+  silence_minutes: number | null;
+  device_id: number | null;
+  cooldown_s: number;
+  webhook_url: string | null;
+  webhook_secret: string | null;
+  mqtt: boolean;
+  firing: boolean;
+}
+
+export interface AlertDelivery {
+  channel: string;
+  event: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+export interface Alert {
+  id: number;
+  vehicle_id: number;
+  rule_id: number | null;
+  rule_name: string;
+  kind: string;
+  subject: string;
+  message: string;
+  value: number | null;
+  started_ts: number;
+  fired_ts: number;
+  cleared_ts: number | null;
+  acknowledged_at: string | null;
+  deliveries: AlertDelivery[];
+}
+
+export interface Command {
+  id: number;
+  kind: string;
+  created_at: string | null;
+  completed_at: string | null;
+  ok: boolean | null;
+  detail: string | null;
 }
 
 export interface DeviceStatus {
@@ -65,6 +160,7 @@ export interface Sample {
 }
 
 export interface Dtc {
+  id?: number;
   code: string;
   kind: string;
   description: string | null;

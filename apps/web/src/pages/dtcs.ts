@@ -1,5 +1,5 @@
-import { ApiError, api, send } from "../api/client";
-import type { Dtc } from "../api/types";
+import { ApiError, api, get } from "../api/client";
+import type { Command, Dtc } from "../api/types";
 import { formatDateTime } from "../format";
 import { confirmDialog } from "../ui/dialog";
 import { h, replaceChildren, uid } from "../ui/dom";
@@ -9,6 +9,7 @@ import type { Page, PageContext } from "../router";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 15_000;
+const FOLLOW_TRIES = 30;
 
 const GROUPS: ReadonlyArray<{ key: string; title: string; kinds: readonly string[]; note: string }> = [
   { key: "active", title: "Active", kinds: ["active", "stored", "confirmed"], note: "Faults the engine computer has confirmed; the check-engine light may be on." },
@@ -75,17 +76,38 @@ export function dtcsPage(ctx: PageContext): Page {
     clearButton.disabled = current.length === 0;
   };
 
-  const load = async (): Promise<void> => {
-    if (id === null) return;
-    const response = await send("GET", `/api/v1/vehicles/${id}/dtcs`, { signal: ctx.signal, passStatuses: [404] });
-    if (response.status === 404) {
-      content.removeAttribute("aria-busy");
-      content.replaceChildren(h("p", { class: "card empty" }, "This server does not keep trouble codes."));
-      clearButton.hidden = true;
+  const commandNote = h("p", { class: "muted", "aria-live": "polite" });
+
+  const paintCommand = (commands: readonly Command[]): void => {
+    const last = commands.find((c) => c.kind === "clear_dtcs") ?? commands[0];
+    if (!last) {
+      commandNote.textContent = "";
       return;
     }
-    paint((await response.json()) as Dtc[]);
+    const when = last.created_at ? formatDateTime(last.created_at) : "";
+    if (last.ok === null) commandNote.textContent = `Clearing requested ${when}: waiting for the Bridge Agent.`;
+    else if (last.ok) commandNote.textContent = `The car cleared its codes (requested ${when}).`;
+    else commandNote.textContent = `Clearing failed (requested ${when}): ${last.detail ?? "no detail"}.`;
+  };
+
+  const load = async (): Promise<void> => {
+    if (id === null) return;
+    const [dtcs, commands] = await Promise.all([
+      get<Dtc[]>(`/api/v1/vehicles/${id}/dtcs`, { signal: ctx.signal }),
+      get<Command[]>(`/api/v1/vehicles/${id}/commands`, { signal: ctx.signal }),
+    ]);
+    paint(dtcs);
+    paintCommand(commands);
     message.replaceChildren();
+  };
+
+  // Until the agent has answered the clear command, look again every second (for a while).
+  const followCommand = async (): Promise<void> => {
+    for (let i = 0; i < FOLLOW_TRIES && !ctx.signal.aborted; i += 1) {
+      await load();
+      if (!commandNote.textContent?.includes("waiting")) return;
+      await new Promise((resolve) => window.setTimeout(resolve, 1000));
+    }
   };
 
   const refresh = (): void => {
@@ -101,20 +123,29 @@ export function dtcsPage(ctx: PageContext): Page {
     act(async () => {
       const sure = await confirmDialog({ title: "Clear the trouble codes?", body: CLEAR_EXPLANATION, confirm: "Clear codes", danger: true });
       if (!sure || id === null) return;
-      await api<unknown>("POST", `/api/v1/vehicles/${id}/dtcs/clear`);
+      try {
+        await api<Command>("POST", `/api/v1/vehicles/${id}/dtcs/clear`, { body: { confirm: true } });
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 409) throw error;
+        message.replaceChildren(errorBox(messageOf(error)));
+        return;
+      }
       toast("Sent to the car: the codes are cleared when the Bridge Agent has done it.", "success");
-      refresh();
+      await followCommand();
     }),
   );
 
   frame.body.append(
     h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Trouble codes the Bridge Agent read from the car."), clearButton),
+    commandNote,
     message,
     content,
   );
   frame.vehicle
     .then((vehicle) => {
-      if (vehicle) refresh();
+      if (!vehicle) return;
+      clearButton.hidden = (vehicle.role ?? "owner") !== "owner";
+      refresh();
     })
     .catch(() => undefined);
   const timer = window.setInterval(refresh, REFRESH_MS);

@@ -78,7 +78,7 @@ export function statusPage(ctx: PageContext): Page {
     const rows: Array<[string, string, string]> = [
       ["Ingest rate", rate, "samples accepted per second by this API process"],
       ["Samples received", fmt(accepted), "since this API process started"],
-      ["Stream lag", fmt(total(samples, "obd2_stream_lag")), "work entries not yet delivered to a worker"],
+      ["Stream lag", fmt(total(samples, "obd2_stream_lag_messages")), "work entries not yet delivered to a worker"],
       ["Pending work", fmt(total(samples, "obd2_stream_pending")), "delivered but not yet acknowledged"],
       ["Outbox backlog", fmt(total(samples, "obd2_outbox_backlog")), "stored batches waiting for rollups"],
       ["Devices online", fmt(total(samples, "obd2_devices_online")), "heard from in the last 5 minutes"],

@@ -1,21 +1,23 @@
-import { get, send } from "../api/client";
+import { get } from "../api/client";
 import type { Vehicle } from "../api/types";
 import { h } from "../ui/dom";
 import { errorBox, messageOf } from "../ui/notify";
 import type { PageContext } from "../router";
 
-export type VehicleTab = "live" | "history" | "devices" | "dtcs";
+export type VehicleTab = "live" | "history" | "trips" | "alerts" | "devices" | "dtcs" | "sharing";
 
-const dtcSupport = new Map<number, boolean>();
+/** Owners see every tab; a viewer (shared read-only) none that only change things. */
+const roles = new Map<number, "owner" | "viewer">();
 
-/** Whether the server has the trouble-code history (absent: 404), asked once per vehicle. */
-async function hasDtcs(id: number, signal: AbortSignal): Promise<boolean> {
-  const known = dtcSupport.get(id);
-  if (known !== undefined) return known;
-  const response = await send("GET", `/api/v1/vehicles/${id}/dtcs`, { signal, passStatuses: [404] });
-  const supported = response.status !== 404;
-  dtcSupport.set(id, supported);
-  return supported;
+/** "Volkswagen · 2010 · Europe" from the decoded VIN, or "" when nothing was decoded. */
+export function vinSummary(vehicle: Vehicle): string {
+  const info = vehicle.vin_info;
+  if (!info) return "";
+  return [info.maker, info.model_year, info.region].filter((part) => part !== null && part !== "").join(" · ");
+}
+
+export function sharedBadge(): HTMLElement {
+  return h("span", { class: "badge badge-warn shared-badge", title: "Read-only: shared with you by its owner" }, "Shared with you");
 }
 
 export function vehicleId(ctx: PageContext): number | null {
@@ -47,21 +49,24 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     body,
   );
 
-  const paintTabs = (withDtcs: boolean): void => {
+  const paintTabs = (role: "owner" | "viewer"): void => {
     const base = `/vehicles/${id ?? 0}`;
     const entries: Array<[VehicleTab, string, string]> = [
       ["live", "Live", base],
       ["history", "History", `${base}/history`],
-      ["devices", "Devices", `${base}/devices`],
+      ["trips", "Trips", `${base}/trips`],
+      ["alerts", "Alerts", `${base}/alerts`],
+      ["dtcs", "Trouble codes", `${base}/dtcs`],
     ];
-    if (withDtcs || active === "dtcs") entries.push(["dtcs", "Trouble codes", `${base}/dtcs`]);
+    if (role === "owner" || active === "devices") entries.push(["devices", "Devices", `${base}/devices`]);
+    if (role === "owner" || active === "sharing") entries.push(["sharing", "Sharing", `${base}/sharing`]);
     tabs.replaceChildren(
       ...entries.map(([key, label, href]) =>
         h("a", { href, class: "tab", "aria-current": key === active ? "page" : null }, label),
       ),
     );
   };
-  paintTabs(dtcSupport.get(id ?? 0) ?? false);
+  paintTabs(roles.get(id ?? 0) ?? "owner");
 
   const vehicle = (async (): Promise<Vehicle | null> => {
     if (id === null) {
@@ -70,13 +75,13 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
       return null;
     }
     try {
-      const [found, withDtcs] = await Promise.all([
-        get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal }),
-        hasDtcs(id, ctx.signal).catch(() => false),
-      ]);
-      title.textContent = found.name;
-      subtitle.textContent = found.vin ? `VIN ${found.vin}` : "No VIN recorded";
-      paintTabs(withDtcs);
+      const found = await get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal });
+      const role = found.role ?? "owner";
+      roles.set(id, role);
+      title.replaceChildren(found.name, role === "viewer" ? sharedBadge() : "");
+      const decoded = vinSummary(found);
+      subtitle.textContent = found.vin ? `VIN ${found.vin}${decoded ? ` · ${decoded}` : ""}` : "No VIN recorded";
+      paintTabs(role);
       return found;
     } catch (error) {
       if (ctx.signal.aborted) return null;

@@ -6,6 +6,7 @@ import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { sharedBadge, vinSummary } from "./vehicle-frame";
 
 const ONLINE_WINDOW_MS = 60_000;
 const REFRESH_MS = 10_000;
@@ -80,6 +81,8 @@ export function vehiclesPage(ctx: PageContext): Page {
     const deleteButton = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Delete ${vehicle.name}` }, "Delete");
     deleteButton.addEventListener("click", act(() => remove(vehicle)));
     const headingId = uid("vehicle");
+    const viewer = vehicle.role === "viewer";
+    const decoded = vinSummary(vehicle);
     return h(
       "li",
       { class: "card vehicle-card", "aria-labelledby": headingId },
@@ -92,8 +95,9 @@ export function vehiclesPage(ctx: PageContext): Page {
           { class: "vehicle-card-title" },
           h("h2", { id: headingId }, h("a", { href: base }, vehicle.name)),
           h("p", { class: "muted mono" }, vehicle.vin ?? "No VIN"),
+          decoded ? h("p", { class: "muted vin-info" }, decoded) : null,
         ),
-        stateBadge(vehicle),
+        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, stateBadge(vehicle)),
       ),
       h(
         "p",
@@ -106,9 +110,10 @@ export function vehiclesPage(ctx: PageContext): Page {
         { class: "card-actions" },
         h("a", { class: "button primary small", href: base }, icon("gauge"), "Live"),
         h("a", { class: "button small", href: `${base}/history` }, icon("chart"), "History"),
-        h("a", { class: "button small", href: `${base}/devices` }, icon("chip"), "Devices"),
+        h("a", { class: "button small", href: `${base}/trips` }, icon("route"), "Trips"),
+        viewer ? null : h("a", { class: "button small", href: `${base}/devices` }, icon("chip"), "Devices"),
       ),
-      h("div", { class: "card-secondary" }, renameButton, deleteButton),
+      viewer ? null : h("div", { class: "card-secondary" }, renameButton, deleteButton),
     );
   };
 

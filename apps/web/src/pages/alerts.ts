@@ -1,0 +1,243 @@
+import { ApiError, SignedOutError, api, get } from "../api/client";
+import type { Alert, AlertRule, RuleKind, Vehicle } from "../api/types";
+import { formatDateTime } from "../format";
+import { PIDS, pidLabel, unitSymbol } from "../pids";
+import { confirmDialog } from "../ui/dialog";
+import { h, uid } from "../ui/dom";
+import { icon } from "../ui/icons";
+import { act, errorBox, messageOf, toast } from "../ui/notify";
+import type { Page, PageContext } from "../router";
+import { vehicleFrame, vehicleId } from "./vehicle-frame";
+
+const REFRESH_MS = 10_000;
+
+/** "Coolant temperature above 105 °C for 30 s (clears below 100)", "No data for 60 min". */
+export function describeRule(rule: AlertRule): string {
+  if (rule.kind === "silence") return `No data for ${rule.silence_minutes ?? "?"} min`;
+  if (rule.kind === "dtc") return "A new trouble code";
+  const unit = rule.pid ? unitSymbol(rule.pid) : "";
+  const parts = [`${rule.pid ? pidLabel(rule.pid) : "?"} ${rule.op ?? "?"} ${rule.threshold ?? "?"}${unit ? ` ${unit}` : ""}`];
+  if (rule.duration_s > 0) parts.push(`for ${rule.duration_s} s`);
+  if (rule.clear_threshold !== null) parts.push(`(clears ${rule.op === "above" ? "below" : "above"} ${rule.clear_threshold})`);
+  if (rule.while_parked) parts.push("while parked");
+  return parts.join(" ");
+}
+
+function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  const controlId = control.id || uid("field");
+  control.id = controlId;
+  const hintId = hint ? `${controlId}-hint` : null;
+  if (hintId) control.setAttribute("aria-describedby", hintId);
+  return h("div", { class: "field" }, h("label", { for: controlId }, label), control, hint ? h("p", { id: hintId, class: "hint" }, hint) : null);
+}
+
+function checkField(label: string, box: HTMLInputElement): HTMLElement {
+  box.id = box.id || uid("check");
+  return h("div", { class: "field check-field" }, box, h("label", { for: box.id }, label));
+}
+
+function optionalNumber(input: HTMLInputElement): number | null {
+  const raw = input.value.trim();
+  return raw === "" ? null : Number(raw);
+}
+
+export function alertsPage(ctx: PageContext): Page {
+  const id = vehicleId(ctx);
+  const frame = vehicleFrame(ctx, id, "alerts");
+  const base = `/api/v1/vehicles/${id ?? 0}`;
+  const rules = h("ul", { class: "rule-list", "aria-busy": "true" });
+  const alerts = h("ol", { class: "alert-list", "aria-busy": "true" });
+  const message = h("div");
+  let owner = false;
+
+  const ruleCard = (rule: AlertRule): HTMLElement => {
+    const titleId = uid("rule");
+    const remove = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Delete rule ${rule.name}` }, "Delete");
+    remove.addEventListener(
+      "click",
+      act(async () => {
+        const sure = await confirmDialog({ title: `Delete the rule ${rule.name}?`, body: ["Its past alerts stay in the history."], confirm: "Delete rule", danger: true });
+        if (!sure) return;
+        await api<void>("DELETE", `${base}/alert-rules/${rule.id}`);
+        toast(`Rule ${rule.name} was deleted.`, "success");
+        await load();
+      }),
+    );
+    const toggle = h("button", { type: "button", class: "button small ghost", "aria-label": `${rule.enabled ? "Pause" : "Resume"} rule ${rule.name}` }, rule.enabled ? "Pause" : "Resume");
+    toggle.addEventListener(
+      "click",
+      act(async () => {
+        await api<AlertRule>("PATCH", `${base}/alert-rules/${rule.id}`, { body: { enabled: !rule.enabled } });
+        await load();
+      }),
+    );
+    return h(
+      "li",
+      { class: "card rule-card", "aria-labelledby": titleId, "data-rule": rule.id },
+      h(
+        "div",
+        { class: "rule-head" },
+        h("h3", { id: titleId }, rule.name),
+        rule.firing ? h("span", { class: "badge badge-danger" }, "Firing") : null,
+        rule.enabled ? null : h("span", { class: "badge badge-muted" }, "Paused"),
+      ),
+      h("p", null, describeRule(rule)),
+      rule.webhook_url ? h("p", { class: "muted" }, "Webhook: ", h("span", { class: "mono" }, rule.webhook_url)) : null,
+      owner ? h("div", { class: "card-secondary" }, toggle, remove) : null,
+    );
+  };
+
+  const alertItem = (alert: Alert): HTMLElement => {
+    const titleId = uid("alert");
+    const item = h(
+      "li",
+      { class: `card alert-card${alert.acknowledged_at ? " acknowledged" : ""}`, "aria-labelledby": titleId, "data-alert": alert.id },
+      h(
+        "div",
+        { class: "rule-head" },
+        h("h3", { id: titleId }, alert.rule_name),
+        alert.cleared_ts === null ? h("span", { class: "badge badge-danger" }, "Open") : h("span", { class: "badge badge-muted" }, "Cleared"),
+        alert.acknowledged_at ? h("span", { class: "badge badge-ok" }, "Acknowledged") : null,
+      ),
+      h("p", null, alert.message),
+      h("p", { class: "muted" }, h("time", { datetime: new Date(alert.fired_ts).toISOString() }, formatDateTime(alert.fired_ts))),
+    );
+    if (owner && !alert.acknowledged_at) {
+      const ack = h("button", { type: "button", class: "button small", "aria-label": `Acknowledge ${alert.rule_name} of ${formatDateTime(alert.fired_ts)}` }, "Acknowledge");
+      ack.addEventListener(
+        "click",
+        act(async () => {
+          ack.disabled = true;
+          await api<Alert>("POST", `/api/v1/alerts/${alert.id}/acknowledge`);
+          toast("Alert acknowledged.", "success");
+          await load();
+        }),
+      );
+      item.append(h("div", { class: "card-secondary" }, ack));
+    }
+    return item;
+  };
+
+  const load = async (): Promise<void> => {
+    const [ruleList, alertList] = await Promise.all([
+      get<AlertRule[]>(`${base}/alert-rules`, { signal: ctx.signal }),
+      get<Alert[]>(`${base}/alerts?limit=50`, { signal: ctx.signal }),
+    ]);
+    rules.removeAttribute("aria-busy");
+    alerts.removeAttribute("aria-busy");
+    message.replaceChildren();
+    rules.replaceChildren(...(ruleList.length ? ruleList.map(ruleCard) : [h("li", { class: "card empty" }, "No rules yet.")]));
+    alerts.replaceChildren(...(alertList.length ? alertList.map(alertItem) : [h("li", { class: "card empty" }, "No alerts so far.")]));
+  };
+  const refresh = (): void => {
+    load().catch((error: unknown) => {
+      if (ctx.signal.aborted || error instanceof SignedOutError) return;
+      rules.removeAttribute("aria-busy");
+      alerts.removeAttribute("aria-busy");
+      message.replaceChildren(errorBox(messageOf(error)));
+    });
+  };
+
+  // The new-rule form: the fields of the chosen kind only.
+  const name = h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" });
+  const kind = h("select", { name: "kind" }, h("option", { value: "threshold" }, "A value crosses a threshold"), h("option", { value: "silence" }, "No data for a while"), h("option", { value: "dtc" }, "A new trouble code"));
+  const pid = h("select", { name: "pid" }, [...PIDS.values()].map((info) => h("option", { value: info.name }, `${pidLabel(info.name)} (${info.name})`)));
+  pid.value = "COOLANT_TEMP";
+  const op = h("select", { name: "op" }, h("option", { value: "above" }, "above"), h("option", { value: "below" }, "below"));
+  const threshold = h("input", { name: "threshold", type: "number", step: "any", inputmode: "decimal" });
+  const duration = h("input", { name: "duration_s", type: "number", min: 0, step: 1, value: "0" });
+  const clear = h("input", { name: "clear_threshold", type: "number", step: "any", inputmode: "decimal" });
+  const parked = h("input", { name: "while_parked", type: "checkbox" });
+  const silence = h("input", { name: "silence_minutes", type: "number", min: 1, step: 1, value: "60" });
+  const webhook = h("input", { name: "webhook_url", type: "url", autocomplete: "off", placeholder: "https://…" });
+  const thresholdFields = h(
+    "div",
+    { class: "form-row" },
+    field("PID", pid),
+    field("When", op),
+    field("Threshold", threshold),
+    field("For (seconds)", duration, "How long the condition must hold."),
+    field("Clears at (optional)", clear, "The value that ends an episode; default the threshold."),
+  );
+  const parkedField = checkField("Only while parked (speed 0, engine off)", parked);
+  const silenceFields = h("div", { class: "form-row" }, field("Silent for (minutes)", silence));
+  const formMessage = h("div", { class: "form-message" });
+  const form = h(
+    "form",
+    { class: "card add-form", novalidate: true, "aria-labelledby": "add-rule-title" },
+    h("h2", { id: "add-rule-title" }, "Add a rule"),
+    formMessage,
+    h("div", { class: "form-row" }, field("Name", name), field("Kind", kind)),
+    thresholdFields,
+    parkedField,
+    silenceFields,
+    h("div", { class: "form-row" }, field("Webhook URL (optional)", webhook, "Each alert is POSTed here, signed with the rule's secret.")),
+    h("button", { type: "submit", class: "button primary" }, icon("plus"), "Add rule"),
+  );
+  const showKind = (): void => {
+    thresholdFields.hidden = kind.value !== "threshold";
+    parkedField.hidden = kind.value !== "threshold";
+    silenceFields.hidden = kind.value !== "silence";
+  };
+  kind.addEventListener("change", showKind);
+  showKind();
+  form.addEventListener(
+    "submit",
+    act(async (event) => {
+      event.preventDefault();
+      formMessage.replaceChildren();
+      const ruleKind = kind.value as RuleKind;
+      const body: Record<string, unknown> = { name: name.value.trim(), kind: ruleKind };
+      if (!body["name"]) {
+        formMessage.replaceChildren(errorBox("Give the rule a name."));
+        name.focus();
+        return;
+      }
+      if (ruleKind === "threshold") {
+        const limit = optionalNumber(threshold);
+        if (limit === null || !Number.isFinite(limit)) {
+          formMessage.replaceChildren(errorBox("Enter the threshold as a number."));
+          threshold.focus();
+          return;
+        }
+        Object.assign(body, { pid: pid.value, op: op.value, threshold: limit, duration_s: optionalNumber(duration) ?? 0, while_parked: parked.checked });
+        const clearAt = optionalNumber(clear);
+        if (clearAt !== null) body["clear_threshold"] = clearAt;
+      } else if (ruleKind === "silence") {
+        body["silence_minutes"] = optionalNumber(silence);
+      }
+      const url = webhook.value.trim();
+      if (url) body["webhook_url"] = url;
+      try {
+        const created = await api<AlertRule>("POST", `${base}/alert-rules`, { body });
+        toast(`Rule ${created.name} was added.`, "success");
+        name.value = "";
+        threshold.value = "";
+        clear.value = "";
+        webhook.value = "";
+        await load();
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status === 401) throw error;
+        formMessage.replaceChildren(errorBox(messageOf(error)));
+      }
+    }),
+  );
+
+  frame.body.append(
+    message,
+    h("section", { "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title" }, "Rules"), rules),
+    form,
+    h("section", { "aria-labelledby": "alerts-title" }, h("h2", { id: "alerts-title" }, "Alert history"), alerts),
+  );
+  form.hidden = true;
+  frame.vehicle
+    .then((vehicle: Vehicle | null) => {
+      if (!vehicle) return;
+      owner = (vehicle.role ?? "owner") === "owner";
+      form.hidden = !owner;
+      refresh();
+    })
+    .catch(() => undefined);
+  const timer = window.setInterval(refresh, REFRESH_MS);
+  return { title: "Alerts", el: frame.el, dispose: () => window.clearInterval(timer) };
+}

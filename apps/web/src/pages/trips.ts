@@ -1,0 +1,193 @@
+import type uPlot from "uplot";
+import { SignedOutError, get, send } from "../api/client";
+import type { History, Trip, TripDetail } from "../api/types";
+import { historyChart } from "../charts/history-chart";
+import { formatDateTime, formatRange } from "../format";
+import { pidLabel, unitSymbol } from "../pids";
+import { THEME_EVENT } from "../theme";
+import { h, uid } from "../ui/dom";
+import { icon } from "../ui/icons";
+import { act, errorBox, messageOf } from "../ui/notify";
+import type { Page, PageContext } from "../router";
+import { vehicleFrame, vehicleId } from "./vehicle-frame";
+
+const PAGE_SIZE = 20;
+const CHART_PIDS = ["SPEED", "RPM"] as const;
+
+/** "1 h 05 min", "12 min", "40 s" */
+export function tripDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+function number(value: number | null, digits: number, unit: string): string {
+  return value === null ? "–" : `${value.toFixed(digits)} ${unit}`;
+}
+
+function tripFacts(trip: Trip): HTMLElement {
+  const fact = (term: string, value: string): HTMLElement => h("div", null, h("dt", null, term), h("dd", null, value));
+  return h(
+    "dl",
+    { class: "facts" },
+    fact("Duration", tripDuration(trip.duration_s)),
+    fact("Distance", number(trip.distance_km, 1, "km")),
+    fact("Max speed", number(trip.max_speed_kmh, 0, "km/h")),
+    fact("Average speed", number(trip.avg_speed_kmh, 0, "km/h")),
+    fact("Fuel used", number(trip.fuel_used_l, 2, "L")),
+    fact("Economy", number(trip.economy_l_per_100km, 1, "L/100 km")),
+  );
+}
+
+function downloads(base: string, trip: Trip): HTMLElement {
+  return h(
+    "div",
+    { class: "card-actions" },
+    h("a", { class: "button small", href: `${base}/${trip.id}.csv`, download: `trip-${trip.id}.csv` }, icon("download"), "CSV"),
+    trip.track_points > 0
+      ? h("a", { class: "button small", href: `${base}/${trip.id}.gpx`, download: `trip-${trip.id}.gpx` }, icon("download"), "GPX track")
+      : null,
+  );
+}
+
+export function tripsPage(ctx: PageContext): Page {
+  const id = vehicleId(ctx);
+  const frame = vehicleFrame(ctx, id, "trips");
+  const list = h("ol", { class: "trip-list", "aria-busy": "true" });
+  const message = h("div");
+  const more = h("button", { type: "button", class: "button", hidden: true }, "Show older trips");
+  let cursor: string | null = null;
+  const api = `/api/v1/vehicles/${id ?? 0}/trips`;
+
+  const card = (trip: Trip): HTMLElement => {
+    const titleId = uid("trip");
+    return h(
+      "li",
+      { class: "card trip-card", "aria-labelledby": titleId, "data-trip": trip.id },
+      h("h2", { id: titleId }, h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts))),
+      tripFacts(trip),
+      downloads(api, trip),
+    );
+  };
+
+  const load = async (): Promise<void> => {
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (cursor) query.set("cursor", cursor);
+    const response = await send("GET", `${api}?${query.toString()}`, { signal: ctx.signal });
+    const trips = (await response.json()) as Trip[];
+    cursor = response.headers.get("X-Next-Cursor");
+    list.removeAttribute("aria-busy");
+    if (trips.length === 0 && list.childElementCount === 0) {
+      list.append(h("li", { class: "card empty" }, "No trips yet: they appear once the car has been driven with the Bridge Agent."));
+    }
+    list.append(...trips.map(card));
+    more.hidden = cursor === null;
+  };
+  const failed = (error: unknown): void => {
+    if (ctx.signal.aborted || error instanceof SignedOutError) return;
+    list.removeAttribute("aria-busy");
+    message.replaceChildren(errorBox(messageOf(error)));
+  };
+
+  more.addEventListener(
+    "click",
+    act(async () => {
+      await load().catch(failed);
+    }),
+  );
+  frame.body.append(
+    h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Drives the server recognised from the car's samples, newest first.")),
+    message,
+    list,
+    h("div", { class: "card-actions" }, more),
+  );
+  frame.vehicle
+    .then((vehicle) => {
+      if (vehicle) load().catch(failed);
+    })
+    .catch(() => undefined);
+  return { title: "Trips", el: frame.el };
+}
+
+export function tripPage(ctx: PageContext): Page {
+  const id = vehicleId(ctx);
+  const frame = vehicleFrame(ctx, id, "trips");
+  const tripId = /^[1-9][0-9]{0,15}$/.test(ctx.params["trip"] ?? "") ? Number(ctx.params["trip"]) : null;
+  const api = `/api/v1/vehicles/${id ?? 0}/trips`;
+  const headingId = uid("trip-title");
+  const heading = h("h2", { id: headingId }, "Trip");
+  const summary = h("div", { "aria-busy": "true" });
+  const charts = h("div", { class: "charts" });
+  let plots: uPlot[] = [];
+  let shown: TripDetail | null = null;
+
+  const paintCharts = (): void => {
+    for (const plot of plots) plot.destroy();
+    plots = [];
+    charts.replaceChildren();
+    const trip = shown;
+    if (!trip) return;
+    CHART_PIDS.forEach((pid, index) => {
+      const points = trip.charts.series[pid] ?? [];
+      const titleId = uid("chart");
+      const host = h("div", { class: "chart-host" });
+      const unit = unitSymbol(pid);
+      charts.append(
+        h(
+          "section",
+          { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
+          h("div", { class: "chart-head" }, h("h3", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted" }, unit ? `(${unit})` : ""))),
+          host,
+        ),
+      );
+      if (points.length === 0) {
+        host.replaceChildren(h("p", { class: "empty-chart" }, `No samples of ${pidLabel(pid)} in this trip.`));
+        return;
+      }
+      const history: History = { pid, source: "rollup", bucket_ms: trip.charts.bucket_ms, points, min: [], max: [], count: [] };
+      plots.push(historyChart(host, history, { pid, colourIndex: index, from: trip.start_ts, to: trip.end_ts, onSelect: () => undefined }));
+    });
+  };
+
+  const load = async (): Promise<void> => {
+    if (tripId === null) {
+      summary.removeAttribute("aria-busy");
+      summary.replaceChildren(errorBox("There is no trip at this address."));
+      return;
+    }
+    const trip = await get<TripDetail>(`${api}/${tripId}`, { signal: ctx.signal });
+    shown = trip;
+    heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
+    summary.removeAttribute("aria-busy");
+    summary.replaceChildren(tripFacts(trip), downloads(api, trip));
+    paintCharts();
+  };
+
+  const onTheme = (): void => paintCharts();
+  window.addEventListener(THEME_EVENT, onTheme);
+  frame.body.append(
+    h("p", null, h("a", { href: `/vehicles/${id ?? 0}/trips` }, "← All trips")),
+    h("section", { class: "card", "aria-labelledby": headingId }, heading, summary),
+    charts,
+  );
+  frame.vehicle
+    .then((vehicle) => {
+      if (!vehicle) return;
+      load().catch((error: unknown) => {
+        if (ctx.signal.aborted || error instanceof SignedOutError) return;
+        summary.removeAttribute("aria-busy");
+        summary.replaceChildren(errorBox(messageOf(error)));
+      });
+    })
+    .catch(() => undefined);
+  return {
+    title: "Trip",
+    el: frame.el,
+    dispose: () => {
+      window.removeEventListener(THEME_EVENT, onTheme);
+      for (const plot of plots) plot.destroy();
+    },
+  };
+}

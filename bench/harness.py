@@ -193,7 +193,7 @@ class ServerProcess:
                 cwd=tempfile.gettempdir(),
             )
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -353,6 +353,107 @@ def rss_bytes(pid: int) -> int:
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def process_tree(pid: int) -> list[int]:
+    tree = [pid]
+    for child in children(pid):
+        tree.extend(process_tree(child))
+    return tree
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """User plus system CPU time so far of each process still alive."""
+    times = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        times[pid] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return times
+
+
+@dataclass(slots=True)
+class CpuMeter:
+    """CPU spent by a set of processes between ``start`` and ``stop`` (busy machines share
+    the wall clock with others; CPU seconds per unit of work do not)."""
+
+    pids: Sequence[int]
+    before: dict[int, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def start(self) -> None:
+        self.before = cpu_seconds(self.pids)
+
+    def stop(self) -> float:
+        after = cpu_seconds(self.pids)
+        self.seconds = sum(after[p] - self.before[p] for p in after if p in self.before)
+        return self.seconds
+
+
+async def backend_pids(box: "Scratch") -> list[int]:
+    """The PostgreSQL server processes serving the scratch database."""
+    async with pg(box) as connection:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            box.database,
+        )
+    return [int(r["pid"]) for r in rows]
+
+
+# -- a lean HTTP client for load -------------------------------------------------------------
+
+
+class LeanHttp:
+    """One HTTP/1.1 keep-alive connection that sends requests and reads ``Content-Length`` answers.
+
+    Load generators use it where httpx would spend more CPU per request than the server under
+    test (the machine's cores are shared, so a costly client lowers the figure it measures).
+    """
+
+    def __init__(self, url: str) -> None:
+        host_port = url.removeprefix("http://").rstrip("/")
+        host, _, port = host_port.partition(":")
+        self.host, self.port = host, int(port or 80)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> "LeanHttp":
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        assert self._reader is not None
+        assert self._writer is not None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        lines.append(f"Content-Length: {len(body)}")
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        status_line = await self._reader.readline()
+        if not status_line:
+            raise ConnectionError("server closed the connection")
+        status = int(status_line.split(b" ", 2)[1])
+        length = 0
+        while True:
+            line = await self._reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self._reader.readexactly(length) if length else b""
 
 
 # -- fixtures through the server's services --------------------------------------------------

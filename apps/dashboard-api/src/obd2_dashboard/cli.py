@@ -34,7 +34,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.serve import serve
 
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return EXIT_OK
 
 
@@ -92,6 +92,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obd2-dashboard", description="obd2-dashboard server and operator commands"
@@ -107,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "run the API (what the systemd unit starts)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="API processes on the one port (above 1: needs DATABASE_URL, REDIS_URL and "
+        "SESSION_SECRET)",
+    )
 
     add("worker", cmd_worker, "run the persistence worker (stream → rollups)")
     add(

@@ -7,6 +7,7 @@ rows, regenerated, are then COPYed into the emptied table in one ``copy_records_
 """
 
 import asyncio
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -48,7 +49,7 @@ PIDS = (
 T0_MS = 1_750_000_000_000
 SAMPLE_PERIOD_MS = 10
 # One API process per core, as the systemd unit runs it on this machine.
-SERVE_WORKERS = 2
+SERVE_WORKERS = int(os.environ.get("OBD2_BENCH_INGEST_WORKERS", "2"))
 
 
 # A sample's value depends on its place in the batch only, so that a client fills one template

@@ -87,6 +87,7 @@ async def _view(
     go: asyncio.Event,
     received: list[tuple[int, int, float]],
     end_box: list[float],
+    dropped: list[int],
 ) -> None:
     for attempt in range(20):
         try:
@@ -115,16 +116,29 @@ async def _view(
         if go.is_set() and now >= end_box[0]:
             writer.close()
             return
+    # The server ended the stream early: a viewer that read too slowly is cut off (a browser
+    # would reconnect with Last-Event-ID).
+    dropped.append(vehicle_id)
 
 
 async def _viewers(url: str, cookie: str, vehicles: list[int], count: int) -> dict[str, Any]:
     received: list[tuple[int, int, float]] = []
+    dropped: list[int] = []
     go = asyncio.Event()
     end_box = [float("inf")]
     connected = [asyncio.Event() for _ in range(count)]
     tasks = [
         asyncio.create_task(
-            _view(url, vehicles[i % len(vehicles)], cookie, connected[i], go, received, end_box)
+            _view(
+                url,
+                vehicles[i % len(vehicles)],
+                cookie,
+                connected[i],
+                go,
+                received,
+                end_box,
+                dropped,
+            )
         )
         for i in range(count)
     ]
@@ -136,7 +150,7 @@ async def _viewers(url: str, cookie: str, vehicles: list[int], count: int) -> di
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"received": received}
+    return {"received": received, "dropped": len(dropped)}
 
 
 # -- the live agents --------------------------------------------------------------------------
@@ -244,7 +258,8 @@ def run(short: bool) -> list[Result]:
     delivered = sum(per_sample.values()) / max(1, expected)
     note = (
         f"{len(latencies_ms)} deliveries of {len(measured)} samples, "
-        f"{agent_report['errors']} ingest errors, min {min(latencies_ms):.1f} ms"
+        f"{agent_report['errors']} ingest errors, min {min(latencies_ms):.1f} ms, "
+        f"{sum(r['dropped'] for r in viewer_reports)} streams cut off by the server"
     )
     return [
         Result(

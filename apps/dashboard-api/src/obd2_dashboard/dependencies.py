@@ -29,22 +29,28 @@ def get_state(request: Request) -> AppState:
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+# The dependencies are coroutines although they never wait: FastAPI runs a plain function
+# dependency in its thread pool, a thread hop per request on the ingest path.
+async def _state(request: Request) -> AppState:
+    return get_state(request)
 
 
-def get_settings(state: StateDep) -> Settings:
+StateDep = Annotated[AppState, Depends(_state)]
+
+
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_broker(state: StateDep) -> Broker:
+async def get_broker(state: StateDep) -> Broker:
     return state.broker
 
 
-def get_pipeline(state: StateDep) -> Pipeline:
+async def get_pipeline(state: StateDep) -> Pipeline:
     return state.pipeline
 
 
-def get_hub(state: StateDep) -> LiveHub:
+async def get_hub(state: StateDep) -> LiveHub:
     return state.hub
 
 

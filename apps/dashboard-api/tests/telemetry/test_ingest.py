@@ -95,6 +95,27 @@ async def test_ingest_refuses_missing_bad_and_revoked_tokens(
     assert await _rows(world, device_id) == []
 
 
+async def test_values_are_stored_exactly(world: World, client: httpx.AsyncClient) -> None:
+    _, device_id, token = await _device(world)
+    values = [0.1, 1 / 3, -0.0, 5e-324, 1.7976931348623157e308, -123456789.125, 42.0]
+    body = batch(0, len(values))
+    for sample, value in zip(body["samples"], values, strict=True):
+        sample["value"] = value
+    response = await client.post(
+        "/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    assert [value for _, value in await _rows(world, device_id)] == values
+
+
+async def test_ingest_body_is_documented(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    body = document["paths"]["/api/v1/ingest"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    assert schema["properties"]["samples"]["items"]["required"] == ["seq", "ts", "pid", "value"]
+
+
 async def test_invalid_batch_stores_nothing(world: World, client: httpx.AsyncClient) -> None:
     _, device_id, token = await _device(world)
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

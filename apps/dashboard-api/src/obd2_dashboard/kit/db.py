@@ -99,6 +99,22 @@ def discard_after_commit(session: AsyncSession) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The DB-API driver's own connection (asyncpg's on Postgres) under the session's transaction.
+
+    For the few hot statements whose cost is SQLAlchemy's rather than the database's: they run
+    in the request's transaction all the same, so its commit still decides.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: send one
+        # through it, so that what follows straight on the driver is inside the transaction.
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

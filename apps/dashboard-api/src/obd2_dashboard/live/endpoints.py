@@ -31,31 +31,6 @@ def _sse_event(event: LiveEvent | Reset) -> str:
     return f"id: {event.id}\nevent: sample\ndata: {event.sample.as_json()}\n\n"
 
 
-async def _with_heartbeat(
-    events: AsyncIterator[LiveEvent | Reset], interval: float
-) -> AsyncIterator[LiveEvent | Reset | None]:
-    """The events, with a None whenever ``interval`` passes without one."""
-    iterator = aiter(events)
-    pending: asyncio.Task[LiveEvent | Reset] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield None
-                continue
-            item = pending.result()
-            pending = None
-            yield item
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        await iterator.aclose()  # type: ignore[attr-defined]
-
-
 @router.get(
     "/vehicles/{vehicle_id}",
     response_class=StreamingResponse,
@@ -88,8 +63,8 @@ async def vehicle_events(
         OPEN_STREAMS.labels("sse").inc()
         try:
             yield ": connected\nretry: 2000\n\n"
-            events = hub.events(vehicle.id, resume, invalid_resume=invalid)
-            async for item in _with_heartbeat(events, heartbeat):
+            events = hub.events(vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat)
+            async for item in events:
                 yield ": keepalive\n\n" if item is None else _sse_event(item)
         except SubscriberOverflowError:
             return
@@ -117,7 +92,7 @@ async def _pump(
 ) -> None:
     try:
         async for item in hub.events(vehicle_id, None):
-            if isinstance(item, Reset):
+            if item is None or isinstance(item, Reset):
                 continue
             message: dict[str, Any] = {
                 "type": "sample",

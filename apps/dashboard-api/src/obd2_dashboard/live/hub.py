@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
-from obd2_dashboard.kit.broker import Broker, StreamEntry, parse_stream_id
+from obd2_dashboard.kit.broker import Broker, parse_stream_id
 from obd2_dashboard.live.events import LiveEvent, ResumePoint, decode_entry, live_stream
 
 log = logging.getLogger("obd2_dashboard.live")
@@ -46,7 +46,8 @@ class Reset:
 
 @dataclass(eq=False, slots=True)
 class _Subscriber:
-    queue: asyncio.Queue[StreamEntry | None] = field(
+    # Each item is one broker entry, decoded once by the reader for all its subscribers.
+    queue: asyncio.Queue[list[LiveEvent] | None] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_ENTRIES)
     )
     overflowed: bool = False
@@ -81,9 +82,12 @@ class _VehicleReader:
                 continue
             for entry in entries:
                 self.position = entry[0]
+                if not self.subscribers:
+                    continue
+                events = decode_entry(*entry)
                 for subscriber in list(self.subscribers):
                     try:
-                        subscriber.queue.put_nowait(entry)
+                        subscriber.queue.put_nowait(events)
                     except asyncio.QueueFull:
                         subscriber.overflowed = True
                         self.subscribers.discard(subscriber)
@@ -127,10 +131,16 @@ class LiveHub:
             WATCHED_VEHICLES.set(len(self._readers))
 
     async def events(
-        self, vehicle_id: int, resume: ResumePoint | None, *, invalid_resume: bool = False
-    ) -> AsyncIterator[LiveEvent | Reset]:
+        self,
+        vehicle_id: int,
+        resume: ResumePoint | None,
+        *,
+        invalid_resume: bool = False,
+        idle_s: float | None = None,
+    ) -> AsyncIterator[LiveEvent | Reset | None]:
         """Live events of one vehicle, first replaying what followed ``resume``.
 
+        With ``idle_s``, a None whenever that long passes without an event (for heartbeats).
         Ends with ``SubscriberOverflowError`` when the consumer reads too slowly.
         """
         reader, subscriber = await self._attach(vehicle_id)
@@ -143,10 +153,17 @@ class LiveHub:
                 async for item in self._replay(reader.stream, resume, attached_at):
                     yield item
             while True:
-                entry = await subscriber.queue.get()
-                if entry is None:
+                try:
+                    # A timeout on the queue itself: a task per event to race a timer cost more
+                    # than the rest of the fan-out to a viewer.
+                    async with asyncio.timeout(idle_s):
+                        batch = await subscriber.queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+                if batch is None:
                     raise SubscriberOverflowError
-                for event in decode_entry(*entry):
+                for event in batch:
                     yield event
         finally:
             self._detach(vehicle_id, reader, subscriber)

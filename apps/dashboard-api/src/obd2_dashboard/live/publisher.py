@@ -1,9 +1,15 @@
 import logging
+from collections.abc import Sequence
 
 from prometheus_client import Counter
 
 from obd2_dashboard.kit.broker import Breaker, Broker
-from obd2_dashboard.live.events import LIVE_STREAM_MAXLEN, LiveSample, encode_batch, live_stream
+from obd2_dashboard.live.events import (
+    LIVE_STREAM_MAXLEN,
+    SampleFields,
+    encode_batch,
+    live_stream,
+)
 
 log = logging.getLogger("obd2_dashboard.live")
 
@@ -19,7 +25,7 @@ class LivePublisher:
         self.broker = broker
         self.breaker = Breaker()
 
-    async def publish(self, vehicle_id: int, samples: list[LiveSample]) -> bool:
+    async def publish(self, vehicle_id: int, samples: Sequence[SampleFields]) -> bool:
         if not samples:
             return True
         if self.breaker.is_open:

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.kit.broker import Breaker, Broker
 from obd2_dashboard.kit.db import after_commit, utcnow
-from obd2_dashboard.live.events import LiveSample
 from obd2_dashboard.live.publisher import LivePublisher
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, User
 from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
@@ -86,11 +85,10 @@ async def ingest(
     if fresh:
         buckets = {(s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh}
         outbox_id = await OutboxRepository(session).add(device.vehicle_id, buckets)
-        live = [LiveSample(s.seq, s.ts, s.pid, s.value) for s in fresh]
         vehicle_id = device.vehicle_id
 
         async def fan_out() -> None:
-            await pipeline.live.publish(vehicle_id, live)
+            await pipeline.live.publish(vehicle_id, fresh)
             await pipeline.notify_work(outbox_id)
 
         after_commit(session, fan_out)

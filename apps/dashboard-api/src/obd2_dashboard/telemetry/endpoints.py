@@ -1,7 +1,3 @@
-import csv
-import io
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -14,7 +10,7 @@ from obd2_dashboard.dependencies import PipelineDep, SessionDep, StateDep
 from obd2_dashboard.devices.dependencies import CurrentDevice
 from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_schema
 from obd2_dashboard.telemetry import service
-from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 from obd2_protocol import PIDS, IngestBatch, IngestResult
@@ -135,27 +131,6 @@ async def samples_csv(
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
-    async def rows() -> AsyncIterator[str]:
-        # The request's session is closed once the handler returns: stream on a session of
-        # our own, a chunk of rows at a time.
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["ts", "time", "pid", "value"])
-        async with state.sessionmaker() as stream_session:
-            async for chunk in SampleRepository(stream_session).stream_rows(
-                vehicle.id, pids, from_, to
-            ):
-                for ts, row_pid, value in chunk:
-                    iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
-                    writer.writerow([ts, iso, row_pid, repr(float(value))])
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    filename = f"vehicle-{vehicle.id}-{from_}-{to}.csv"
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return samples_csv_response(
+        state.sessionmaker, vehicle.id, pids, from_, to, f"vehicle-{vehicle.id}-{from_}-{to}.csv"
     )

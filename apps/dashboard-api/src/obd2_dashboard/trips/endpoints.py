@@ -1,7 +1,3 @@
-import csv
-import io
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -11,7 +7,7 @@ from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import SessionDep, StateDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
-from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.trips import service
 from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
@@ -138,27 +134,13 @@ async def trip_csv(
     _, trip = await _trip(session, user, vehicle_id, trip_id)
     pids = sorted(PIDS)
 
-    async def rows() -> AsyncIterator[str]:
-        # The request's session closes when the handler returns: stream on one of our own.
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["ts", "time", "pid", "value"])
-        async with state.sessionmaker() as stream_session:
-            async for chunk in SampleRepository(stream_session).stream_rows(
-                trip.vehicle_id, pids, trip.start_ts, trip.end_ts + 1
-            ):
-                for ts, pid, value in chunk:
-                    iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
-                    writer.writerow([ts, iso, pid, repr(float(value))])
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="trip-{trip.id}.csv"'},
+    return samples_csv_response(
+        state.sessionmaker,
+        trip.vehicle_id,
+        pids,
+        trip.start_ts,
+        trip.end_ts + 1,
+        f"trip-{trip.id}.csv",
     )
 
 

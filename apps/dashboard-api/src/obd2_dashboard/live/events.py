@@ -1,4 +1,5 @@
-"""What travels on a vehicle's live stream: one broker entry per stored batch."""
+"""What travels on a vehicle's live stream: one broker entry per stored batch, and a gap marker
+where batches were stored but could not be put on the stream."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ import orjson
 from obd2_dashboard.kit.broker import parse_stream_id
 
 LIVE_STREAM_MAXLEN = 2_000
+GAP_FIELD = "gap"
+GAP_REASON = "the live stream was interrupted; samples stored meanwhile are in the history"
 
 
 def live_stream(vehicle_id: int) -> str:
@@ -26,6 +29,17 @@ class LiveSample:
         return orjson.dumps(
             {"seq": self.seq, "ts": self.ts, "pid": self.pid, "value": self.value}
         ).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """The client's view has a gap (resume point gone, or samples never streamed): reload.
+
+    One made from a gap marker carries the marker's event id, so a client resuming from it is
+    not told twice."""
+
+    reason: str
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +69,16 @@ def encode_batch(samples: Sequence[SampleFields]) -> dict[str, str]:
     return {"s": orjson.dumps(rows).decode()}
 
 
+def gap_entry() -> dict[str, str]:
+    return {GAP_FIELD: "1"}
+
+
+def is_gap_entry(fields: dict[str, str]) -> bool:
+    return GAP_FIELD in fields
+
+
 def decode_entry(entry_id: str, fields: dict[str, str]) -> list[LiveEvent]:
+    """The samples of an entry (none for a gap marker)."""
     rows = orjson.loads(fields.get("s", "[]"))
     return [
         LiveEvent(f"{entry_id}.{i}", LiveSample(int(r[0]), int(r[1]), str(r[2]), float(r[3])))

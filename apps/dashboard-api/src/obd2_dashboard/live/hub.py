@@ -10,7 +10,7 @@ an SSE client resumes from there with ``Last-Event-ID`` and a WebSocket client i
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
@@ -151,7 +151,7 @@ class LiveHub:
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncIterator[LiveEvent | Reset | None]:
+    ) -> AsyncGenerator[LiveEvent | Reset | None, None]:
         """Live events of one vehicle, first replaying what followed ``resume``.
 
         With ``idle_s``, a None whenever that long passes without an event (for heartbeats).

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,11 @@ import httpx
 from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
+# The process helpers and the whole-stack harness (package `stack`) live under tests/.
+sys.path.insert(0, str(ROOT / "tests"))
+
+from stack.processes import free_port  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("OBD2_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBD2_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -87,12 +91,6 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log(message: str) -> None:

@@ -261,3 +261,22 @@ def test_browser_websocket_upgrades_and_carries_a_sample(site: Site) -> None:
             _ingest(site, client, 200)
             message = json.loads(ws.recv(timeout=10))
             assert (message["type"], message["seq"], message["value"]) == ("sample", 200, 1100.0)
+
+
+def test_sign_in_limit_per_client_cannot_be_dodged_with_x_forwarded_for(site: Site) -> None:
+    # Last in the module: it spends this client's sign-in attempts. The API takes the client's
+    # address from X-Forwarded-For when nginx (a trusted proxy) sends it; nginx must send the
+    # address it saw, not append it to whatever the client claimed.
+    limit = Settings.model_fields["LOGIN_MAX_ATTEMPTS_PER_IP"].default
+    statuses = []
+    with site.client() as client:
+        for attempt in range(limit + 5):
+            response = client.post(
+                f"{site.https}/api/v1/auth/login",
+                json={"email": f"nobody{attempt}@example.com", "password": "not the password"},
+                headers={"X-Forwarded-For": f"198.51.100.{attempt}"},
+            )
+            statuses.append(response.status_code)
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= limit
+    assert statuses[-1] == 429

@@ -742,9 +742,9 @@ class SseViewer:
         try:
             async for chunk in body:
                 self.ready.set()
-                pending += chunk
-                while b"\n\n" in pending:
-                    block, pending = pending.split(b"\n\n", 1)
+                blocks = (pending + chunk).split(b"\n\n")
+                pending = blocks.pop()
+                for block in blocks:
                     self._event(block)
         finally:
             await body.aclose()

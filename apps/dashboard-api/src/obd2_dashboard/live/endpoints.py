@@ -64,9 +64,13 @@ async def vehicle_events(
         OPEN_STREAMS.labels("sse").inc()
         try:
             yield ": connected\nretry: 2000\n\n"
-            events = hub.events(vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat)
-            async for item in events:
-                yield ": keepalive\n\n" if item is None else _sse_event(item)
+            batches = hub.event_batches(
+                vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat
+            )
+            # A stream entry goes out in one write: a write per event cost the API, nginx and
+            # the browser more than the events themselves.
+            async for batch in batches:
+                yield ": keepalive\n\n" if batch is None else "".join(map(_sse_event, batch))
         except SubscriberOverflowError:
             return
         finally:

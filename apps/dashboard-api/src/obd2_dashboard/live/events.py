@@ -9,7 +9,10 @@ import orjson
 
 from obd2_dashboard.kit.broker import parse_stream_id
 
+# A viewer resumes without a gap after a break this long (or this many batches), no longer:
+# Redis then holds about (ingest rate x age) of samples, whatever the number of vehicles.
 LIVE_STREAM_MAXLEN = 2_000
+LIVE_STREAM_MAX_AGE_MS = 120_000
 GAP_FIELD = "gap"
 GAP_REASON = "the live stream was interrupted; samples stored meanwhile are in the history"
 

@@ -144,15 +144,16 @@ class LiveHub:
                 reader.task.cancel()
             WATCHED_VEHICLES.set(len(self._readers))
 
-    async def events(
+    async def event_batches(
         self,
         vehicle_id: int,
         resume: ResumePoint | None,
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncGenerator[LiveEvent | Reset | None, None]:
-        """Live events of one vehicle, first replaying what followed ``resume``.
+    ) -> AsyncGenerator[list[LiveEvent | Reset] | None, None]:
+        """Live events of one vehicle, a stream entry at a time, first replaying what followed
+        ``resume``. The lists are shared with other subscribers: read them, never change them.
 
         With ``idle_s``, a None whenever that long passes without an event (for heartbeats).
         A ``Reset`` where the stream carries a gap marker. Ends with ``SubscriberOverflowError``
@@ -163,10 +164,10 @@ class LiveHub:
         attached_at = reader.position or "0-0"
         try:
             if invalid_resume:
-                yield Reset("the Last-Event-ID is not one this server issued")
+                yield [Reset("the Last-Event-ID is not one this server issued")]
             elif resume is not None:
-                async for item in self._replay(reader.stream, resume, attached_at):
-                    yield item
+                async for replayed in self._replay(reader.stream, resume, attached_at):
+                    yield replayed
             while True:
                 try:
                     # A timeout on the queue itself: a task per event to race a timer cost more
@@ -178,23 +179,44 @@ class LiveHub:
                     continue
                 if batch is None:
                     raise SubscriberOverflowError
-                for event in batch:
-                    yield event
+                yield batch
         finally:
             self._detach(vehicle_id, reader, subscriber)
 
+    async def events(
+        self,
+        vehicle_id: int,
+        resume: ResumePoint | None,
+        *,
+        invalid_resume: bool = False,
+        idle_s: float | None = None,
+    ) -> AsyncGenerator[LiveEvent | Reset | None, None]:
+        """``event_batches``, one event at a time."""
+        batches = self.event_batches(
+            vehicle_id, resume, invalid_resume=invalid_resume, idle_s=idle_s
+        )
+        try:
+            async for batch in batches:
+                if batch is None:
+                    yield None
+                    continue
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
     async def _replay(
         self, stream: str, resume: ResumePoint, until: str
-    ) -> AsyncIterator[LiveEvent | Reset]:
+    ) -> AsyncIterator[list[LiveEvent | Reset]]:
         first = await self.broker.first_id(stream)
         resume_key = parse_stream_id(resume.entry_id)
         until_key = parse_stream_id(until)
         if resume_key > until_key:
-            yield Reset("the Last-Event-ID is ahead of this stream")
+            yield [Reset("the Last-Event-ID is ahead of this stream")]
             return
         if first is None or parse_stream_id(first) > resume_key:
             if resume_key < until_key:
-                yield Reset("samples after the Last-Event-ID are no longer retained")
+                yield [Reset("samples after the Last-Event-ID are no longer retained")]
             return
         start = resume.entry_id
         while True:
@@ -205,14 +227,16 @@ class LiveHub:
                     return
                 if key == resume_key and is_gap_entry(fields):
                     continue
-                for event in _decode(entry_id, fields):
-                    if (
-                        isinstance(event, LiveEvent)
-                        and key == resume_key
-                        and int(event.id.rsplit(".", 1)[1]) <= resume.index
-                    ):
-                        continue
-                    yield event
+                batch = _decode(entry_id, fields)
+                if key == resume_key:
+                    batch = [
+                        e
+                        for e in batch
+                        if not isinstance(e, LiveEvent)
+                        or int(e.id.rsplit(".", 1)[1]) > resume.index
+                    ]
+                if batch:
+                    yield batch
             if len(page) < _REPLAY_PAGE:
                 return
             last = parse_stream_id(page[-1][0])

@@ -5,6 +5,7 @@ from prometheus_client import Counter
 
 from obd2_dashboard.kit.broker import Breaker, Broker
 from obd2_dashboard.live.events import (
+    LIVE_STREAM_MAX_AGE_MS,
     LIVE_STREAM_MAXLEN,
     SampleFields,
     encode_batch,
@@ -42,7 +43,10 @@ class LivePublisher:
         try:
             await self._mark_gaps()
             await self.broker.xadd(
-                live_stream(vehicle_id), encode_batch(samples), maxlen=LIVE_STREAM_MAXLEN
+                live_stream(vehicle_id),
+                encode_batch(samples),
+                maxlen=LIVE_STREAM_MAXLEN,
+                max_age_ms=LIVE_STREAM_MAX_AGE_MS,
             )
         except Exception as exc:
             self.breaker.trip()
@@ -54,5 +58,10 @@ class LivePublisher:
 
     async def _mark_gaps(self) -> None:
         for vehicle_id in sorted(self._gaps):
-            await self.broker.xadd(live_stream(vehicle_id), gap_entry(), maxlen=LIVE_STREAM_MAXLEN)
+            await self.broker.xadd(
+                live_stream(vehicle_id),
+                gap_entry(),
+                maxlen=LIVE_STREAM_MAXLEN,
+                max_age_ms=LIVE_STREAM_MAX_AGE_MS,
+            )
             self._gaps.discard(vehicle_id)

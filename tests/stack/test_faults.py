@@ -111,7 +111,8 @@ def test_api_processes_killed_one_then_the_other(faults: Faults) -> None:
         # A batch committed in the instant before its process died is stored but was never
         # put on the live stream: at most one such run per kill.
         faults.settle_and_check(viewers, lost_batches=2)
-    assert all(v.connects >= 1 for v in viewers)
+    # The viewers on each killed process came back through nginx, to the other one.
+    assert sum(v.connects for v in viewers) > len(viewers)
 
 
 def _pending_of(stack: Stack, pid: int) -> int:
@@ -138,6 +139,8 @@ def test_worker_killed_mid_batch(faults: Faults) -> None:
         os.kill(other.pid, signal.SIGCONT)
         stack.start_worker()
         faults.settle_and_check(viewers)
+    # What the dead worker held was claimed by the others and finished.
+    assert _pending_of(stack, victim.pid) == 0
 
 
 def test_redis_restarted(faults: Faults) -> None:
@@ -171,6 +174,8 @@ def test_agents_network_cut_for_30_s(faults: Faults) -> None:
         for agent in faults.agents:
             agent.proxy.cut()
         time.sleep(30)
+        # Meanwhile the agents went on reading into their spools.
+        assert all(agent.backlog() > 100 for agent in faults.agents)
         for agent in faults.agents:
             agent.proxy.restore()
         faults.settle_and_check(viewers, timeout=90)

@@ -3,6 +3,7 @@
 Both sides validate with the same models, so a batch the agent builds is a batch the server accepts.
 """
 
+from obd2_protocol.fastwire import FastSample, decode_ingest_batch
 from obd2_protocol.pids import PIDS, PidInfo, is_known_pid
 from obd2_protocol.wire import (
     MAX_BATCH_SAMPLES,
@@ -19,6 +20,7 @@ from obd2_protocol.wire import (
     IngestBatch,
     IngestResult,
     Sample,
+    SampleFields,
     ServerFrame,
 )
 
@@ -35,10 +37,13 @@ __all__ = [
     "BridgeError",
     "BridgeStatus",
     "DtcEntry",
+    "FastSample",
     "IngestBatch",
     "IngestResult",
     "PidInfo",
     "Sample",
+    "SampleFields",
     "ServerFrame",
+    "decode_ingest_batch",
     "is_known_pid",
 ]

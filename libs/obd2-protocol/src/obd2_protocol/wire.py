@@ -1,5 +1,5 @@
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,6 +34,19 @@ class Sample(_Strict):
         if not math.isfinite(value):
             raise ValueError("value must be a finite number")
         return value
+
+
+class SampleFields(Protocol):
+    """A sample as the server handles it: a ``Sample`` or what the fast decoder makes."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def pid(self) -> str: ...
+    @property
+    def value(self) -> float: ...
 
 
 class IngestBatch(_Strict):

@@ -2,11 +2,11 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import orjson
 
 from obd2_dashboard.kit.broker import parse_stream_id
+from obd2_protocol import SampleFields
 
 LIVE_STREAM_MAXLEN = 2_000
 
@@ -34,19 +34,6 @@ class LiveEvent:
 
     id: str
     sample: LiveSample
-
-
-class SampleFields(Protocol):
-    """What a live entry carries of a sample (a ``LiveSample`` or a validated wire sample)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def ts(self) -> int: ...
-    @property
-    def pid(self) -> str: ...
-    @property
-    def value(self) -> float: ...
 
 
 def encode_batch(samples: Sequence[SampleFields]) -> dict[str, str]:

@@ -4,12 +4,8 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 
 from obd2_dashboard.kit.broker import Breaker, Broker
-from obd2_dashboard.live.events import (
-    LIVE_STREAM_MAXLEN,
-    SampleFields,
-    encode_batch,
-    live_stream,
-)
+from obd2_dashboard.live.events import LIVE_STREAM_MAXLEN, encode_batch, live_stream
+from obd2_protocol import SampleFields
 
 log = logging.getLogger("obd2_dashboard.live")
 

@@ -14,8 +14,7 @@ from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, User
 from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
 from obd2_dashboard.telemetry.streams import WORK_STREAM, WORK_STREAM_MAXLEN
 from obd2_dashboard.vehicles.service import get_vehicle
-from obd2_protocol import IngestResult
-from obd2_protocol import Sample as WireSample
+from obd2_protocol import IngestResult, SampleFields
 
 log = logging.getLogger("obd2_dashboard.telemetry")
 
@@ -56,9 +55,12 @@ class Pipeline:
             log.warning("work stream unavailable: %s", type(exc).__name__)
 
 
-def _check_times(samples: Sequence[WireSample], now_ms: int) -> None:
+def _check_times(samples: Sequence[SampleFields], now_ms: int) -> None:
+    limit = now_ms + MAX_FUTURE_MS
+    if max((s.ts for s in samples), default=0) <= limit:
+        return
     for index, sample in enumerate(samples):
-        if sample.ts > now_ms + MAX_FUTURE_MS:
+        if sample.ts > limit:
             raise InvalidBatchError(
                 f"samples[{index}].ts is more than 24 h in the future ({sample.ts})"
             )
@@ -68,20 +70,22 @@ async def ingest(
     session: AsyncSession,
     pipeline: Pipeline,
     device: Device,
-    samples: Sequence[WireSample],
+    samples: Sequence[SampleFields],
     *,
     transport: str,
     agent_version: str | None = None,
 ) -> IngestResult:
     """Stores a batch in the session's transaction; live fan-out and work follow the commit."""
     _check_times(samples, int(time.time() * 1000))
-    unique: dict[int, WireSample] = {}
-    for sample in samples:
-        unique.setdefault(sample.seq, sample)
+    unique = samples
+    if len({s.seq for s in samples}) < len(samples):
+        first: dict[int, SampleFields] = {}
+        for sample in samples:
+            first.setdefault(sample.seq, sample)
+        unique = list(first.values())
     repo = SampleRepository(session)
-    stored = await repo.insert_new(device.id, device.vehicle_id, list(unique.values()))
+    fresh = await repo.insert_new(device.id, device.vehicle_id, unique)
     await repo.touch_last_seen(device, utcnow(), agent_version)
-    fresh = [s for s in unique.values() if s.seq in stored]
     if fresh:
         buckets = {(s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh}
         outbox_id = await OutboxRepository(session).add(device.vehicle_id, buckets)

@@ -91,8 +91,8 @@ class SampleRepository:
             )
             if count == len(samples):
                 return samples
-            replayed = set(seqs or ())
-            return [s for s in samples if s.seq in replayed]
+            new_seqs = set(seqs or ())
+            return [s for s in samples if s.seq in new_seqs]
         # One statement per chunk: a "which exist" query before the INSERT would race another
         # connection's commit in between (SQLite takes its write lock only at the INSERT).
         stored: set[int] = set()

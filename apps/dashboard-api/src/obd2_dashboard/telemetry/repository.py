@@ -9,7 +9,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.kit.db import driver_connection, utcnow
-from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, IngestOutbox, Sample, Vehicle
+from obd2_dashboard.models import (
+    ROLLUP_15M_BUCKET_MS,
+    ROLLUP_BUCKET_MS,
+    Device,
+    IngestOutbox,
+    Sample,
+    Vehicle,
+)
 from obd2_protocol import SampleFields
 
 _S = TypeVar("_S", bound=SampleFields)
@@ -45,6 +52,9 @@ _INSERT_NEW_PG = (
 _INSERT_OUTBOX_PG = (
     "INSERT INTO ingest_outbox (vehicle_id, buckets, created_at) VALUES ($1, $2, $3) RETURNING id"
 )
+
+
+_ROLLUP_TABLES = {"1m": "sample_rollups_1m", "15m": "sample_rollups_15m"}
 
 
 def _is_pg(session: AsyncSession) -> bool:
@@ -172,12 +182,13 @@ class SampleRepository:
         return [_bucket(row) for row in result]
 
     async def history_rollup(
-        self, vehicle_id: int, pid: str, start: int, end: int, width: int
+        self, vehicle_id: int, pid: str, start: int, end: int, width: int, *, tier: str = "1m"
     ) -> list[Bucket]:
+        table = _ROLLUP_TABLES[tier]
         result = await self.session.execute(
             text(
                 "SELECT min(bucket_ts), sum(avg * count) / sum(count), min(min), max(max), "
-                "sum(count) FROM sample_rollups_1m "
+                f"sum(count) FROM {table} "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid "
                 "AND bucket_ts >= :start AND bucket_ts < :end "
                 "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
@@ -256,8 +267,9 @@ class RollupRepository:
         self.session = session
 
     async def recompute(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> None:
-        """Rewrites each (PID, minute) rollup from the raw rows of that minute."""
-        upsert = (
+        """Rewrites each (PID, minute) rollup from the raw rows of that minute, then each
+        (PID, quarter hour) rollup those minutes belong to from its minute rollups."""
+        minutes = (
             "INSERT INTO sample_rollups_1m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
             "SELECT vehicle_id, pid, :bucket, count(*), min(value), max(value), avg(value) "
             "FROM samples WHERE vehicle_id = :vehicle_id AND pid = :pid "
@@ -265,14 +277,31 @@ class RollupRepository:
             "ON CONFLICT (vehicle_id, pid, bucket_ts) DO UPDATE SET count = excluded.count, "
             "min = excluded.min, max = excluded.max, avg = excluded.avg"
         )
-        params = [
-            {
-                "vehicle_id": vehicle_id,
-                "pid": pid,
-                "bucket": bucket,
-                "bucket_end": bucket + ROLLUP_BUCKET_MS,
-            }
-            for pid, bucket in sorted(buckets)
-        ]
-        if params:
-            await self.session.execute(text(upsert), params)
+        quarters = (
+            "INSERT INTO sample_rollups_15m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
+            "SELECT vehicle_id, pid, :bucket, sum(count), min(min), max(max), "
+            "sum(avg * count) / sum(count) FROM sample_rollups_1m "
+            "WHERE vehicle_id = :vehicle_id AND pid = :pid "
+            "AND bucket_ts >= :bucket AND bucket_ts < :bucket_end GROUP BY vehicle_id, pid "
+            "ON CONFLICT (vehicle_id, pid, bucket_ts) DO UPDATE SET count = excluded.count, "
+            "min = excluded.min, max = excluded.max, avg = excluded.avg"
+        )
+        for statement, width, touched in (
+            (minutes, ROLLUP_BUCKET_MS, sorted(buckets)),
+            (
+                quarters,
+                ROLLUP_15M_BUCKET_MS,
+                sorted({(pid, b - b % ROLLUP_15M_BUCKET_MS) for pid, b in buckets}),
+            ),
+        ):
+            params = [
+                {
+                    "vehicle_id": vehicle_id,
+                    "pid": pid,
+                    "bucket": bucket,
+                    "bucket_end": bucket + width,
+                }
+                for pid, bucket in touched
+            ]
+            if params:
+                await self.session.execute(text(statement), params)

@@ -11,7 +11,17 @@ ROLLUP_BUCKET_MS = 60_000
 ROLLUP_15M_BUCKET_MS = 15 * ROLLUP_BUCKET_MS
 
 
-class SampleRollup(Base):
+class _RollupColumns:
+    vehicle_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    avg: Mapped[float] = mapped_column(Float)
+
+
+class SampleRollup(_RollupColumns, Base):
     """Per-minute min/max/avg/count of one vehicle's PID: what long-range history reads.
 
     Always recomputed from the raw rows of its minute, never incremented, so delivering the
@@ -20,27 +30,11 @@ class SampleRollup(Base):
 
     __tablename__ = "sample_rollups_1m"
 
-    vehicle_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    count: Mapped[int] = mapped_column(Integer)
-    min: Mapped[float] = mapped_column(Float)
-    max: Mapped[float] = mapped_column(Float)
-    avg: Mapped[float] = mapped_column(Float)
 
-
-class SampleRollup15m(Base):
+class SampleRollup15m(_RollupColumns, Base):
     """Per-15-minute min/max/avg/count, recomputed from the minute rollups of its quarter hour."""
 
     __tablename__ = "sample_rollups_15m"
-
-    vehicle_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    count: Mapped[int] = mapped_column(Integer)
-    min: Mapped[float] = mapped_column(Float)
-    max: Mapped[float] = mapped_column(Float)
-    avg: Mapped[float] = mapped_column(Float)
 
 
 class IngestOutbox(Base):

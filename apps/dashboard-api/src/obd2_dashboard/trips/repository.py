@@ -1,7 +1,8 @@
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, tuple_
+from sqlalchemy import bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -170,6 +171,44 @@ class TripRepository:
             query = query.where(tuple_(Trip.start_ts, Trip.id) < tuple_(*before))
         query = query.order_by(Trip.start_ts.desc(), Trip.id.desc()).limit(limit)
         return (await self.session.execute(query)).scalars().all()
+
+    async def vehicles_with_unfinished(self, ended_before: int) -> list[int]:
+        result = await self.session.execute(
+            select(Trip.vehicle_id)
+            .where(Trip.finished_at.is_(None), Trip.end_ts < ended_before)
+            .distinct()
+            .order_by(Trip.vehicle_id)
+        )
+        return [int(v) for v in result.scalars()]
+
+    async def mark_finished(
+        self, vehicle_id: int, ended_before: int, at: datetime
+    ) -> Sequence[Trip]:
+        """Sets ``finished_at`` on the vehicle's unfinished trips that ended before the given
+        time; returns exactly those this statement changed (another worker's are not)."""
+        result = await self.session.execute(
+            update(Trip)
+            .where(
+                Trip.vehicle_id == vehicle_id,
+                Trip.finished_at.is_(None),
+                Trip.end_ts < ended_before,
+            )
+            .values(finished_at=at)
+            .returning(Trip.id)
+        )
+        ids = [int(i) for i in result.scalars()]
+        return await self.get_many(ids)
+
+    async def get_many(self, ids: Sequence[int]) -> Sequence[Trip]:
+        if not ids:
+            return []
+        result = await self.session.execute(
+            select(Trip)
+            .where(Trip.id.in_(ids))
+            .order_by(Trip.start_ts, Trip.id)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalars().all()
 
     async def get(self, vehicle_id: int, trip_id: int) -> Trip | None:
         result = await self.session.execute(

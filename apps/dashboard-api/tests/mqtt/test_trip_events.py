@@ -1,46 +1,29 @@
 """Trips driven through ingest and the worker's steps, told on the machine's Mosquitto."""
 
 import json
-import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.mqtt.publisher import MqttPublisher
 from obd2_dashboard.settings import Settings
-from obd2_dashboard.telemetry.worker import finish_trips, process_outbox
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.trips.service import recompute_vehicle
 from tests.alerts.helpers import Car, minutes_ago
 from tests.mqtt.helpers import Listener
 
 
-async def _work(app: FastAPI) -> None:
-    """The worker's step for every stored batch, with MQTT configured (events queued)."""
-    state = app.state.obd2
-    async with session_scope(state.sessionmaker) as session:
-        rows = await session.execute(text("SELECT id FROM ingest_outbox"))
-        await process_outbox(
-            session,
-            [int(r[0]) for r in rows],
-            trip_join_gap_ms=state.settings.TRIP_JOIN_GAP_S * 1000,
-            events=state.broker,
-        )
-
-
-async def _finish(app: FastAPI) -> int:
-    """The worker's periodic step that declares idle trips finished."""
-    state = app.state.obd2
-    async with session_scope(state.sessionmaker) as session:
-        return await finish_trips(
-            session,
-            int(time.time() * 1000),
-            state.settings.TRIP_JOIN_GAP_S * 1000,
-            events=state.broker,
-        )
+@pytest.fixture
+def worker(quiet_app: FastAPI, mqtt_settings: Settings) -> RollupWorker:
+    """The worker's loops' steps, configured as the worker process would be with MQTT_URL set."""
+    state = quiet_app.state.obd2
+    config = replace(WorkerConfig.from_settings(mqtt_settings), consumer="test", block_ms=0)
+    assert config.trip_events
+    return RollupWorker(state.sessionmaker, state.broker, config)
 
 
 def _drive(start: int, seconds: int) -> list[tuple[int, str, float]]:
@@ -57,6 +40,7 @@ async def test_a_driven_trip_is_told_started_and_finished_once_even_when_replaye
     listener: Listener,
     mqtt_settings: Settings,
     quiet_app: FastAPI,
+    worker: RollupWorker,
 ) -> None:
     prefix, ha = mqtt_settings.MQTT_TOPIC_PREFIX, mqtt_settings.HA_DISCOVERY_PREFIX
     vid = car.vehicle_id
@@ -68,7 +52,7 @@ async def test_a_driven_trip_is_told_started_and_finished_once_even_when_replaye
 
     start = minutes_ago(30)  # longer ago than the join gap: the trip can be declared finished
     batch = await car.send(_drive(start, 300))  # 5 minutes at 72 km/h burning 6 L/h
-    await _work(quiet_app)
+    assert await worker.consume_once() == 1
     await listener.wait_for("trip.started", lambda: len(told()) >= 1)
     (started,) = told()
     assert started["type"] == "trip.started"
@@ -81,7 +65,7 @@ async def test_a_driven_trip_is_told_started_and_finished_once_even_when_replaye
     assert trip["finished"] is False
     assert listener.on(last_trip) == []  # no trip has finished yet
 
-    assert await _finish(quiet_app) == 1
+    assert await worker.finish_trips_once() == 1
     await listener.wait_for("trip.finished", lambda: len(told()) >= 2)
     finished = told()[1]
     assert finished["type"] == "trip.finished"
@@ -100,17 +84,17 @@ async def test_a_driven_trip_is_told_started_and_finished_once_even_when_replaye
 
     # The agent's spool sends the batch again: nothing stored, nothing told.
     assert await car.post(batch) == {"accepted": 0, "duplicates": len(batch)}
-    await _work(quiet_app)
+    assert await worker.consume_once() == 0  # nothing new: no work
     # The worker's at-least-once delivery: the same minutes processed again change nothing.
     async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
         minutes = {("RPM", ts - ts % 60_000) for ts, _, _ in _drive(start, 300)}
         assert await recompute_vehicle(session, vid, minutes, 300_000) == []
-    assert await _finish(quiet_app) == 0
+    assert await worker.finish_trips_once() == 0
 
     # A late sample inside the finished trip changes its figures: told as an update only.
     await car.send([(start + 150_500, "SPEED", 140.0)])
-    await _work(quiet_app)
-    assert await _finish(quiet_app) == 0
+    assert await worker.consume_once() == 1
+    assert await worker.finish_trips_once() == 0
     # A marker after everything else: once it is here, every trip event before it is too.
     await publish_dtc_event(quiet_app.state.obd2.broker, vid, "P0300", "pending")
     await listener.wait_for("marker", lambda: told()[-1]["type"] == "dtc.new")

@@ -1,7 +1,7 @@
 """trips: when each was declared finished (for the trip.finished event)
 
 Revision ID: 20261126_trip_finished
-Revises: 20261126_alerts
+Revises: 20261126_rollups_15m
 Create Date: 2026-11-26 21:10:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261126_trip_finished"
-down_revision: str | None = "20261126_alerts"
+down_revision: str | None = "20261126_rollups_15m"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

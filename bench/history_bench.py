@@ -1,8 +1,8 @@
 """History: one PID of one vehicle over 24 h and over 30 days, 1 000 points, on 10 M samples.
 
 The samples are seeded straight into Postgres (a COPY into ``samples`` with its secondary
-indexes built after it, then the per-minute and quarter-hour rollups with an INSERT … SELECT each, then VACUUM
-ANALYZE, as a long-running install has them);
+indexes built after it, then the per-minute and quarter-hour rollups with an INSERT … SELECT
+each, then VACUUM ANALYZE, as a long-running install has them);
 queries go through the HTTP API with a signed-in browser session, each over a window at a
 random place in the seeded month, timed at the client.
 """

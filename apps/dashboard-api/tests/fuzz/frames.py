@@ -5,7 +5,7 @@ import json
 from hypothesis import strategies as st
 
 # Text frames that are not JSON, JSON of the wrong shape, and JSON that trips parsers up.
-ODD_TEXT = [
+ODD_TEXT: list[str] = [
     "",
     " ",
     "not json",
@@ -56,7 +56,7 @@ ODD_TEXT = [
     "\ufeff{}",
     "\u202e{}",
 ]
-BINARY = [
+BINARY: list[bytes] = [
     b"",
     b"\x00",
     b"\xff\xfe\xfd",

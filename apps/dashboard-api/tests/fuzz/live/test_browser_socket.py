@@ -64,7 +64,8 @@ async def test_odd_frames_get_error_frames(
     cookie, vehicle, token, bobs = socket_world
     url = f"{served.ws_url}/api/v1/streams/ws"
     async with connect(url, additional_headers={"Cookie": f"obd2_session={cookie}"}) as ws:
-        for frame in [*ODD_TEXT, *BINARY]:
+        frames: list[str | bytes] = [*ODD_TEXT, *BINARY]
+        for frame in frames:
             await ws.send(frame)
             reply = await _reply(ws)
             assert reply["type"] in {"error", "unsubscribed"}, (frame[:80], reply)

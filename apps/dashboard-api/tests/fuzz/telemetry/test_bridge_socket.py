@@ -38,7 +38,7 @@ async def _replies_to(ws: ClientConnection, frame: Frame, probe: int) -> list[di
     """What the server answers to ``frame``, told apart from later frames by a batch ``probe``."""
     await ws.send(frame)
     await ws.send(_batch(probe))
-    replies = []
+    replies: list[dict[str, Any]] = []
     while True:
         reply: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if reply == {"type": "ack", "id": probe, "accepted": 1, "duplicates": 0}:

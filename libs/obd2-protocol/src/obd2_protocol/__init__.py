@@ -4,7 +4,7 @@ Both sides validate with the same models, so a batch the agent builds is a batch
 """
 
 from obd2_protocol.fastwire import FastSample, decode_ingest_batch
-from obd2_protocol.pids import PIDS, PidInfo, is_known_pid
+from obd2_protocol.pids import PID_SCHEMA, PIDS, PidInfo, is_known_pid
 from obd2_protocol.wire import (
     MAX_BATCH_SAMPLES,
     AdapterState,
@@ -27,6 +27,7 @@ from obd2_protocol.wire import (
 __all__ = [
     "MAX_BATCH_SAMPLES",
     "PIDS",
+    "PID_SCHEMA",
     "AdapterState",
     "AgentFrame",
     "BridgeAck",

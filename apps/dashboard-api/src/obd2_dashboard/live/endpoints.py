@@ -12,7 +12,7 @@ from obd2_dashboard.auth.dependencies import SESSION_COOKIE, CurrentUser
 from obd2_dashboard.auth.service import user_for_cookie
 from obd2_dashboard.dependencies import HubDep, SessionDep, get_state
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
-from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
+from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.events import LiveEvent, parse_event_id
 from obd2_dashboard.live.hub import OPEN_STREAMS, LiveHub, Reset, SubscriberOverflowError
 from obd2_dashboard.vehicles.repository import VehicleRepository
@@ -112,8 +112,8 @@ async def _pump(
 
 def _parse_subscription(raw: str) -> tuple[str, int] | None:
     try:
-        message = json.loads(raw)
-    except ValueError:
+        message = parse_json_frame(raw)
+    except FrameError:
         return None
     if not isinstance(message, dict):
         return None

@@ -1,11 +1,12 @@
 """What travels on a vehicle's live stream: one broker entry per stored batch."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 
-from obd2_dashboard.kit.broker import parse_stream_id
+from obd2_dashboard.kit.broker import MAX_STREAM_ID_PART, format_stream_id
 from obd2_protocol import SampleFields
 
 LIVE_STREAM_MAXLEN = 2_000
@@ -56,13 +57,20 @@ class ResumePoint:
     index: int
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+_EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})\.(\d{1,9})", re.ASCII)
+
+
 def parse_event_id(value: str) -> ResumePoint | None:
-    """``"<stream id>.<index>"`` → where to resume; None for anything malformed."""
-    entry_id, sep, index = value.strip().partition(".")
-    if not sep or not index.isdigit() or len(index) > 9:
+    """``"<stream id>.<index>"`` → where to resume; None for anything malformed.
+
+    The stream id comes back in canonical form and within Redis' 64-bit parts, so it can be
+    handed to the broker as it is.
+    """
+    match = _EVENT_ID.fullmatch(value.strip())
+    if match is None:
         return None
-    try:
-        parse_stream_id(entry_id)
-    except ValueError:
+    ms, seq, index = (int(part) for part in match.groups())
+    if ms > MAX_STREAM_ID_PART or seq > MAX_STREAM_ID_PART:
         return None
-    return ResumePoint(entry_id, int(index))
+    return ResumePoint(format_stream_id((ms, seq)), index)

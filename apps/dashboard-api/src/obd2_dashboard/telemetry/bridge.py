@@ -8,7 +8,6 @@ pushed to it.
 
 import asyncio
 import contextlib
-import json
 import logging
 from functools import partial
 
@@ -21,7 +20,7 @@ from obd2_dashboard.devices.service import authenticate_device, device_report_ke
 from obd2_dashboard.dtcs import service as dtcs
 from obd2_dashboard.dtcs.codes import describe
 from obd2_dashboard.kit.db import after_commit, session_scope, utcnow
-from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
+from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.telemetry import service
@@ -174,18 +173,16 @@ async def bridge_socket(websocket: WebSocket) -> None:
     try:
         while True:
             try:
-                raw = await receive_text_frame(websocket, max_bytes)
+                frame = parse_json_frame(await receive_text_frame(websocket, max_bytes))
             except FrameError as exc:
                 await connection.error(None, 413 if "larger" in str(exc) else 422, str(exc))
                 continue
-            try:
-                frame = json.loads(raw)
-            except ValueError:
-                await connection.error(None, 422, "frame is not JSON")
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                await connection.error(None, 422, 'expected a JSON object with a "type"')
                 continue
-            kind = frame.get("type") if isinstance(frame, dict) else None
+            kind = frame["type"]
             if kind in _REPORTS:
-                await connection.report(str(kind), frame)
+                await connection.report(kind, frame)
             elif kind == "batch":
                 if not await connection.batch(token, frame):
                     await websocket.close(CLOSE_UNAUTHORIZED, "device token revoked")

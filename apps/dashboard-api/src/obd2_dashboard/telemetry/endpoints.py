@@ -14,12 +14,21 @@ from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
-from obd2_protocol import PIDS, IngestBatch, IngestResult, SampleFields, decode_ingest_batch
+from obd2_protocol import (
+    PID_SCHEMA,
+    PIDS,
+    IngestBatch,
+    IngestResult,
+    SampleFields,
+    decode_ingest_batch,
+)
 
 router = APIRouter(tags=["telemetry"])
 
 EpochMs = Annotated[int, Query(ge=0, le=2**53, description="epoch milliseconds")]
-PidQuery = Annotated[str, Query(min_length=1, max_length=64, examples=["RPM"])]
+PidQuery = Annotated[
+    str, Query(min_length=1, max_length=64, examples=["RPM"], json_schema_extra=PID_SCHEMA)
+]
 
 
 def _known_pid(pid: str) -> str:

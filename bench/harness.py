@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import signal
-import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -28,6 +28,15 @@ import httpx
 from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
+# The process helpers and the whole-stack harness (package `stack`) live under tests/.
+sys.path.insert(0, str(ROOT / "tests"))
+
+from stack.harness import Device, Fleet  # noqa: E402
+from stack.harness import make_fleet as make_stack_fleet  # noqa: E402
+from stack.processes import free_port  # noqa: E402
+
+__all__ = ["Device", "Fleet", "free_port"]
+
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("OBD2_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBD2_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -87,12 +96,6 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log(message: str) -> None:
@@ -339,6 +342,9 @@ def client_ready() -> dict[str, Any]:
 
 
 def client_report(report: Any) -> None:
+    # An event loop may have left stdout non-blocking: a report larger than the pipe would
+    # then be cut short.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps(report))
     sys.stdout.flush()
 
@@ -415,15 +421,18 @@ class LeanHttp:
     test (the machine's cores are shared, so a costly client lowers the figure it measures).
     """
 
-    def __init__(self, url: str) -> None:
-        host_port = url.removeprefix("http://").rstrip("/")
+    def __init__(self, url: str, ssl_context: ssl.SSLContext | None = None) -> None:
+        scheme, _, host_port = url.rstrip("/").rpartition("://")
         host, _, port = host_port.partition(":")
-        self.host, self.port = host, int(port or 80)
+        self.ssl = ssl_context if scheme == "https" else None
+        self.host, self.port = host, int(port or (443 if scheme == "https" else 80))
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def __aenter__(self) -> "LeanHttp":
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, ssl=self.ssl
+        )
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -459,44 +468,8 @@ class LeanHttp:
 # -- fixtures through the server's services --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
-    id: int
-    vehicle_id: int
-    token: str
-
-
-@dataclass(frozen=True, slots=True)
-class Fleet:
-    email: str
-    vehicles: list[int]
-    devices: list[Device]
-
-
 async def make_fleet(box: Scratch, vehicles: int, devices_per_vehicle: int) -> Fleet:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.kit.db import make_engine, make_sessionmaker
-    from obd2_dashboard.models import Vehicle
-    from obd2_dashboard.settings import async_database_url
-
-    engine = make_engine(async_database_url(box.database_url))
-    email = f"bench-{uuid.uuid4().hex[:6]}@example.com"
-    try:
-        async with make_sessionmaker(engine)() as session:
-            user = await create_user(session, email, PASSWORD)
-            cars = [Vehicle(owner_id=user.id, name=f"car {i}") for i in range(vehicles)]
-            session.add_all(cars)
-            await session.flush()
-            devices = []
-            for car in cars:
-                for d in range(devices_per_vehicle):
-                    made = await create_device_for(session, car, f"pi {d}")
-                    devices.append(Device(made.device.id, car.id, made.token))
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return Fleet(email, [c.id for c in cars], devices)
+    return await make_stack_fleet(box.database_url, vehicles, devices_per_vehicle, PASSWORD)
 
 
 async def sign_in(base_url: str, email: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""infra/nginx/obd2-dashboard.conf in a real nginx on loopback ports, with a certificate made here.
+"""infra/nginx/obd2-dashboard.conf in a real nginx on loopback ports (``stack.nginx``).
 
 The site file is used as shipped except for its ports and paths. The upstream is the real API
 (create_app on an embedded database) with a user, a vehicle and a device made for the test.
@@ -6,7 +6,6 @@ The site file is used as shipped except for its ports and paths. The upstream is
 
 import asyncio
 import json
-import shutil
 import ssl
 import subprocess
 import threading
@@ -21,12 +20,12 @@ import pytest
 import uvicorn
 from websockets.sync.client import connect
 
-from infra.tests.conftest import REPO, free_port, tool
+from infra.tests.conftest import free_port
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
+from stack.nginx import NginxSite, wait_for_port
 
-SITE = REPO / "infra/nginx/obd2-dashboard.conf"
 ASSET = "assets/app.3f2a1b.js"
 
 
@@ -72,39 +71,6 @@ class Site:
         return httpx.Client(verify=self.ssl_context, timeout=10)
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
-def templated_site(replacements: dict[str, str]) -> str:
-    text = SITE.read_text()
-    for old, new in replacements.items():
-        assert old in text, f"the site file no longer contains {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
-def wait_for_port(port: int, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"{what} did not answer on port {port}"
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     data = tmp_path_factory.mktemp("api")
@@ -128,76 +94,19 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Site]:
-    api_port = upstream.port
     base = tmp_path_factory.mktemp("nginx")
-    cert, key = make_certificate(base)
     dist, acme = base / "dist", base / "acme"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>obd2-dashboard</title>")
     (dist / ASSET).write_text("console.log('hashed');")
     (acme / ".well-known/acme-challenge").mkdir(parents=True)
     (acme / ".well-known/acme-challenge/token123").write_text("token123.key")
-    http_port, https_port = free_port(), free_port()
-    access_log = base / "access.log"
-    site_conf = base / "site.conf"
-    site_conf.write_text(
-        templated_site(
-            {
-                "listen 80;": f"listen 127.0.0.1:{http_port};",
-                "listen [::]:80;": "",
-                "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-                "listen [::]:443 ssl http2;": "",
-                "/etc/letsencrypt/live/dashboard.example.com/fullchain.pem": str(cert),
-                "/etc/letsencrypt/live/dashboard.example.com/privkey.pem": str(key),
-                "server 127.0.0.1:8000;": f"server 127.0.0.1:{api_port};",
-                "/opt/obd2-dashboard/current/apps/web/dist": str(dist),
-                "/var/www/letsencrypt": str(acme),
-                "/var/log/nginx/obd2-dashboard.access.log": str(access_log),
-            }
-        )
-    )
-    # The test's own nginx.conf: what /etc/nginx/nginx.conf gives the site on a server.
-    main_conf = base / "nginx.conf"
-    main_conf.write_text(
-        f"""
-        user root;
-        worker_processes 1;
-        pid {base}/nginx.pid;
-        error_log {base}/error.log warn;
-        events {{ worker_connections 256; }}
-        http {{
-            include /etc/nginx/mime.types;
-            default_type application/octet-stream;
-            client_body_temp_path {base}/client_body;
-            proxy_temp_path {base}/proxy;
-            fastcgi_temp_path {base}/fastcgi;
-            uwsgi_temp_path {base}/uwsgi;
-            scgi_temp_path {base}/scgi;
-            include {site_conf};
-        }}
-        """
-    )
-    nginx = tool("nginx")
-    checked = subprocess.run(
-        [nginx, "-t", "-p", str(base), "-c", str(main_conf)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(
-        [nginx, "-p", str(base), "-c", str(main_conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    nginx = NginxSite(base, [upstream.port], dist=dist, acme=acme, worker_connections=256)
+    nginx.start()
     try:
-        wait_for_port(http_port, "nginx")
-        context = ssl.create_default_context(cafile=str(cert))
-        yield Site(
-            f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", context,
-            access_log, upstream,
-        )  # fmt: skip
+        yield Site(nginx.https, nginx.http, nginx.ssl_context(), nginx.access_log, upstream)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(base / "proxy", ignore_errors=True)
+        nginx.stop()
 
 
 def logged(site: Site, request_id: str) -> list[dict[str, object]]:
@@ -352,3 +261,22 @@ def test_browser_websocket_upgrades_and_carries_a_sample(site: Site) -> None:
             _ingest(site, client, 200)
             message = json.loads(ws.recv(timeout=10))
             assert (message["type"], message["seq"], message["value"]) == ("sample", 200, 1100.0)
+
+
+def test_sign_in_limit_per_client_cannot_be_dodged_with_x_forwarded_for(site: Site) -> None:
+    # Last in the module: it spends this client's sign-in attempts. The API takes the client's
+    # address from X-Forwarded-For when nginx (a trusted proxy) sends it; nginx must send the
+    # address it saw, not append it to whatever the client claimed.
+    limit = Settings.model_fields["LOGIN_MAX_ATTEMPTS_PER_IP"].default
+    statuses = []
+    with site.client() as client:
+        for attempt in range(limit + 5):
+            response = client.post(
+                f"{site.https}/api/v1/auth/login",
+                json={"email": f"nobody{attempt}@example.com", "password": "not the password"},
+                headers={"X-Forwarded-For": f"198.51.100.{attempt}"},
+            )
+            statuses.append(response.status_code)
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= limit
+    assert statuses[-1] == 429

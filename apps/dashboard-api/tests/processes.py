@@ -1,68 +1,20 @@
-"""Real server processes for fault tests: `obd2-dashboard serve`/`worker` and a Redis of our own."""
+"""Real server processes for fault tests: `obd2-dashboard serve`/`worker` and a Redis of our own.
+
+The process helpers themselves are shared with the whole-stack suite and the benchmarks
+(``stack.processes``, under tests/ at the repository's root).
+"""
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-CLI = str(Path(sys.executable).with_name("obd2-dashboard"))
+from stack.processes import CLI, Proc, RedisServer, free_port, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@dataclass
-class Proc:
-    args: list[str]
-    env: dict[str, str]
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "Proc":
-        handle = self.log.open("ab")
-        self.popen = subprocess.Popen(
-            self.args, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        handle.close()
-        return self
-
-    def kill9(self) -> None:
-        assert self.popen is not None
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+__all__ = ["CLI", "Proc", "RedisServer", "Stack", "free_port", "seed_device", "stack", "wait_until"]
 
 
 @dataclass
@@ -133,53 +85,3 @@ def stack(tmp: Path, env: dict[str, str]) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
-
-
-@dataclass
-class RedisServer:
-    """A Redis of the test's own on a spare port, so it can be stopped without harm."""
-
-    port: int
-    dir: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self.popen = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-        def up() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-
-        wait_until(up, 10, "redis-server")
-
-    def kill(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)

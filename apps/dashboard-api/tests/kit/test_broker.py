@@ -1,5 +1,6 @@
 """The broker contract, held by the embedded broker and by the Redis one alike."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -64,3 +65,17 @@ async def test_unreachable_redis_fails_ping_with_its_own_error() -> None:
             await broker.ping()
     finally:
         await broker.close()
+
+
+async def test_streams_are_trimmed_by_age_as_well_as_by_length(broker: Broker) -> None:
+    # Redis trims by age a whole node (100 entries) at a time: enough old entries to fill some.
+    for i in range(300):
+        await broker.xadd("aged", {"n": str(i)}, maxlen=10_000)
+    await asyncio.sleep(0.2)
+    newest = await broker.xadd("aged", {"n": "new"}, maxlen=10_000, max_age_ms=100)
+    remaining = await broker.xrange("aged", "0-0", count=1_000)
+    assert remaining[-1] == (newest, {"n": "new"})
+    assert len(remaining) <= 100  # at most the node the newest entry shares with older ones
+    await broker.xadd("kept", {"n": "1"}, maxlen=10_000)
+    await broker.xadd("kept", {"n": "2"}, maxlen=10_000, max_age_ms=60_000)
+    assert len(await broker.xrange("kept", "0-0", count=10)) == 2

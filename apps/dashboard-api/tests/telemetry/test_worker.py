@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from obd2_dashboard.app import create_app
 from obd2_dashboard.kit.db import session_scope
@@ -148,3 +149,53 @@ async def test_worker_run_loop_stops_cleanly(quiet_app: FastAPI) -> None:
     await asyncio.wait_for(task, 5)
     assert await _outbox(quiet_app) == 0
     assert await rollups_match_raw(quiet_app) == []
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_rollups_are_recomputed_under_the_vehicle_lock_from_rows_committed_before_it(
+    quiet_app: FastAPI,
+) -> None:
+    # Two workers recomputing one minute must not end with the older figures: the one that
+    # waited for the lock reads raw rows committed while it waited.
+    from obd2_dashboard.telemetry.repository import RollupRepository
+    from obd2_dashboard.telemetry.worker import process_outbox
+
+    minute = (int(time.time() * 1000) // 60_000 - 30) * 60_000
+    transport = httpx.ASGITransport(app=quiet_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        world = World(quiet_app, client)
+        vehicle = await world.vehicle(await world.user("lock@example.com"))
+        _, token = await world.device(vehicle)
+
+        async def ingest(first_seq: int) -> None:
+            samples = [
+                {"seq": first_seq + i, "ts": minute + first_seq + i, "pid": "RPM", "value": i}
+                for i in range(50)
+            ]
+            response = await client.post(
+                "/api/v1/ingest",
+                json={"samples": samples},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+
+        await ingest(0)
+        sessionmaker = quiet_app.state.obd2.sessionmaker
+        async with sessionmaker() as holder, holder.begin():
+            await RollupRepository(holder).lock_vehicle(vehicle)
+
+            async def first_worker() -> None:
+                async with session_scope(sessionmaker) as session:
+                    assert await process_outbox(session, [1]) == 1
+
+            waiting = asyncio.create_task(first_worker())
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the recomputation did not wait for the vehicle's lock"
+            await ingest(1000)  # committed while the first worker waits
+        await asyncio.wait_for(waiting, 10)
+    async with sessionmaker() as session:
+        count = await session.execute(
+            text("SELECT count FROM sample_rollups_1m WHERE vehicle_id = :v AND bucket_ts = :m"),
+            {"v": vehicle, "m": minute},
+        )
+        assert count.scalar_one() == 100

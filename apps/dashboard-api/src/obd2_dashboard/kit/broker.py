@@ -102,8 +102,11 @@ class Broker(ABC):
 
     # -- streams ---------------------------------------------------------------------------
     @abstractmethod
-    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
-        """Appends an entry, trimming the stream to about ``maxlen``; returns its id."""
+    async def xadd(
+        self, stream: str, fields: dict[str, str], maxlen: int, *, max_age_ms: int | None = None
+    ) -> str:
+        """Appends an entry, trimming the stream to about ``maxlen`` entries and, with
+        ``max_age_ms``, about that much time (entry ids are times); returns its id."""
 
     @abstractmethod
     async def xread(
@@ -222,7 +225,9 @@ class EmbeddedBroker(Broker):
             stream = self._streams[key] = _Stream()
         return stream
 
-    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+    async def xadd(
+        self, stream: str, fields: dict[str, str], maxlen: int, *, max_age_ms: int | None = None
+    ) -> str:
         s = self._stream(stream)
         now_ms = int(time.time() * 1000)
         new_id = (now_ms, 0) if now_ms > s.last[0] else (s.last[0], s.last[1] + 1)
@@ -230,8 +235,10 @@ class EmbeddedBroker(Broker):
         s.entries[new_id] = dict(fields)
         s.last = new_id
         # Like MAXLEN ~: trim in steps rather than on every append.
-        if len(s.ids) > maxlen + max(16, maxlen // 10):
-            drop = len(s.ids) - maxlen
+        drop = len(s.ids) - maxlen if len(s.ids) > maxlen + max(16, maxlen // 10) else 0
+        if max_age_ms is not None:
+            drop = max(drop, bisect.bisect_left(s.ids, (now_ms - max_age_ms, 0)))
+        if drop:
             for old in s.ids[:drop]:
                 del s.entries[old]
             del s.ids[:drop]
@@ -393,13 +400,25 @@ class RedisBroker(Broker):
     async def forget(self, name: str) -> None:
         await self.redis.delete(self.key(name))
 
-    async def xadd(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
-        entry_id = await self.redis.xadd(
-            self.key(stream),
-            fields,  # type: ignore[arg-type]
-            maxlen=maxlen,
-            approximate=True,
-        )
+    async def xadd(
+        self, stream: str, fields: dict[str, str], maxlen: int, *, max_age_ms: int | None = None
+    ) -> str:
+        key = self.key(stream)
+        if max_age_ms is None:
+            entry_id = await self.redis.xadd(
+                key,
+                fields,  # type: ignore[arg-type]
+                maxlen=maxlen,
+                approximate=True,
+            )
+            return str(entry_id)
+        # One XADD cannot trim by both length and age: the age trim follows in the same round
+        # trip. Approximate, so Redis drops whole nodes (entries outlive the age by a node).
+        oldest = f"{int(time.time() * 1000) - max_age_ms}-0"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xtrim(key, minid=oldest, approximate=True)
+            entry_id, _ = await pipe.execute()
         return str(entry_id)
 
     async def xread(

@@ -1,4 +1,5 @@
-"""What travels on a vehicle's live stream: one broker entry per stored batch."""
+"""What travels on a vehicle's live stream: one broker entry per stored batch, and a gap marker
+where batches were stored but could not be put on the stream."""
 
 import re
 from collections.abc import Sequence
@@ -9,7 +10,12 @@ import orjson
 from obd2_dashboard.kit.broker import MAX_STREAM_ID_PART, format_stream_id
 from obd2_protocol import SampleFields
 
+# A viewer resumes without a gap after a break this long (or this many batches), no longer:
+# Redis then holds about (ingest rate x age) of samples, whatever the number of vehicles.
 LIVE_STREAM_MAXLEN = 2_000
+LIVE_STREAM_MAX_AGE_MS = 120_000
+GAP_FIELD = "gap"
+GAP_REASON = "the live stream was interrupted; samples stored meanwhile are in the history"
 
 
 def live_stream(vehicle_id: int) -> str:
@@ -30,6 +36,17 @@ class LiveSample:
 
 
 @dataclass(frozen=True, slots=True)
+class Reset:
+    """The client's view has a gap (resume point gone, or samples never streamed): reload.
+
+    One made from a gap marker carries the marker's event id, so a client resuming from it is
+    not told twice."""
+
+    reason: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveEvent:
     """One sample with the id a client sends back to resume after it."""
 
@@ -43,7 +60,16 @@ def encode_batch(samples: Sequence[SampleFields]) -> dict[str, str]:
     return {"s": orjson.dumps(rows).decode()}
 
 
+def gap_entry() -> dict[str, str]:
+    return {GAP_FIELD: "1"}
+
+
+def is_gap_entry(fields: dict[str, str]) -> bool:
+    return GAP_FIELD in fields
+
+
 def decode_entry(entry_id: str, fields: dict[str, str]) -> list[LiveEvent]:
+    """The samples of an entry (none for a gap marker)."""
     rows = orjson.loads(fields.get("s", "[]"))
     return [
         LiveEvent(f"{entry_id}.{i}", LiveSample(int(r[0]), int(r[1]), str(r[2]), float(r[3])))

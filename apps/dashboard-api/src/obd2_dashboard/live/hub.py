@@ -1,20 +1,30 @@
 """Fans each vehicle's live stream out to the clients of this process.
 
 One reader task per watched vehicle reads the broker; each subscriber gets a bounded queue. A
-subscriber that falls that far behind is dropped (its client reconnects and resumes with
-``Last-Event-ID``) rather than buffered without bound.
+subscriber that falls that far behind loses its whole backlog at once and is told so at its next
+read (``SubscriberOverflowError``): what it got is then an unbroken run up to its last event, so
+an SSE client resumes from there with ``Last-Event-ID`` and a WebSocket client is sent a
+``reset``. Nothing is buffered without bound, and nothing is skipped silently.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
 from obd2_dashboard.kit.broker import Broker, parse_stream_id
-from obd2_dashboard.live.events import LiveEvent, ResumePoint, decode_entry, live_stream
+from obd2_dashboard.live.events import (
+    GAP_REASON,
+    LiveEvent,
+    Reset,
+    ResumePoint,
+    decode_entry,
+    is_gap_entry,
+    live_stream,
+)
 
 log = logging.getLogger("obd2_dashboard.live")
 
@@ -37,20 +47,27 @@ class SubscriberOverflowError(Exception):
     """The client read too slowly; it must reconnect (and resume)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reset:
-    """The resume point is no longer retained: the client's view has a gap and must reload."""
-
-    reason: str
+def _decode(entry_id: str, fields: dict[str, str]) -> list[LiveEvent | Reset]:
+    if is_gap_entry(fields):
+        return [Reset(GAP_REASON, f"{entry_id}.0")]
+    return list(decode_entry(entry_id, fields))
 
 
 @dataclass(eq=False, slots=True)
 class _Subscriber:
-    # Each item is one broker entry, decoded once by the reader for all its subscribers.
-    queue: asyncio.Queue[list[LiveEvent] | None] = field(
+    # Each item is one broker entry, decoded once by the reader for all its subscribers; None
+    # (always alone in the queue) means the backlog was dropped.
+    queue: asyncio.Queue[list[LiveEvent | Reset] | None] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_ENTRIES)
     )
-    overflowed: bool = False
+
+    def overflow(self) -> None:
+        # The whole backlog goes, not just its oldest entry: dropping one entry and keeping the
+        # rest would hand the client newer events after a hole it could not see, and its resume
+        # point would then lie past the hole.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
 
 class _VehicleReader:
@@ -84,16 +101,13 @@ class _VehicleReader:
                 self.position = entry[0]
                 if not self.subscribers:
                     continue
-                events = decode_entry(*entry)
+                events = _decode(*entry)
                 for subscriber in list(self.subscribers):
                     try:
                         subscriber.queue.put_nowait(events)
                     except asyncio.QueueFull:
-                        subscriber.overflowed = True
                         self.subscribers.discard(subscriber)
-                        with contextlib.suppress(asyncio.QueueEmpty):
-                            subscriber.queue.get_nowait()
-                        subscriber.queue.put_nowait(None)
+                        subscriber.overflow()
 
 
 class LiveHub:
@@ -130,28 +144,30 @@ class LiveHub:
                 reader.task.cancel()
             WATCHED_VEHICLES.set(len(self._readers))
 
-    async def events(
+    async def event_batches(
         self,
         vehicle_id: int,
         resume: ResumePoint | None,
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncIterator[LiveEvent | Reset | None]:
-        """Live events of one vehicle, first replaying what followed ``resume``.
+    ) -> AsyncGenerator[list[LiveEvent | Reset] | None, None]:
+        """Live events of one vehicle, a stream entry at a time, first replaying what followed
+        ``resume``. The lists are shared with other subscribers: read them, never change them.
 
         With ``idle_s``, a None whenever that long passes without an event (for heartbeats).
-        Ends with ``SubscriberOverflowError`` when the consumer reads too slowly.
+        A ``Reset`` where the stream carries a gap marker. Ends with ``SubscriberOverflowError``
+        when the consumer fell a whole queue behind (everything before it was delivered).
         """
         reader, subscriber = await self._attach(vehicle_id)
         # Entries up to here come from the replay, later ones from the queue: no gap, no repeat.
         attached_at = reader.position or "0-0"
         try:
             if invalid_resume:
-                yield Reset("the Last-Event-ID is not one this server issued")
+                yield [Reset("the Last-Event-ID is not one this server issued")]
             elif resume is not None:
-                async for item in self._replay(reader.stream, resume, attached_at):
-                    yield item
+                async for replayed in self._replay(reader.stream, resume, attached_at):
+                    yield replayed
             while True:
                 try:
                     # A timeout on the queue itself: a task per event to race a timer cost more
@@ -163,23 +179,44 @@ class LiveHub:
                     continue
                 if batch is None:
                     raise SubscriberOverflowError
-                for event in batch:
-                    yield event
+                yield batch
         finally:
             self._detach(vehicle_id, reader, subscriber)
 
+    async def events(
+        self,
+        vehicle_id: int,
+        resume: ResumePoint | None,
+        *,
+        invalid_resume: bool = False,
+        idle_s: float | None = None,
+    ) -> AsyncGenerator[LiveEvent | Reset | None, None]:
+        """``event_batches``, one event at a time."""
+        batches = self.event_batches(
+            vehicle_id, resume, invalid_resume=invalid_resume, idle_s=idle_s
+        )
+        try:
+            async for batch in batches:
+                if batch is None:
+                    yield None
+                    continue
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
     async def _replay(
         self, stream: str, resume: ResumePoint, until: str
-    ) -> AsyncIterator[LiveEvent | Reset]:
+    ) -> AsyncIterator[list[LiveEvent | Reset]]:
         first = await self.broker.first_id(stream)
         resume_key = parse_stream_id(resume.entry_id)
         until_key = parse_stream_id(until)
         if resume_key > until_key:
-            yield Reset("the Last-Event-ID is ahead of this stream")
+            yield [Reset("the Last-Event-ID is ahead of this stream")]
             return
         if first is None or parse_stream_id(first) > resume_key:
             if resume_key < until_key:
-                yield Reset("samples after the Last-Event-ID are no longer retained")
+                yield [Reset("samples after the Last-Event-ID are no longer retained")]
             return
         start = resume.entry_id
         while True:
@@ -188,10 +225,18 @@ class LiveHub:
                 key = parse_stream_id(entry_id)
                 if key > until_key:
                     return
-                for event in decode_entry(entry_id, fields):
-                    if key == resume_key and int(event.id.rsplit(".", 1)[1]) <= resume.index:
-                        continue
-                    yield event
+                if key == resume_key and is_gap_entry(fields):
+                    continue
+                batch = _decode(entry_id, fields)
+                if key == resume_key:
+                    batch = [
+                        e
+                        for e in batch
+                        if not isinstance(e, LiveEvent)
+                        or int(e.id.rsplit(".", 1)[1]) > resume.index
+                    ]
+                if batch:
+                    yield batch
             if len(page) < _REPLAY_PAGE:
                 return
             last = parse_stream_id(page[-1][0])

@@ -21,6 +21,10 @@ from obd2_protocol import SampleFields
 
 _S = TypeVar("_S", bound=SampleFields)
 
+# Namespace of the per-vehicle advisory lock of rollup recomputation (high 32 bits; the vehicle
+# id fills the low ones).
+_ROLLUP_LOCK_NAMESPACE = 0x524F4C4C << 32  # "ROLL"
+
 # last_seen columns are refreshed at most this often: a write per batch would make every
 # ingest of one vehicle queue on the same row lock.
 LAST_SEEN_RESOLUTION = timedelta(seconds=5)
@@ -265,6 +269,21 @@ class OutboxRepository:
 class RollupRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def lock_vehicle(self, vehicle_id: int) -> None:
+        """Serialises rollup recomputation per vehicle until the transaction ends.
+
+        Without it two workers race: one reads a minute's raw rows, another (which saw a batch
+        committed since) writes the fresher rollup and commits, then the first overwrites it
+        with its older figures, and no work is left that would correct them. Taken before the
+        recomputing statements, whose snapshots then include every batch committed by whoever
+        held the lock before. Advisory, so that ingest never waits for it; SQLite has one
+        writer at a time already.
+        """
+        if not _is_pg(self.session):
+            return
+        key = _ROLLUP_LOCK_NAMESPACE | (vehicle_id & 0xFFFFFFFF)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def recompute(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> None:
         """Rewrites each (PID, minute) rollup from the raw rows of that minute, then each

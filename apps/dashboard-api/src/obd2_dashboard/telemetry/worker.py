@@ -101,6 +101,7 @@ async def process_outbox(
     rollups = RollupRepository(session)
     # A fixed order (vehicle, PID, minute) so two workers never lock rows in opposite orders.
     for vehicle_id in sorted(per_vehicle):
+        await rollups.lock_vehicle(vehicle_id)
         await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
         # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
         changes = await recompute_trips(

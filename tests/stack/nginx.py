@@ -1,0 +1,191 @@
+"""infra/nginx/obd2-dashboard.conf in a real nginx on loopback ports, with a certificate made here.
+
+The site file is used as shipped except for its ports, paths and the servers of its upstream;
+the test's own nginx.conf stands in for what /etc/nginx/nginx.conf gives the site on a server.
+Used by infra/tests/test_nginx_site.py (one API) and the whole-stack suite (several).
+"""
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from stack.processes import free_port, tool
+
+REPO = Path(__file__).resolve().parents[2]
+SITE = REPO / "infra/nginx/obd2-dashboard.conf"
+SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def templated_site(replacements: dict[str, str]) -> str:
+    text = SITE.read_text()
+    for old, new in replacements.items():
+        assert old in text, f"the site file no longer contains {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{what} did not answer on port {port}"
+            time.sleep(0.1)
+
+
+@dataclass
+class NginxSite:
+    """The shipped site in front of ``upstreams`` (API ports), on two spare loopback ports."""
+
+    base: Path
+    upstreams: list[int]
+    dist: Path | None = None
+    acme: Path | None = None
+    worker_connections: int = 1024
+    http_port: int = field(default_factory=free_port)
+    https_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def https(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def cert(self) -> Path:
+        return self.base / "cert.pem"
+
+    @property
+    def access_log(self) -> Path:
+        return self.base / "access.log"
+
+    @property
+    def error_log(self) -> Path:
+        return self.base / "error.log"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(verify=self.ssl_context(), timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def _write_site(self) -> None:
+        servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in self.upstreams)
+        dist = self.dist or self.base / "dist"
+        acme = self.acme or self.base / "acme"
+        dist.mkdir(exist_ok=True)
+        acme.mkdir(exist_ok=True)
+        (self.base / "site.conf").write_text(
+            templated_site(
+                {
+                    "listen 80;": f"listen 127.0.0.1:{self.http_port};",
+                    "listen [::]:80;": "",
+                    "listen 443 ssl http2;": f"listen 127.0.0.1:{self.https_port} ssl http2;",
+                    "listen [::]:443 ssl http2;": "",
+                    "/etc/letsencrypt/live/dashboard.example.com/fullchain.pem": str(self.cert),
+                    "/etc/letsencrypt/live/dashboard.example.com/privkey.pem": str(
+                        self.base / "key.pem"
+                    ),
+                    SHIPPED_UPSTREAM: servers,
+                    "/opt/obd2-dashboard/current/apps/web/dist": str(dist),
+                    "/var/www/letsencrypt": str(acme),
+                    "/var/log/nginx/obd2-dashboard.access.log": str(self.access_log),
+                }
+            )
+        )
+
+    def start(self) -> "NginxSite":
+        self.base.mkdir(parents=True, exist_ok=True)
+        make_certificate(self.base)
+        self._write_site()
+        main_conf = self.base / "nginx.conf"
+        # As root, workers would otherwise run as nobody and could not read the test's files.
+        user = "user root;" if os.geteuid() == 0 else ""
+        main_conf.write_text(
+            f"""
+            {user}
+            worker_processes 1;
+            pid {self.base}/nginx.pid;
+            error_log {self.error_log} warn;
+            events {{ worker_connections {self.worker_connections}; }}
+            http {{
+                include /etc/nginx/mime.types;
+                default_type application/octet-stream;
+                client_body_temp_path {self.base}/client_body;
+                proxy_temp_path {self.base}/proxy;
+                fastcgi_temp_path {self.base}/fastcgi;
+                uwsgi_temp_path {self.base}/uwsgi;
+                scgi_temp_path {self.base}/scgi;
+                include {self.base}/site.conf;
+            }}
+            """
+        )
+        nginx = tool("nginx")
+        checked = subprocess.run(
+            [nginx, "-t", "-p", str(self.base), "-c", str(main_conf)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stderr
+        self.process = subprocess.Popen(
+            [nginx, "-p", str(self.base), "-c", str(main_conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        wait_for_port(self.http_port, "nginx")
+        return self
+
+    def set_upstreams(self, ports: list[int]) -> None:
+        """Rewrites the upstream's servers and reloads nginx (new connections use them)."""
+        assert self.process is not None
+        self.upstreams = list(ports)
+        self._write_site()
+        before = self._worker_pids()
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self._worker_pids() & before == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _worker_pids(self) -> set[int]:
+        assert self.process is not None
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        assert self.process is not None
+        return [self.process.pid, *sorted(self._worker_pids())]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        shutil.rmtree(self.base / "proxy", ignore_errors=True)

@@ -14,7 +14,13 @@ from obd2_dashboard.dependencies import HubDep, SessionDep, get_state
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
 from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.events import LiveEvent, parse_event_id
-from obd2_dashboard.live.hub import OPEN_STREAMS, LiveHub, Reset, SubscriberOverflowError
+from obd2_dashboard.live.hub import (
+    OPEN_STREAMS,
+    Attached,
+    LiveHub,
+    Reset,
+    SubscriberOverflowError,
+)
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 
@@ -25,7 +31,15 @@ MAX_WS_SUBSCRIPTIONS = 50
 MAX_WS_MESSAGE_BYTES = 4096
 
 
-def _sse_event(event: LiveEvent | Reset) -> str:
+CONNECTED = ": connected\nretry: 2000\n\n"
+KEEPALIVE = ": keepalive\n\n"
+
+
+def _sse_event(event: Attached | LiveEvent | Reset | None) -> str:
+    if event is None:
+        return KEEPALIVE
+    if isinstance(event, Attached):
+        return CONNECTED
     if isinstance(event, Reset):
         return f"event: reset\ndata: {json.dumps({'reason': event.reason})}\n\n"
     return f"id: {event.id}\nevent: sample\ndata: {event.sample.as_json()}\n\n"
@@ -62,10 +76,9 @@ async def vehicle_events(
     async def body() -> AsyncIterator[str]:
         OPEN_STREAMS.labels("sse").inc()
         try:
-            yield ": connected\nretry: 2000\n\n"
             events = hub.events(vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat)
             async for item in events:
-                yield ": keepalive\n\n" if item is None else _sse_event(item)
+                yield _sse_event(item)
         except SubscriberOverflowError:
             return
         finally:
@@ -92,6 +105,13 @@ async def _pump(
 ) -> None:
     try:
         async for item in hub.events(vehicle_id, None):
+            if isinstance(item, Attached):
+                # Said once the subscription is live, so nothing published after it is missed.
+                async with send_lock:
+                    await websocket.send_text(
+                        json.dumps({"type": "subscribed", "vehicle_id": vehicle_id})
+                    )
+                continue
             if item is None or isinstance(item, Reset):
                 continue
             message: dict[str, Any] = {
@@ -180,7 +200,6 @@ async def browser_socket(websocket: WebSocket) -> None:
                 pumps[vehicle_id] = asyncio.create_task(
                     _pump(websocket, state.hub, vehicle_id, send_lock)
                 )
-                await reply({"type": "subscribed", "vehicle_id": vehicle_id})
             elif kind == "unsubscribe":
                 task = pumps.pop(vehicle_id, None)
                 if task is not None:

@@ -1,8 +1,9 @@
 """Fans each vehicle's live stream out to the clients of this process.
 
-One reader task per watched vehicle reads the broker; each subscriber gets a bounded queue. A
-subscriber that falls that far behind is dropped (its client reconnects and resumes with
-``Last-Event-ID``) rather than buffered without bound.
+One reader task per watched vehicle reads the broker; each subscriber gets a queue bounded in
+samples (an entry is a whole batch: up to 5 000 samples, 1.6 MB once decoded). A subscriber
+that falls that far behind is dropped and its queue emptied at once (its client reconnects and
+resumes with ``Last-Event-ID``) rather than buffered without bound.
 """
 
 import asyncio
@@ -18,9 +19,12 @@ from obd2_dashboard.live.events import LiveEvent, ResumePoint, decode_entry, liv
 
 log = logging.getLogger("obd2_dashboard.live")
 
-SUBSCRIBER_QUEUE_ENTRIES = 256
+# Samples waiting for one subscriber (about 7 MB decoded): a viewer of a busy car gets seconds of
+# slack, a client that stopped reading costs no more than that.
+SUBSCRIBER_QUEUE_SAMPLES = 20_000
 _READ_BLOCK_MS = 1_000
-_REPLAY_PAGE = 500
+# Entries read per page when replaying after Last-Event-ID: at most ~23 MB of raw batches.
+_REPLAY_PAGE = 100
 
 # livesum: with several worker processes, the total over the live ones.
 OPEN_STREAMS = Gauge(
@@ -38,6 +42,11 @@ class SubscriberOverflowError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Attached:
+    """The first item of every subscription: whatever is published from now on is delivered."""
+
+
+@dataclass(frozen=True, slots=True)
 class Reset:
     """The resume point is no longer retained: the client's view has a gap and must reload."""
 
@@ -46,11 +55,30 @@ class Reset:
 
 @dataclass(eq=False, slots=True)
 class _Subscriber:
-    # Each item is one broker entry, decoded once by the reader for all its subscribers.
-    queue: asyncio.Queue[list[LiveEvent] | None] = field(
-        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_ENTRIES)
-    )
+    # Each item is one broker entry, decoded once by the reader for all its subscribers; None
+    # tells the consumer it was dropped.
+    queue: asyncio.Queue[list[LiveEvent] | None] = field(default_factory=asyncio.Queue)
+    queued_samples: int = 0
     overflowed: bool = False
+
+    def offer(self, events: list[LiveEvent]) -> bool:
+        """Queues ``events``; False (and nothing kept) when that would pass the bound."""
+        if self.queued_samples + len(events) > SUBSCRIBER_QUEUE_SAMPLES:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queued_samples = 0
+            self.queue.put_nowait(None)
+            return False
+        self.queued_samples += len(events)
+        self.queue.put_nowait(events)
+        return True
+
+    async def take(self) -> list[LiveEvent] | None:
+        events = await self.queue.get()
+        if events is not None:
+            self.queued_samples -= len(events)
+        return events
 
 
 class _VehicleReader:
@@ -86,14 +114,8 @@ class _VehicleReader:
                     continue
                 events = decode_entry(*entry)
                 for subscriber in list(self.subscribers):
-                    try:
-                        subscriber.queue.put_nowait(events)
-                    except asyncio.QueueFull:
-                        subscriber.overflowed = True
+                    if not subscriber.offer(events):
                         self.subscribers.discard(subscriber)
-                        with contextlib.suppress(asyncio.QueueEmpty):
-                            subscriber.queue.get_nowait()
-                        subscriber.queue.put_nowait(None)
 
 
 class LiveHub:
@@ -137,16 +159,19 @@ class LiveHub:
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncIterator[LiveEvent | Reset | None]:
+    ) -> AsyncIterator[Attached | LiveEvent | Reset | None]:
         """Live events of one vehicle, first replaying what followed ``resume``.
 
-        With ``idle_s``, a None whenever that long passes without an event (for heartbeats).
-        Ends with ``SubscriberOverflowError`` when the consumer reads too slowly.
+        Starts with ``Attached`` (tell the client it is connected then, not before, or what is
+        published in between is missed). With ``idle_s``, a None whenever that long passes
+        without an event (for heartbeats). Ends with ``SubscriberOverflowError`` when the
+        consumer reads too slowly.
         """
         reader, subscriber = await self._attach(vehicle_id)
         # Entries up to here come from the replay, later ones from the queue: no gap, no repeat.
         attached_at = reader.position or "0-0"
         try:
+            yield Attached()
             if invalid_resume:
                 yield Reset("the Last-Event-ID is not one this server issued")
             elif resume is not None:
@@ -157,7 +182,7 @@ class LiveHub:
                     # A timeout on the queue itself: a task per event to race a timer cost more
                     # than the rest of the fan-out to a viewer.
                     async with asyncio.timeout(idle_s):
-                        batch = await subscriber.queue.get()
+                        batch = await subscriber.take()
                 except TimeoutError:
                     yield None
                     continue

@@ -304,7 +304,12 @@ class ClientProcess:
             raise
         if self.process.returncode != 0:
             raise RuntimeError(f"{self.module.name} {self.role} exited {self.process.returncode}")
-        return json.loads(out)
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            raise RuntimeError(
+                f"{self.module.name} {self.role}: no report ({exc}; {len(out)} characters)"
+            ) from exc
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

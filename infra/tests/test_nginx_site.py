@@ -6,6 +6,7 @@ The site file is used as shipped except for its ports and paths. The upstream is
 
 import asyncio
 import json
+import re
 import ssl
 import subprocess
 import threading
@@ -24,7 +25,7 @@ from infra.tests.conftest import free_port
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
-from stack.nginx import NginxSite, wait_for_port
+from stack.nginx import SITE, NginxSite, wait_for_port
 
 ASSET = "assets/app.3f2a1b.js"
 
@@ -280,3 +281,13 @@ def test_sign_in_limit_per_client_cannot_be_dodged_with_x_forwarded_for(site: Si
     assert set(statuses) <= {401, 429}
     assert statuses.count(401) <= limit
     assert statuses[-1] == 429
+
+
+def test_nginx_lets_go_of_idle_api_connections_before_the_api_closes_them() -> None:
+    from obd2_dashboard.ops.serve import KEEP_ALIVE_S
+
+    site = SITE.read_text()
+    upstream = site[site.index("upstream obd2_dashboard_api {") :].split("}", 1)[0]
+    timeout = re.search(r"keepalive_timeout (\d+)s;", upstream)
+    assert timeout is not None, "the upstream sets no keepalive_timeout"
+    assert int(timeout.group(1)) < KEEP_ALIVE_S

@@ -10,12 +10,18 @@ from obd2_dashboard.ops.commands import prepare_embedded_storage
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, load_settings
 
+# Longer than nginx keeps an idle upstream connection (keepalive_timeout, 60 s by default):
+# were the API to close one first, nginx could send a request on it as it closes, and answer
+# that request (a POST is not retried) with a 502.
+KEEP_ALIVE_S = 75
+
 _UVICORN_OPTIONS = {
     "log_config": None,
     "proxy_headers": True,
     "forwarded_allow_ips": "127.0.0.1,::1",
     "server_header": False,
     "timeout_graceful_shutdown": 10,
+    "timeout_keep_alive": KEEP_ALIVE_S,
 }
 
 

@@ -12,7 +12,11 @@ from obd2_dashboard.kit.db import after_commit, utcnow
 from obd2_dashboard.live.publisher import LivePublisher
 from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, Device, User
 from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
-from obd2_dashboard.telemetry.streams import WORK_STREAM, WORK_STREAM_MAXLEN
+from obd2_dashboard.telemetry.streams import (
+    WORK_STREAM,
+    WORK_STREAM_MAX_AGE_MS,
+    WORK_STREAM_MAXLEN,
+)
 from obd2_dashboard.vehicles.service import get_vehicle
 from obd2_protocol import IngestResult, SampleFields
 
@@ -52,7 +56,12 @@ class Pipeline:
         if self.work_breaker.is_open:
             return
         try:
-            await self.broker.xadd(WORK_STREAM, {"outbox": str(outbox_id)}, WORK_STREAM_MAXLEN)
+            await self.broker.xadd(
+                WORK_STREAM,
+                {"outbox": str(outbox_id)},
+                WORK_STREAM_MAXLEN,
+                max_age_ms=WORK_STREAM_MAX_AGE_MS,
+            )
         except Exception as exc:
             # The outbox row stays; the worker's sweep picks it up.
             self.work_breaker.trip()

@@ -16,7 +16,11 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from obd2_dashboard.dependencies import AppState, get_state
-from obd2_dashboard.devices.service import authenticate_device, device_report_key
+from obd2_dashboard.devices.service import (
+    authenticate_device,
+    device_is_active,
+    device_report_key,
+)
 from obd2_dashboard.dtcs import service as dtcs
 from obd2_dashboard.dtcs.codes import describe
 from obd2_dashboard.kit.db import after_commit, session_scope, utcnow
@@ -63,10 +67,19 @@ class _Connection:
         self.device_id = device_id
         self.vehicle_id = vehicle_id
         self.send_lock = asyncio.Lock()
+        self.closed = False
 
     async def send(self, text: str) -> None:
         async with self.send_lock:
-            await self.websocket.send_text(text)
+            if not self.closed:
+                await self.websocket.send_text(text)
+
+    async def close(self, reason: str) -> None:
+        """Closes the socket once, whichever of its tasks finds the device revoked first."""
+        async with self.send_lock:
+            if not self.closed:
+                self.closed = True
+                await self.websocket.close(CLOSE_UNAUTHORIZED, reason)
 
     async def error(self, batch_id: int | None, status: int, detail: str) -> None:
         await self.send(BridgeError(id=batch_id, status=status, detail=detail).model_dump_json())
@@ -109,10 +122,17 @@ class _Connection:
             )
 
     async def push_commands(self) -> None:
-        """Sends the device's queued commands, polling for new ones while the socket lives."""
+        """Sends the device's queued commands, polling for new ones while the socket lives.
+
+        Each poll also checks that the device still may send: a token revoked (by any API
+        process) closes its open socket within a poll, not at its next batch.
+        """
         while True:
             try:
                 async with session_scope(self.state.sessionmaker) as session:
+                    if not await device_is_active(session, self.device_id):
+                        await self.close("device token revoked")
+                        return
                     due = await dtcs.due_commands(session, self.device_id)
                 for command in due:
                     if command.kind == dtcs.CLEAR_DTCS:
@@ -185,7 +205,7 @@ async def bridge_socket(websocket: WebSocket) -> None:
                 await connection.report(kind, frame)
             elif kind == "batch":
                 if not await connection.batch(token, frame):
-                    await websocket.close(CLOSE_UNAUTHORIZED, "device token revoked")
+                    await connection.close("device token revoked")
                     return
             else:
                 await connection.error(None, 422, f"unknown frame type {kind!r}")

@@ -10,7 +10,7 @@ On each backend (PostgreSQL on 127.0.0.1, embedded SQLite), in a scratch databas
   50 trips, signed in, through the ASGI app) and a page from the middle (cursor) are timed.
   Target: first page ≤ 20 ms p50.
 
-Prints a table and writes bench/results/trips_bench.json.
+Prints a table and writes bench/results/trips_bench.json; ``bench/run.py trips`` runs it too.
 
     .venv/bin/python bench/trips_bench.py [--short]
 """
@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from harness import Result, Target
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -175,9 +176,11 @@ async def _bench_recompute(app: FastAPI, seconds: int) -> list[dict[str, Any]]:
     return [
         {"measure": f"{label}: full recomputation", "value": round(full, 1), "unit": "ms"},
         {
-            "measure": "one late sample mid-drive: recompute the trip",
+            "measure": "one late sample mid-drive: recount its minutes",
             "value": round(late, 1),
             "unit": "ms",
+            # The 2-hour drive's figure is the one judged (issue 7: under 1 s on Postgres).
+            "target": Target("<", 1000) if seconds >= 7200 else None,
         },
         {
             "measure": "one more second live (80 rows): resumed trip",
@@ -262,6 +265,7 @@ async def _bench_list(app: FastAPI, count: int, repeats: int) -> list[dict[str, 
             "measure": f"{label}: first page p50 (HTTP)",
             "value": round(statistics.median(first_page), 2),
             "unit": "ms",
+            "target": Target("<=", 20) if count >= 10_000 else None,
         },
         {
             "measure": f"{label}: first page p95 (HTTP)",
@@ -303,24 +307,31 @@ async def _run_backend(backend: str, short: bool) -> list[dict[str, Any]]:
     return [{"backend": backend, **row} for row in recompute + listing]
 
 
-def run(short: bool) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def run(short: bool) -> list[Result]:
+    """What bench/run.py calls: every figure on both backends."""
+    results: list[Result] = []
     for backend in ("postgres", "sqlite"):
-        rows += asyncio.run(_run_backend(backend, short))
-    return rows
+        for row in asyncio.run(_run_backend(backend, short)):
+            figure = f"{row['backend']}: {row['measure']}"
+            results.append(Result("trips", figure, row["value"], row["unit"], row.get("target")))
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="a 10-minute drive, 1000 trips")
     args = parser.parse_args()
-    rows = run(args.short)
-    width = max(len(r["measure"]) for r in rows)
-    print(f"{'backend':<9} {'measure':<{width}} {'value':>10} unit")
-    for row in rows:
-        print(f"{row['backend']:<9} {row['measure']:<{width}} {row['value']:>10} {row['unit']}")
+    results = run(args.short)
+    width = max(len(r.figure) for r in results)
+    print(f"{'figure':<{width}} {'value':>10} unit  target")
+    for r in results:
+        verdict = ""
+        if r.target is not None:
+            verdict = f"{r.target.op} {r.target.bound:g}: {'pass' if r.passed else 'MISS'}"
+        print(f"{r.figure:<{width}} {r.value:>10} {r.unit:<4}  {verdict}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"short": args.short, "rows": rows}, indent=2) + "\n")
+    rows = [r.as_json() for r in results]
+    RESULTS.write_text(json.dumps({"short": args.short, "results": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

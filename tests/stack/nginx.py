@@ -116,6 +116,7 @@ class NginxSite:
                     "/opt/obd2-dashboard/current/apps/web/dist": str(dist),
                     "/var/www/letsencrypt": str(acme),
                     "/var/log/nginx/obd2-dashboard.access.log": str(self.access_log),
+                    "/var/log/nginx/error.log": str(self.error_log),
                 }
             )
         )

@@ -63,8 +63,11 @@ def test_api_operations_document_their_errors(method: str, path: str, operation:
         assert "422" in responses
     if method != "GET" and path not in NO_COOKIE_PATHS:
         assert "403" in responses  # CSRF
+    assert "503" in responses  # the database or the broker down
+    if method != "GET":
+        assert "413" in responses  # the body limit
     for code, response in responses.items():
-        if code.startswith("4"):
+        if code.startswith("4") or code == "503":
             content = response.get("content", {}).get("application/json", {})
             assert content["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}, code
         elif code != "204":
@@ -74,6 +77,44 @@ def test_api_operations_document_their_errors(method: str, path: str, operation:
     body = operation.get("requestBody")
     if body is not None:
         assert body["content"]["application/json"]["schema"]
+
+
+def _schemas(node: object) -> list[Schema]:
+    if isinstance(node, dict):
+        return [node, *(s for child in node.values() for s in _schemas(child))]
+    if isinstance(node, list):
+        return [s for child in node for s in _schemas(child)]
+    return []
+
+
+def test_integer_bounds_survive_a_reader_that_parses_floats() -> None:
+    # FastAPI's document model keeps bounds as floats: 2**63 - 1 would be published as 2**63.
+    bounds = [
+        (schema[key], schema)
+        for schema in _schemas(DOCUMENT)
+        if schema.get("type") == "integer"
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        if key in schema
+    ]
+    assert len(bounds) > 20
+    for value, schema in bounds:
+        assert type(value) is int, schema
+        assert abs(value) <= 2**53, schema
+        assert json.loads(json.dumps(float(value))) == value, schema
+
+
+def test_pids_are_documented_as_the_known_table() -> None:
+    from obd2_protocol import PIDS
+
+    sample = DOCUMENT["paths"]["/api/v1/ingest"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["samples"]["items"]["properties"]
+    history = DOCUMENT["paths"]["/api/v1/vehicles/{vehicle_id}/samples"]["get"]["parameters"]
+    rule = DOCUMENT["components"]["schemas"]["AlertRuleCreate"]["properties"]["pid"]["anyOf"][0]
+    update = DOCUMENT["components"]["schemas"]["AlertRuleUpdate"]["properties"]["pid"]["anyOf"][0]
+    pid_query = next(p["schema"] for p in history if p["name"] == "pid")
+    for schema in (sample["pid"], pid_query, rule, update):
+        assert schema["enum"] == list(PIDS), schema
 
 
 def test_no_framework_error_shape_is_documented() -> None:

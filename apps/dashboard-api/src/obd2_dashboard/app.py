@@ -18,6 +18,7 @@ from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.kit.errors import install_database_error_handlers, install_error_handlers
 from obd2_dashboard.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from obd2_dashboard.kit.openapi import install_openapi
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.live.endpoints import router as live_router
 from obd2_dashboard.live.hub import LiveHub
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_router())
     install_web(app, settings)
+    install_openapi(app, API_PREFIX)
 
     def body_limit(path: str) -> int:
         if path in INGEST_PATHS:

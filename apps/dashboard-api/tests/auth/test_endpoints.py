@@ -65,6 +65,9 @@ async def test_cookie_flags_in_development(world: World, client: httpx.AsyncClie
     csrf_flags = _attributes(cookies[CSRF_COOKIE])
     assert "httponly" not in csrf_flags  # the page's script must read it
     assert "secure" not in csrf_flags
+    assert "samesite=strict" in csrf_flags
+    for flags in (session_flags, csrf_flags):
+        assert "max-age=1209600" in flags  # SESSION_MAX_AGE_S: the server's expiry too
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ async def test_cookies_are_secure_in_production(world: World, production_app: Fa
     cookies = _set_cookies(response)
     session_flags = _attributes(cookies[SESSION_COOKIE])
     assert {"httponly", "samesite=lax", "secure"} <= session_flags
-    assert "secure" in _attributes(cookies[CSRF_COOKIE])
+    assert {"samesite=strict", "secure"} <= _attributes(cookies[CSRF_COOKIE])
 
 
 async def test_logout_ends_the_session_on_the_server(
@@ -295,3 +298,32 @@ async def test_every_api_route_but_login_needs_a_session(
             assert response.json() == {"detail": "not signed in"}
             walked.append((method, path))
     assert len(walked) >= 8
+
+
+# Writes authenticated by something other than the session cookie: nothing for CSRF to abuse.
+NOT_COOKIE_WRITES = {("POST", LOGIN), ("POST", "/api/v1/ingest"), ("POST", "/api/v1/torque")}
+
+
+async def test_every_cookie_write_needs_the_csrf_header(
+    app: FastAPI, world: World, alice: httpx.AsyncClient
+) -> None:
+    """Walks the OpenAPI document: a write with the cookie and without the header is 403."""
+    vehicle = (await alice.post("/api/v1/vehicles", json={"name": "Car"})).json()["id"]
+    good = alice.headers.pop("X-CSRF-Token")
+    writes = [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if method != "get" and (method.upper(), path) not in NOT_COOKIE_WRITES
+    ]
+    assert len(writes) >= 13
+    for method, path in writes:
+        url = re.sub(r"\{[a-z_]+\}", str(vehicle), path)
+        for headers in ({}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": good[:-2]}):
+            response = await alice.request(method, url, json={}, headers=headers)
+            assert response.status_code == 403, (method, path, headers, response.text)
+            assert "X-CSRF-Token" in response.json()["detail"]
+    # Nothing was done: the vehicle is as it was and the session still works.
+    alice.headers["X-CSRF-Token"] = good
+    assert (await alice.get(f"/api/v1/vehicles/{vehicle}")).json()["name"] == "Car"
+    assert (await alice.get(ME)).status_code == 200

@@ -62,3 +62,36 @@ async def test_password_hashing_runs_off_the_event_loop(
         assert signed_in.user.email == "a@example.com"
     assert len(threads) == 2
     assert loop_thread not in threads
+
+
+# OWASP Password Storage Cheat Sheet, argon2id: any of these (memory KiB, iterations), p = 1.
+OWASP_ARGON2ID = [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)]
+
+
+def _argon2_parameters(encoded: str) -> tuple[str, int, dict[str, int], bytes, bytes]:
+    import base64
+
+    _, variant, version, params, salt, digest = encoded.split("$")
+
+    def unpadded(text: str) -> bytes:
+        return base64.b64decode(text + "=" * (-len(text) % 4))
+
+    values = {k: int(v) for k, v in (p.split("=") for p in params.split(","))}
+    return variant, int(version.removeprefix("v=")), values, unpadded(salt), unpadded(digest)
+
+
+async def test_stored_hashes_meet_owasp_argon2id_minimums(app: FastAPI) -> None:
+    async with app.state.obd2.sessionmaker() as session:
+        user = await service.create_user(session, "a@example.com", "long enough")
+        await session.commit()
+        stored = (await session.execute(select(User.password_hash))).scalar_one()
+    assert stored == user.password_hash
+    variant, version, params, salt, digest = _argon2_parameters(stored)
+    assert variant == "argon2id"
+    assert version == 19
+    assert any(params["m"] >= m and params["t"] >= t for m, t in OWASP_ARGON2ID), params
+    assert params["p"] >= 1
+    assert len(salt) >= 16
+    assert len(digest) >= 32
+    # The hash checked when the account does not exist costs the same, or timing tells.
+    assert _argon2_parameters(security._DUMMY_HASH)[2] == params

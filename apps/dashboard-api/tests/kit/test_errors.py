@@ -244,6 +244,15 @@ async def test_oversized_body_is_413(
     assert (await alice.get("/api/v1/auth/me")).status_code == 200
 
 
+async def test_body_that_is_not_utf8_is_422_like_malformed_json(alice: httpx.AsyncClient) -> None:
+    # FastAPI itself answers 400, which no operation documents.
+    for content in (b"\x03\xff", b'{"name": "\xff\xfe\xfa"}'):
+        response = await alice.post("/api/v1/vehicles", content=content, headers=JSON)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == "invalid request: body: not UTF-8 encoded JSON"
+        assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
 async def test_bad_content_length_is_4xx(alice: httpx.AsyncClient) -> None:
     for length in ("abc", "-1", "1" * 40):
         response = await alice.post(

@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from obd2_dashboard.settings import Settings
 from tests.conftest import CLI, PASSWORD, SESSION_SECRET, World, clean_env, free_port
+from tests.serve_process import ServeProcess, Storage, serve_process
 
 
 @dataclass(slots=True)
@@ -131,3 +133,92 @@ async def test_json_logs_carry_request_context_and_no_secrets(world: World, serv
     for entry in entries:
         if entry.get("logger") == "obd2_dashboard.http":
             assert entry.get("request_id")
+
+
+@pytest.fixture
+def debug_server(settings: Settings, world: World, tmp_path: Path) -> Iterator[ServeProcess]:
+    """The server at LOG_LEVEL=DEBUG: every library's debug output lands in the journal too."""
+    storage = Storage(
+        "postgres" if settings.REDIS_URL else "sqlite",
+        str(settings.DATABASE_URL),
+        settings.REDIS_URL,
+        settings.REDIS_KEY_PREFIX,
+    )
+    with serve_process(storage, tmp_path, LOG_LEVEL="DEBUG") as server:
+        yield server
+
+
+async def test_debug_logs_carry_no_credentials(world: World, debug_server: ServeProcess) -> None:
+    """Every way a credential reaches the server, at DEBUG: none of them is written down."""
+    await world.user("alice@example.com")
+    url = debug_server.url
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        csrf = login.json()["csrf_token"]
+        client.headers["X-CSRF-Token"] = csrf
+        session_cookie = client.cookies["obd2_session"]
+        vehicle_id = (await client.post("/api/v1/vehicles", json={"name": "Car"})).json()["id"]
+        device = await client.post(f"/api/v1/vehicles/{vehicle_id}/devices", json={"name": "Pi"})
+        token = device.json()["token"]
+        now = int(time.time() * 1000)
+        sample = {"seq": 1, "ts": now, "pid": "RPM", "value": 800.0}
+        bearer = {"Authorization": f"Bearer {token}"}
+        ingest = await client.post("/api/v1/ingest", json={"samples": [sample]}, headers=bearer)
+        assert ingest.status_code == 200
+        torque = await client.get(
+            "/api/v1/torque", params={"token": token, "session": "1", "time": str(now), "kc": "900"}
+        )
+        assert torque.text == "OK!"
+        posted = await client.post(
+            f"/api/v1/torque?token={token}", data={"session": "1", "time": str(now), "kd": "50"}
+        )
+        assert posted.text == "OK!"
+        wrong = await client.get("/api/v1/torque", params={"token": token + "x", "kc": "1"})
+        assert wrong.status_code == 401
+        async with client.stream("GET", f"/api/v1/streams/vehicles/{vehicle_id}") as stream:
+            assert stream.status_code == 200
+    ws = "ws" + url.removeprefix("http")
+    async with connect(f"{ws}/api/v1/bridge/ws", additional_headers=bearer) as bridge:
+        await bridge.send(json.dumps({"type": "batch", "id": 1, "samples": [{**sample, "seq": 2}]}))
+        assert json.loads(await bridge.recv())["type"] == "ack"
+    cookie = {"Cookie": f"obd2_session={session_cookie}"}
+    async with connect(f"{ws}/api/v1/streams/ws", additional_headers=cookie) as browser:
+        await browser.send(json.dumps({"type": "subscribe", "vehicle_id": vehicle_id}))
+        assert json.loads(await browser.recv())["type"] == "subscribed"
+    stderr = debug_server.stop()
+
+    assert '"level": "debug"' in stderr  # it did log at DEBUG
+    secrets = {
+        "password": PASSWORD,
+        "session cookie": session_cookie,
+        "session token": session_cookie.rpartition(".")[0],
+        "csrf token": csrf,
+        "device token": token,
+        "device token's random part": token[12:],
+    }
+    leaked = {name: [line for line in stderr.splitlines() if value in line][:2]
+              for name, value in secrets.items() if value in stderr}  # fmt: skip
+    assert leaked == {}
+    _lines(stderr)  # still one JSON object a line
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("< authorization: Bearer obd2d_abc.DEF-123", "< authorization: Bearer [redacted]"),
+        ("< Authorization: Basic dXNlcjpwYXNz", "< Authorization: Basic [redacted]"),
+        ("< cookie: obd2_session=tok.3f2a; obd2_csrf=9a8b", "obd2_session=[redacted]"),
+        ("< x-csrf-token: 9a8b7c", "< x-csrf-token: [redacted]"),
+        ('"GET /api/v1/torque?session=1&token=obd2d_x&kc=9 HTTP/1.1"', "&token=[redacted]&kc=9"),
+        ("WebSocket /api/v1/bridge/ws?token=abc", "?token=[redacted]"),
+        ("device obd2d_" + "A" * 43 + " said hi", "device obd2d_[redacted] said hi"),
+    ],
+)
+def test_credentials_are_redacted_from_log_lines(line: str, kept: str) -> None:
+    from obd2_dashboard.kit.logging import redact
+
+    assert kept in redact(line)
+    assert "[redacted]" in redact(line)

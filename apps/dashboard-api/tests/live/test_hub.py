@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from obd2_dashboard.kit.broker import Breaker, EmbeddedBroker
+from obd2_dashboard.live import hub as live_hub
 from obd2_dashboard.live.endpoints import OVERFLOW_REASON, _pump
 from obd2_dashboard.live.events import (
     LiveEvent,
@@ -17,10 +18,17 @@ from obd2_dashboard.live.events import (
     live_stream,
     parse_event_id,
 )
-from obd2_dashboard.live.hub import SUBSCRIBER_QUEUE_ENTRIES, LiveHub, SubscriberOverflowError
+from obd2_dashboard.live.hub import Attached, LiveHub, SubscriberOverflowError
 from obd2_dashboard.live.publisher import LivePublisher
 
 VEHICLE = 7
+# A small bound keeps these tests quick; the hub reads it at every offer.
+QUEUE_SAMPLES = 256
+
+
+@pytest.fixture(autouse=True)
+def _small_queues(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_hub, "SUBSCRIBER_QUEUE_SAMPLES", QUEUE_SAMPLES)
 
 
 def _sample(seq: int) -> LiveSample:
@@ -38,8 +46,14 @@ async def _settled(hub: LiveHub, broker: EmbeddedBroker) -> None:
     raise AssertionError("the reader never caught up with the stream")
 
 
-async def _next(events: AsyncIterator[LiveEvent | Reset | None]) -> LiveEvent | Reset | None:
-    return await asyncio.wait_for(anext(events), 5)
+async def _next(
+    events: AsyncIterator[Attached | LiveEvent | Reset | None],
+) -> LiveEvent | Reset | None:
+    """The next item after the subscription's ``Attached``."""
+    while True:
+        item = await asyncio.wait_for(anext(events), 5)
+        if not isinstance(item, Attached):
+            return item
 
 
 async def test_a_subscriber_too_far_behind_loses_its_backlog_whole_and_resumes_without_hole() -> (
@@ -56,7 +70,7 @@ async def test_a_subscriber_too_far_behind_loses_its_backlog_whole_and_resumes_w
     assert isinstance(got, LiveEvent)
     assert got.sample.seq == 0
     # The subscriber stops reading while more entries than its queue holds arrive.
-    total = SUBSCRIBER_QUEUE_ENTRIES + 10
+    total = QUEUE_SAMPLES + 10
     for seq in range(1, total + 1):
         await publisher.publish(VEHICLE, [_sample(seq)])
     await _settled(hub, broker)
@@ -140,21 +154,36 @@ async def test_websocket_subscriber_that_overflows_gets_a_reset_then_new_samples
     hub = LiveHub(broker)
     publisher = LivePublisher(broker)
     socket = _StalledSocket()
+    socket.flowing.set()
     pump = asyncio.create_task(_pump(socket, hub, VEHICLE, asyncio.Lock()))  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
+    for _ in range(200):
+        if socket.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert socket.sent == [{"type": "subscribed", "vehicle_id": VEHICLE}]
+    socket.flowing.clear()
+    socket.stalled.clear()
     # One entry is taken (its send waits), then more than a queue's worth pile up.
     await publisher.publish(VEHICLE, [_sample(0)])
     await asyncio.wait_for(socket.stalled.wait(), 5)
-    for seq in range(1, SUBSCRIBER_QUEUE_ENTRIES + 10):
+    for seq in range(1, QUEUE_SAMPLES + 10):
         await publisher.publish(VEHICLE, [_sample(seq)])
     await _settled(hub, broker)
     socket.flowing.set()
+    reset = {"type": "reset", "vehicle_id": VEHICLE, "reason": OVERFLOW_REASON}
     for _ in range(200):
-        if socket.sent and socket.sent[-1]["type"] == "reset":
+        if reset in socket.sent:
             break
         await asyncio.sleep(0.01)
     assert [m["seq"] for m in socket.sent if m["type"] == "sample"] == [0]
-    assert socket.sent[-1] == {"type": "reset", "vehicle_id": VEHICLE, "reason": OVERFLOW_REASON}
+    after_reset = socket.sent[socket.sent.index(reset) + 1 :]
+    # A fresh subscription follows the reset at once.
+    for _ in range(200):
+        if after_reset:
+            break
+        await asyncio.sleep(0.01)
+        after_reset = socket.sent[socket.sent.index(reset) + 1 :]
+    assert after_reset[0] == {"type": "subscribed", "vehicle_id": VEHICLE}
     # The subscription goes on: a new sample reaches the socket.
     await asyncio.sleep(0.05)
     await publisher.publish(VEHICLE, [_sample(10_000)])

@@ -1,10 +1,12 @@
 import ast
 import re
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -141,3 +143,24 @@ def test_downgrade_is_refused() -> None:
             n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "downgrade"
         ]
         assert any(isinstance(n, ast.Raise) for n in ast.walk(downgrade)), path.name
+
+
+def test_quarter_hour_rollups_are_filled_from_existing_minutes(tmp_path: Path) -> None:
+    database = tmp_path / "upgrade.db"
+    config = alembic_config(async_database_url(f"sqlite:///{database}"))
+    command.upgrade(config, "20261126_alerts")
+    with sqlite3.connect(database) as connection:
+        connection.executemany(
+            "INSERT INTO sample_rollups_1m VALUES (1, 'RPM', ?, ?, ?, ?, ?)",
+            [
+                (900_000, 2, 1.0, 3.0, 2.0),
+                (960_000, 1, 5.0, 5.0, 5.0),
+                (1_800_000, 1, 7.0, 7.0, 7.0),
+            ],
+        )
+    command.upgrade(config, "head")
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT bucket_ts, count, min, max, avg FROM sample_rollups_15m ORDER BY bucket_ts"
+        ).fetchall()
+    assert rows == [(900_000, 3, 1.0, 5.0, 3.0), (1_800_000, 1, 7.0, 7.0, 7.0)]

@@ -1,16 +1,11 @@
-"""The MQTT publisher against the machine's Mosquitto (127.0.0.1:1883), with topic prefixes of
-the test's own; retained messages it leaves are cleared at the end."""
+"""The MQTT publisher against the machine's Mosquitto (see conftest.py)."""
 
 import asyncio
 import contextlib
 import json
 import os
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from fastapi import FastAPI
 
@@ -23,93 +18,8 @@ from obd2_dashboard.mqtt.publisher import MqttPublisher
 from obd2_dashboard.settings import Settings, SettingsError
 from tests.alerts.helpers import Car, minutes_ago
 from tests.conftest import Backend
+from tests.mqtt.helpers import MQTT_URL, Listener, listen
 from tests.processes import CLI, Proc
-
-MQTT_URL = os.environ.get("OBD2_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
-
-
-@dataclass
-class Listener:
-    """Every message under the test's prefixes, as (topic, payload, retained)."""
-
-    messages: list[tuple[str, str, bool]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on(self, topic: str) -> list[str]:
-        return [p for t, p, _ in self.messages if t == topic]
-
-    async def wait_for(self, what: str, found: Callable[[], bool], timeout: float = 20) -> None:
-        async def poll() -> None:
-            while not found():
-                self.arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.arrived.wait(), 0.5)
-
-        try:
-            await asyncio.wait_for(poll(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"no MQTT message: {what}; got {self.messages[-20:]}") from None
-
-
-async def _listen(prefixes: list[str], listener: Listener, ready: asyncio.Event) -> None:
-    target = parse_mqtt_url(MQTT_URL)
-    async with aiomqtt.Client(target.host, target.port) as client:
-        for prefix in prefixes:
-            await client.subscribe(f"{prefix}/#", qos=1)
-        ready.set()
-        async for message in client.messages:
-            payload = message.payload
-            text = payload.decode() if isinstance(payload, bytes) else str(payload)
-            listener.messages.append((str(message.topic), text, bool(message.retain)))
-            listener.arrived.set()
-
-
-@pytest.fixture
-def mqtt_settings(settings: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:10]
-    settings.MQTT_URL = MQTT_URL
-    settings.MQTT_TOPIC_PREFIX = f"obd2test/{tag}"
-    settings.HA_DISCOVERY_PREFIX = f"hatest/{tag}"
-    settings.MQTT_STATE_INTERVAL_S = 0.2
-    return settings
-
-
-@pytest.fixture
-async def listener(mqtt_settings: Settings) -> AsyncIterator[Listener]:
-    found = Listener()
-    ready = asyncio.Event()
-    prefixes = [mqtt_settings.MQTT_TOPIC_PREFIX, mqtt_settings.HA_DISCOVERY_PREFIX]
-    task = asyncio.create_task(_listen(prefixes, found, ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    try:
-        yield found
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        # Leave nothing retained on the shared broker.
-        target = parse_mqtt_url(MQTT_URL)
-        async with aiomqtt.Client(target.host, target.port) as client:
-            for topic in {t for t, _, retained in found.messages} | {
-                f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
-            }:
-                await client.publish(topic, b"", qos=1, retain=True)
-
-
-@pytest.fixture
-async def publisher(
-    quiet_app: FastAPI, mqtt_settings: Settings, car: Car, listener: Listener
-) -> AsyncIterator[MqttPublisher]:
-    state = quiet_app.state.obd2
-    found = MqttPublisher(mqtt_settings, state.sessionmaker, state.broker, consumer="test")
-    stop = asyncio.Event()
-    task = asyncio.create_task(found.run(stop))
-    await asyncio.wait_for(found.connected.wait(), 10)
-    try:
-        yield found
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 async def test_live_values_and_home_assistant_discovery(
@@ -149,7 +59,7 @@ async def test_live_values_and_home_assistant_discovery(
     # Retained: a subscriber that comes later still gets configs, states and availability.
     late = Listener()
     ready = asyncio.Event()
-    task = asyncio.create_task(_listen([prefix, ha], late, ready))
+    task = asyncio.create_task(listen([prefix, ha], late, ready))
     try:
         await listener.wait_for("retained", lambda: len(late.messages) >= 7)
         retained = {t: p for t, p, r in late.messages if r}
@@ -172,7 +82,7 @@ async def test_trip_dtc_and_alert_events(
     events = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/{car.vehicle_id}/events"
     broker = quiet_app.state.obd2.broker
     assert await publish_dtc_event(broker, car.vehicle_id, "P0301", "stored")
-    assert await publish_trip_event(broker, car.vehicle_id, "trip.ended", {"id": 7, "km": 12.5})
+    assert await publish_trip_event(broker, car.vehicle_id, "trip.finished", {"id": 7, "km": 12.5})
     await listener.wait_for("two events", lambda: len(listener.on(events)) >= 2)
     dtc, trip = (json.loads(p) for p in listener.on(events))
     assert dtc == {
@@ -181,7 +91,7 @@ async def test_trip_dtc_and_alert_events(
         "code": "P0301",
         "kind": "stored",
     }
-    assert trip["type"] == "trip.ended"
+    assert trip["type"] == "trip.finished"
     assert trip["trip"] == {"id": 7, "km": 12.5}
 
     await car.rule(kind="dtc")

@@ -65,6 +65,47 @@ async def test_long_ranges_read_rollups_equal_to_raw(world: World) -> None:
     assert body["max"][-1] == 599.0
 
 
+async def test_a_month_reads_quarter_hours_that_follow_late_samples(world: World) -> None:
+    user = await world.user("month@example.com")
+    vehicle = await world.vehicle(user)
+    _, token = await world.device(vehicle)
+    auth = {"Authorization": f"Bearer {token}"}
+    quarter = T0 - T0 % 900_000
+    # Three hours of RPM every 10 s from a quarter hour, value = index.
+    samples = [
+        {"seq": i, "ts": quarter + i * 10_000, "pid": "RPM", "value": float(i)} for i in range(1080)
+    ]
+    assert (
+        await world.client.post("/api/v1/ingest", json={"samples": samples}, headers=auth)
+    ).is_success
+    await drain_outbox(world.app)
+    browser = await world.login("month@example.com")
+    query: dict[str, str | int] = {
+        "pid": "RPM",
+        "from": quarter,
+        "to": quarter + 30 * 86_400_000,
+        "max_points": 1000,
+    }
+
+    body = (await browser.get(f"/api/v1/vehicles/{vehicle}/samples", params=query)).json()
+    assert body["source"] == "rollup"
+    assert body["bucket_ms"] == 45 * 60_000  # 44 minutes needed, whole quarter hours given
+    assert body["count"] == [270, 270, 270, 270]
+    assert body["points"][1] == [quarter + 2_700_000, sum(range(270, 540)) / 270]
+    assert body["min"][1] == 270.0
+    assert body["max"][1] == 539.0
+
+    # A late sample from a spool, inside the first quarter hour.
+    late = {"samples": [{"seq": 5000, "ts": quarter + 5_000, "pid": "RPM", "value": 10_000.0}]}
+    assert (await world.client.post("/api/v1/ingest", json=late, headers=auth)).is_success
+    await drain_outbox(world.app)
+    assert await rollups_match_raw(world.app) == []
+    body = (await browser.get(f"/api/v1/vehicles/{vehicle}/samples", params=query)).json()
+    await browser.aclose()
+    assert body["count"][0] == 271
+    assert body["max"][0] == 10_000.0
+
+
 async def test_history_validates_its_query(world: World) -> None:
     vehicle, user = await _seed(world)
     base = f"/api/v1/vehicles/{vehicle}/samples"

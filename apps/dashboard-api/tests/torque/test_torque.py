@@ -83,8 +83,10 @@ async def test_torque_refuses_bad_tokens_and_times(world: World, client: httpx.A
     _, token = await world.device(vehicle)
     bad = await client.get("/api/v1/torque", params={"token": "obd2d_nope", "kc": "1"})
     assert bad.status_code == 401
+    # No token is no credentials, as on every other route: 401, not a parameter error.
     missing = await client.get("/api/v1/torque", params={"kc": "1"})
-    assert missing.status_code == 422
+    assert missing.status_code == 401
+    assert missing.json() == {"detail": "unknown or revoked device token"}
     wrong_time = await client.get(
         "/api/v1/torque", params={"token": token, "time": "yesterday", "kc": "1"}
     )

@@ -1,17 +1,23 @@
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obd2_dashboard.models import FuelType
+from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType
 from obd2_dashboard.trips.segmenter import (
+    GPS_PIDS,
     Segmenter,
+    Totals,
     TripBuilder,
     TripState,
     fuel_litres_from_air,
+    recounts,
 )
 from tests.trips.helpers import T0, Sample, drive
 
 GAP = 300_000
+MINUTE = ROLLUP_BUCKET_MS
 
 
 def segment(samples: list[Sample], gap: int = GAP) -> list[TripState]:
@@ -20,27 +26,32 @@ def segment(samples: list[Sample], gap: int = GAP) -> list[TripState]:
     return [trip.state for trip in segmenter.finish()]
 
 
+def summed(samples: list[Sample], gap: int = GAP) -> list[Totals]:
+    return [state.totals() for state in segment(samples, gap)]
+
+
 def test_constant_speed_integrates_to_the_exact_distance() -> None:
-    (trip,) = segment(drive(T0, 601, speed=60.0))  # 600 s at 60 km/h
+    (state,) = segment(drive(T0, 601, speed=60.0))  # 600 s at 60 km/h
+    trip = state.totals()
     assert trip.distance_km == pytest.approx(10.0)
     assert trip.distance_source == "speed"
     assert trip.moving_ms == 600_000
     assert trip.idle_ms == 0
     assert trip.max_speed == 60.0
-    assert trip.end_ts - trip.start_ts == 600_000
+    assert state.end_ts - state.start_ts == 600_000
 
 
 def test_a_ramp_integrates_with_the_trapezoid_rule() -> None:
     # 0 → 100 km/h linearly over 100 s, sampled every 2 s: exact under the trapezoid rule.
     samples = [(T0 + i * 2000, "SPEED", i * 2.0) for i in range(51)]
-    (trip,) = segment([(T0, "RPM", 900.0), *samples])
+    (trip,) = summed([(T0, "RPM", 900.0), *samples])
     assert trip.distance_km == pytest.approx(100 / 2 * 100 / 3600)
 
 
 def test_an_odometer_takes_precedence_over_integrated_speed() -> None:
     samples = drive(T0, 601, speed=60.0)
     samples += [(T0, "ODOMETER", 12_000.0), (T0 + 600_000, "ODOMETER", 12_010.4)]
-    (trip,) = segment(samples)
+    (trip,) = summed(samples)
     assert trip.distance_source == "odometer"
     assert trip.distance_km == pytest.approx(10.4)
     assert trip.speed_km == pytest.approx(10.0)
@@ -48,14 +59,14 @@ def test_an_odometer_takes_precedence_over_integrated_speed() -> None:
 
 def test_fuel_rate_is_integrated_in_litres() -> None:
     samples = drive(T0, 601) + [(T0 + i * 1000, "FUEL_RATE", 6.0) for i in range(601)]
-    (trip,) = segment(samples)
+    (trip,) = summed(samples)
     assert trip.fuel_rate_l == pytest.approx(1.0)  # 6 L/h for 10 minutes
     assert trip.maf_air_g is None
 
 
 def test_maf_becomes_fuel_by_air_fuel_ratio_and_density() -> None:
     samples = drive(T0, 1001) + [(T0 + i * 1000, "MAF", 10.0) for i in range(1001)]
-    (trip,) = segment(samples)
+    (trip,) = summed(samples)
     assert trip.fuel_rate_l is None
     assert trip.maf_air_g == pytest.approx(10_000.0)
     assert fuel_litres_from_air(10_000.0, FuelType.petrol) == pytest.approx(10_000 / 14.7 / 745)
@@ -64,7 +75,7 @@ def test_maf_becomes_fuel_by_air_fuel_ratio_and_density() -> None:
 
 def test_idle_is_engine_running_while_standing_still() -> None:
     samples = drive(T0, 61, speed=0.0, rpm=800.0) + drive(T0 + 61_000, 60, speed=30.0)
-    (trip,) = segment(samples)
+    (trip,) = summed(samples)
     assert trip.idle_ms == 61_000
     assert trip.moving_ms == 59_000
 
@@ -81,14 +92,15 @@ def test_a_stop_shorter_than_the_gap_joins_and_a_longer_one_splits() -> None:
         (park, park + 299_000),
     ]
     # The engine-off stop is neither moving nor idle.
-    assert trips[0].moving_ms + trips[0].idle_ms == 599_000 + 599_000
+    first_trip = trips[0].totals()
+    assert first_trip.moving_ms + first_trip.idle_ms == 599_000 + 599_000
 
 
 def test_samples_outside_the_car_in_use_do_not_belong_to_a_trip() -> None:
     samples = drive(T0, 10)
     samples += [(T0 - 5000, "COOLANT_TEMP", 99.0), (T0 + 5000, "COOLANT_TEMP", 80.0)]
     samples += [(T0 + 20_000, "COOLANT_TEMP", 120.0), (T0 + 20_000, "RPM", 0.0)]
-    (trip,) = segment(samples)
+    (trip,) = summed(samples)
     assert trip.max_coolant == 80.0
     assert trip.count == 21
 
@@ -140,3 +152,70 @@ def test_resuming_a_trip_from_its_stored_state_equals_one_pass(
     after = [t.state for t in resumed.finish()]
     combined = stored[:-1] + after
     assert [s.to_json() for s in combined] == [s.to_json() for s in whole]
+
+
+# Weighted towards the integrated PIDs, so that readings often lie within STALE_MS of each other.
+_PIDS = [
+    "RPM",
+    "SPEED",
+    "SPEED",
+    "FUEL_RATE",
+    "MAF",
+    "COOLANT_TEMP",
+    "ODOMETER",
+    "GPS_LAT",
+    "GPS_LON",
+]
+# 0: a duplicate instant; 16 and 40 s: gaps longer than STALE_MS inside the trip.
+_STEPS_MS = [0, 50, 400, 1000, 1000, 2000, 3000, 3000, 16_000, 40_000]
+_VALUES = [0.0, 3.0, 12.5, 40.0, 800.0]
+
+
+def _late_inside(rng: random.Random, state: TripState) -> list[Sample]:
+    """Samples inside the trip's bounds (where even a running one cannot move them), often just
+    before a minute ends (their readings count in the next minute too) or at the very instant
+    of an existing sample."""
+    late: list[Sample] = []
+    for _ in range(rng.randint(1, 8)):
+        ts = rng.randint(state.start_ts, state.end_ts)
+        if rng.random() < 0.5:
+            ts = ts - ts % MINUTE + MINUTE - rng.choice([1, 500, 5_000, 14_000])
+        late.append((max(state.start_ts, min(ts, state.end_ts)), rng.choice(_PIDS), 1.5))
+    return late
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 50))
+def test_recounting_the_minutes_late_samples_touch_equals_one_pass(seed: int) -> None:
+    for case in range(seed, seed + 50):
+        rng = random.Random(case)
+        samples: list[Sample] = [(T0, "RPM", 900.0)]
+        for _ in range(rng.randint(50, 400)):
+            ts = samples[-1][0] + rng.choice(_STEPS_MS)
+            samples.append((ts, rng.choice(_PIDS), rng.choice(_VALUES)))
+        stored = segment(samples)
+        if len(stored) != 1:
+            continue
+        state = TripState.from_json(stored[0].to_json())
+        assert state is not None
+        late = _late_inside(rng, state)
+        # The same instant as a stored sample, with another value: a duplicate reading.
+        if rng.random() < 0.3:
+            ts, pid, _ = rng.choice(samples)
+            late.append((ts, pid, 2.5))
+        everything = sorted(samples + late)
+        (whole,) = segment(everything)
+        # What the worker does: the minutes that gained samples and the minute after each.
+        changed = {t - t % MINUTE for t, _, _ in late}
+        for recount in recounts(state, changed):
+            fresh = TripBuilder(state.blank())
+            for sample in everything:
+                if recount.since <= sample[0] <= recount.until:
+                    fresh.add(*sample)
+            state.take_minutes(fresh.state, recount.minutes)
+        if any(pid in GPS_PIDS for _, pid, _ in late):
+            fresh = TripBuilder(state.blank())
+            for t, pid, value in everything:
+                if pid in GPS_PIDS and state.start_ts <= t <= state.end_ts:
+                    fresh.add_gps(t, pid, value)
+            state.take_track(fresh.state)
+        assert state.to_json() == whole.to_json(), f"case {case}"

@@ -1,10 +1,12 @@
 import csv
 import io
+import random
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.settings import Settings
@@ -140,6 +142,108 @@ async def test_live_batches_extend_the_trip_as_one_pass_would(world: World) -> N
     assert [{k: v for k, v in t.items() if k != "id"} for t in live] == [
         {k: v for k, v in t.items() if k != "id"} for t in once
     ]
+
+
+def _rich_drive(rng: random.Random) -> list[Sample]:
+    """20 minutes of every trip PID at its own rate, with a 40 s silence (longer than readings
+    count for) and a 3-minute stop with the engine off (shorter than the join gap)."""
+    samples: list[Sample] = []
+    stop = range(T0 + 11 * MIN, T0 + 14 * MIN)
+    silence = range(T0 + 6 * MIN + 10_000, T0 + 6 * MIN + 50_000)
+    for i in range(20 * 60):
+        ts = T0 + i * 1000
+        if ts in stop or ts in silence:
+            continue
+        speed = float(rng.choice([0, 0, 20, 48.5, 90, 131]))
+        samples += [(ts, "RPM", 800.0 + rng.randint(0, 3000)), (ts, "SPEED", speed)]
+        if i % 2 == 0:
+            samples += [
+                (ts + 300, "FUEL_RATE", rng.uniform(0.5, 9)),
+                (ts, "MAF", rng.uniform(2, 40)),
+            ]
+        if i % 5 == 0:
+            samples += [(ts, "COOLANT_TEMP", 80.0 + i / 60), (ts, "GPS_LAT", 52.0 + i * 1e-5)]
+            samples += [(ts + 300, "GPS_LON", 4.5 + i * 1e-5)]
+        if i % 30 == 0:
+            samples.append((ts, "ODOMETER", 12_000.0 + i / 100))
+    return samples
+
+
+async def _trip_points(world: World, vehicle: int) -> list[tuple[Any, ...]]:
+    async with world.app.state.obd2.sessionmaker() as session:
+        result = await session.execute(
+            text(
+                "SELECT p.ts, p.lat, p.lon FROM trip_points p JOIN trips t ON t.id = p.trip_id "
+                "WHERE t.vehicle_id = :v ORDER BY p.ts"
+            ),
+            {"v": vehicle},
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_late_samples_inside_a_long_trip_recount_their_minutes_as_one_pass_would(
+    world: World,
+) -> None:
+    rng = random.Random(7)
+    drive_ = _rich_drive(rng)
+    late_window = range(T0 + 4 * MIN + 50_000, T0 + 4 * MIN + 58_000)  # just before a minute ends
+    held = [
+        s
+        for s in drive_
+        if s[0] in late_window or (s[1] == "GPS_LON" and s[0] == T0 + 9 * MIN + 300)
+    ]
+    late_batches = [
+        held,
+        # readings inside the silence and inside the engine-off stop (a minute with none before)
+        [(T0 + 6 * MIN + 30_000, "SPEED", 55.0), (T0 + 12 * MIN + 5_000, "COOLANT_TEMP", 99.0)],
+        # the same instant and PID as stored samples, another value; a GPS fix; fuel
+        [
+            (T0 + 15 * MIN, "SPEED", 61.0),
+            (T0 + 15 * MIN, "RPM", 5.0),
+            (T0 + 16 * MIN + 100, "GPS_LAT", 53.0),
+            (T0 + 16 * MIN + 400, "GPS_LON", 5.0),
+            (T0 + 17 * MIN + 59_999, "FUEL_RATE", 30.0),
+            (T0 + 2 * MIN + 1, "MAF", 80.0),
+            (T0 + 19 * MIN + 59_000, "ODOMETER", 12_013.0),
+        ],
+    ]
+    early = [s for s in drive_ if s not in held]
+    everything = early + [s for batch in late_batches for s in batch]
+
+    vehicle, car, user = await _car(world)
+    await car.upload(early)
+    await run_worker(world.app)
+    patched = RECOMPUTED.labels("patch")._value.get()
+    full = RECOMPUTED.labels("full")._value.get()
+    for batch in late_batches:  # each processed on its own, newest batch first
+        await car.upload(batch[::-1])
+        await run_worker(world.app)
+    assert RECOMPUTED.labels("patch")._value.get() >= patched + len(late_batches)
+    assert RECOMPUTED.labels("full")._value.get() == full
+    # A replay of the late samples stores and changes nothing.
+    assert (await car.replay(car.sent[-1][0:3]))["accepted"] == 0
+    await run_worker(world.app)
+    (trip,) = await _trips(user, vehicle)
+    await user.aclose()
+
+    # The reference: all the samples at once, summarised by one pass over the trip.
+    other, twin, twin_user = await _car(world, "twin@example.com")
+    await twin.upload(sorted(everything))
+    await run_worker(world.app)
+    (once,) = await _trips(twin_user, other)
+    await twin_user.aclose()
+    assert {k: v for k, v in trip.items() if k != "id"} == {
+        k: v for k, v in once.items() if k != "id"
+    }
+    rows = {row[1]: row[2:] for row in await stored_trips(world.app)}
+    assert rows[vehicle] == rows[other]  # every column, the segmenter state included
+    points = await _trip_points(world, vehicle)
+    assert points == await _trip_points(world, other)
+    # One fix each 5 s but in the stop and the silence; the late latitude took a fix over.
+    assert trip["track_points"] == len(points) == 240 - 36 - 8
+    assert (T0 + 16 * MIN + 300, 53.0, 4.5 + 960 * 1e-5) in points
+    assert trip["fuel_source"] == "FUEL_RATE"
+    assert trip["distance_source"] == "odometer"
 
 
 async def test_fuel_from_fuel_rate(world: World) -> None:

@@ -446,14 +446,19 @@ def test_every_page_is_accessible_fits_and_is_pictured(
     assert problems == {}
 
 
-def dtc_report(ts: int, stored: list[str], pending: list[str]) -> dict[str, object]:
-    return {
+def dtc_report(
+    ts: int, stored: list[str], pending: list[str], freeze: dict[str, float] | None = None
+) -> dict[str, object]:
+    report: dict[str, object] = {
         "type": "dtcs",
         "ts": ts,
         "stored": [{"code": c} for c in stored],
         "pending": [{"code": c} for c in pending],
         "permanent": [],
     }
+    if freeze:
+        report |= {"freeze_dtc": stored[0], "freeze_frame": freeze}
+    return report
 
 
 def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebStack) -> None:
@@ -462,12 +467,22 @@ def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebSt
     # P0171 is reported once, then no longer: it moves to the history as gone.
     with Agent(web, dtc_report(now - 60_000, ["P0171"], [])):
         pass
-    with Agent(web, dtc_report(now, ["P0301"], ["P0420"])) as agent:
+    freeze = {"RPM": 2450.0, "COOLANT_TEMP": 96.0}
+    with Agent(web, dtc_report(now, ["P0301"], ["P0420"], freeze)) as agent:
         page.goto(f"/vehicles/{web.vehicle_id}")
         page.get_by_role("link", name="Trouble codes").click()
         active = page.get_by_role("region", name=re.compile("^Active"))
         expect(active.get_by_role("heading", name="P0301")).to_be_visible()
         expect(active).to_contain_text("Cylinder 1 misfire detected")
+        # The freeze frame the car kept with the stored code, folded until asked for.
+        frame = active.locator(".freeze-frame")
+        expect(frame.locator('[data-pid="COOLANT_TEMP"]')).to_be_hidden()
+        frame.get_by_text("Freeze frame (2 values)").click()
+        expect(frame.locator('[data-pid="COOLANT_TEMP"]')).to_contain_text("96 °C")
+        expect(frame.locator('[data-pid="RPM"]')).to_contain_text("rpm")
+        expect(
+            page.get_by_role("region", name=re.compile("^Pending")).locator(".freeze-frame")
+        ).to_have_count(0)
         expect(page.get_by_role("region", name=re.compile("^Pending"))).to_contain_text("P0420")
         expect(page.get_by_role("region", name=re.compile("^Permanent"))).to_contain_text(
             "No permanent codes."
@@ -535,6 +550,36 @@ def test_trips_list_and_detail(
     assert {row[2] for row in rows[1:]} >= {"RPM", "SPEED"}
     assert all(start <= int(row[0]) <= end for row in rows[1:])
     screenshot(page, "trips-desktop")
+
+    # The date filter: the drive's day shows it, a day before it shows none, "All dates" resets.
+    day = page.evaluate(
+        "ts => { const d = new Date(ts); const p = n => String(n).padStart(2, '0');"
+        " return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`; }",
+        drive["start_ts"],
+    )
+    before = page.evaluate(
+        "ts => { const d = new Date(ts); d.setDate(d.getDate() - 1); const p = n =>"
+        " String(n).padStart(2, '0'); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-"
+        "${p(d.getDate())}`; }",
+        drive["start_ts"],
+    )
+    dates = page.get_by_role("form", name="Trips by date")
+    dates.get_by_label("From").fill(before)
+    dates.get_by_label("To").fill(before)
+    with page.expect_request(re.compile(r"/trips\?.*from=\d+&to=\d+")):
+        dates.get_by_role("button", name="Show trips").click()
+    expect(page.get_by_text("No trips started on these days.")).to_be_visible()
+    expect(card).to_have_count(0)
+    dates.get_by_label("To").fill(day)
+    dates.get_by_role("button", name="Show trips").click()
+    expect(card).to_be_visible()
+    dates.get_by_label("From").fill(day)
+    dates.get_by_label("To").fill(before)
+    dates.get_by_role("button", name="Show trips").click()
+    expect(dates).to_contain_text("The first day must not be after the last.")
+    dates.get_by_role("button", name="All dates").click()
+    expect(card).to_be_visible()
+    expect(dates.get_by_label("From")).to_have_value("")
 
     card.get_by_role("heading").get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"/trips/{drive['id']}$"))

@@ -50,6 +50,8 @@ export interface Trip {
   fuel_source: "FUEL_RATE" | "MAF" | null;
   economy_l_per_100km: number | null;
   track_points: number;
+  /** false while the car may still be in use (the join gap has not passed since end_ts) */
+  finished: boolean;
 }
 
 export interface TripDetail extends Trip {
@@ -167,6 +169,13 @@ export interface Dtc {
   first_seen: string | number;
   last_seen: string | number;
   cleared_at: string | number | null;
+  /** The PID values the car recorded when it stored the code (stored codes only). */
+  freeze_frame?: FreezeFrame | null;
+}
+
+export interface FreezeFrame {
+  dtc: string | null;
+  values: Record<string, number>;
 }
 
 /** /healthz and /readyz: "status", "version", "git_sha", one key per check, "errors". */

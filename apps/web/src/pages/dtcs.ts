@@ -1,6 +1,7 @@
 import { ApiError, api, get } from "../api/client";
-import type { Command, Dtc } from "../api/types";
+import type { Command, Dtc, FreezeFrame } from "../api/types";
 import { formatDateTime } from "../format";
+import { formatValue, pidLabel, unitSymbol } from "../pids";
 import { confirmDialog } from "../ui/dialog";
 import { h, replaceChildren, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
@@ -27,6 +28,27 @@ function when(value: string | number | null): string {
   return value === null ? "–" : formatDateTime(value);
 }
 
+/** The PID values the car kept when it stored the code, in the order of the PID table. */
+function freezeFrame(frame: FreezeFrame | null): HTMLElement | null {
+  const values = Object.entries(frame?.values ?? {}).filter(([, value]) => Number.isFinite(value));
+  if (values.length === 0) return null;
+  values.sort(([a], [b]) => pidLabel(a).localeCompare(pidLabel(b)));
+  return h(
+    "details",
+    { class: "freeze-frame" },
+    h("summary", null, `Freeze frame (${values.length} ${values.length === 1 ? "value" : "values"})`),
+    h("p", { class: "muted" }, "What the car recorded at the moment it stored this code."),
+    h(
+      "dl",
+      { class: "facts" },
+      values.map(([pid, value]) => {
+        const unit = unitSymbol(pid);
+        return h("div", { "data-pid": pid }, h("dt", null, pidLabel(pid)), h("dd", null, unit ? `${formatValue(pid, value)} ${unit}` : formatValue(pid, value)));
+      }),
+    ),
+  );
+}
+
 export function dtcsPage(ctx: PageContext): Page {
   const id = vehicleId(ctx);
   const frame = vehicleFrame(ctx, id, "dtcs");
@@ -48,6 +70,7 @@ export function dtcsPage(ctx: PageContext): Page {
         h("div", null, h("dt", null, "Last seen"), h("dd", null, when(dtc.last_seen))),
         dtc.cleared_at === null ? null : h("div", null, h("dt", null, "Cleared"), h("dd", null, when(dtc.cleared_at))),
       ),
+      freezeFrame(dtc.freeze_frame ?? null),
     );
   };
 

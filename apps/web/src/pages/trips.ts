@@ -9,6 +9,7 @@ import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { type TripRange, tripQuery, tripRange } from "./trip-range";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const PAGE_SIZE = 20;
@@ -59,6 +60,9 @@ export function tripsPage(ctx: PageContext): Page {
   const message = h("div");
   const more = h("button", { type: "button", class: "button", hidden: true }, "Show older trips");
   let cursor: string | null = null;
+  let range: TripRange = { from: null, to: null };
+  // Each load belongs to one filter: a page that arrives after the filter changed is dropped.
+  let generation = 0;
   const api = `/api/v1/vehicles/${id ?? 0}/trips`;
 
   const card = (trip: Trip): HTMLElement => {
@@ -66,25 +70,81 @@ export function tripsPage(ctx: PageContext): Page {
     return h(
       "li",
       { class: "card trip-card", "aria-labelledby": titleId, "data-trip": trip.id },
-      h("h2", { id: titleId }, h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts))),
+      h(
+        "h2",
+        { id: titleId },
+        h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts)),
+        trip.finished === false ? h("span", { class: "badge badge-ok" }, "In progress") : null,
+      ),
       tripFacts(trip),
       downloads(api, trip),
     );
   };
 
   const load = async (): Promise<void> => {
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (cursor) query.set("cursor", cursor);
+    const mine = generation;
+    const query = tripQuery(range, PAGE_SIZE, cursor);
     const response = await send("GET", `${api}?${query.toString()}`, { signal: ctx.signal });
     const trips = (await response.json()) as Trip[];
+    if (mine !== generation) return;
     cursor = response.headers.get("X-Next-Cursor");
     list.removeAttribute("aria-busy");
     if (trips.length === 0 && list.childElementCount === 0) {
-      list.append(h("li", { class: "card empty" }, "No trips yet: they appear once the car has been driven with the Bridge Agent."));
+      const filtered = range.from !== null || range.to !== null;
+      list.append(
+        h(
+          "li",
+          { class: "card empty" },
+          filtered ? "No trips started on these days." : "No trips yet: they appear once the car has been driven with the Bridge Agent.",
+        ),
+      );
     }
     list.append(...trips.map(card));
     more.hidden = cursor === null;
   };
+
+  // The date filter: trips that started on the days from one date to the other, both included.
+  const fromId = uid("trips-from");
+  const toId = uid("trips-to");
+  const fromInput = h("input", { id: fromId, type: "date" });
+  const toInput = h("input", { id: toId, type: "date" });
+  const filterMessage = h("div", { class: "form-message" });
+  const clearFilter = h("button", { type: "button", class: "button", hidden: true }, "All dates");
+  const filterForm = h(
+    "form",
+    { class: "custom-range trip-filter", novalidate: true, "aria-label": "Trips by date" },
+    h("div", { class: "field" }, h("label", { for: fromId }, "From"), fromInput),
+    h("div", { class: "field" }, h("label", { for: toId }, "To"), toInput),
+    h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button" }, "Show trips"), clearFilter),
+    filterMessage,
+  );
+  const reload = (next: TripRange): void => {
+    range = next;
+    cursor = null;
+    generation += 1;
+    clearFilter.hidden = next.from === null && next.to === null;
+    list.setAttribute("aria-busy", "true");
+    list.replaceChildren();
+    more.hidden = true;
+    message.replaceChildren();
+    load().catch(failed);
+  };
+  filterForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = tripRange(fromInput.value, toInput.value);
+    if (typeof next === "string") {
+      filterMessage.replaceChildren(errorBox(next));
+      return;
+    }
+    filterMessage.replaceChildren();
+    reload(next);
+  });
+  clearFilter.addEventListener("click", () => {
+    fromInput.value = "";
+    toInput.value = "";
+    filterMessage.replaceChildren();
+    reload({ from: null, to: null });
+  });
   const failed = (error: unknown): void => {
     if (ctx.signal.aborted || error instanceof SignedOutError) return;
     list.removeAttribute("aria-busy");
@@ -99,6 +159,7 @@ export function tripsPage(ctx: PageContext): Page {
   );
   frame.body.append(
     h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Drives the server recognised from the car's samples, newest first.")),
+    h("section", { class: "card" }, filterForm),
     message,
     list,
     h("div", { class: "card-actions" }, more),

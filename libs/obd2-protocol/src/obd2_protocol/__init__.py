@@ -3,7 +3,8 @@
 Both sides validate with the same models, so a batch the agent builds is a batch the server accepts.
 """
 
-from obd2_protocol.pids import PIDS, PidInfo, is_known_pid
+from obd2_protocol.fastwire import FastSample, decode_ingest_batch
+from obd2_protocol.pids import PID_SCHEMA, PIDS, PidInfo, is_known_pid
 from obd2_protocol.wire import (
     MAX_BATCH_SAMPLES,
     AdapterState,
@@ -19,12 +20,14 @@ from obd2_protocol.wire import (
     IngestBatch,
     IngestResult,
     Sample,
+    SampleFields,
     ServerFrame,
 )
 
 __all__ = [
     "MAX_BATCH_SAMPLES",
     "PIDS",
+    "PID_SCHEMA",
     "AdapterState",
     "AgentFrame",
     "BridgeAck",
@@ -35,10 +38,13 @@ __all__ = [
     "BridgeError",
     "BridgeStatus",
     "DtcEntry",
+    "FastSample",
     "IngestBatch",
     "IngestResult",
     "PidInfo",
     "Sample",
+    "SampleFields",
     "ServerFrame",
+    "decode_ingest_batch",
     "is_known_pid",
 ]

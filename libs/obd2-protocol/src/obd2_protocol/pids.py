@@ -82,6 +82,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 )
 
 PIDS: dict[str, PidInfo] = {name: PidInfo(name, unit, desc) for name, unit, desc in _TABLE}
+# For JSON schemas (OpenAPI): a PID is one of these names, so generated requests can name one.
+PID_SCHEMA: dict[str, object] = {"enum": list(PIDS)}
 
 
 def is_known_pid(name: str) -> bool:

@@ -1,14 +1,16 @@
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from obd2_protocol.pids import is_known_pid
+from obd2_protocol.pids import PID_SCHEMA, is_known_pid
 
 MAX_BATCH_SAMPLES = 5000
 # 2001-09-09: anything older is a clock that was never set, not spooled data.
 MIN_TS_MS = 1_000_000_000_000
-MAX_SEQ = 2**63 - 1
+# The largest integer every JSON reader holds exactly (a float's 53 bits): the web UI and the
+# OpenAPI document read seq as a float. An agent's seq (epoch ms * 1000) stays below it until 2255.
+MAX_SEQ = 2**53 - 1
 
 
 class _Strict(BaseModel):
@@ -18,7 +20,9 @@ class _Strict(BaseModel):
 class Sample(_Strict):
     seq: Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)]
     ts: Annotated[int, Field(ge=MIN_TS_MS, le=2**53, strict=True, description="epoch milliseconds")]
-    pid: Annotated[str, Field(min_length=1, max_length=64, examples=["RPM"])]
+    pid: Annotated[
+        str, Field(min_length=1, max_length=64, examples=["RPM"], json_schema_extra=PID_SCHEMA)
+    ]
     value: float
 
     @field_validator("pid")
@@ -34,6 +38,19 @@ class Sample(_Strict):
         if not math.isfinite(value):
             raise ValueError("value must be a finite number")
         return value
+
+
+class SampleFields(Protocol):
+    """A sample as the server handles it: a ``Sample`` or what the fast decoder makes."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def pid(self) -> str: ...
+    @property
+    def value(self) -> float: ...
 
 
 class IngestBatch(_Strict):

@@ -14,6 +14,7 @@ from obd2_dashboard.alerts.schemas import (
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import SessionDep
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
+from obd2_dashboard.models import AlertRule, User, Vehicle
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
 
 router = APIRouter(tags=["alerts"])
@@ -23,6 +24,16 @@ _NotFound = (VehicleNotFoundError, service.RuleNotFoundError, service.AlertNotFo
 
 def _not_found(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+def _rule(rule: AlertRule, vehicle: Vehicle, user: User) -> AlertRuleRead:
+    read = AlertRuleRead.model_validate(rule)
+    if vehicle.owner_id != user.id:
+        # The webhook's URL and secret are credentials (the secret signs deliveries): the
+        # owner's, not a viewer's.
+        read.webhook_url = None
+        read.webhook_secret = None
+    return read
 
 
 def _read(item: service.AlertWithDeliveries) -> AlertRead:
@@ -40,10 +51,10 @@ async def list_rules(
     vehicle_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> list[AlertRuleRead]:
     try:
-        rules = await service.list_rules(session, user, vehicle_id)
+        vehicle, rules = await service.list_rules(session, user, vehicle_id)
     except _NotFound as exc:
         raise _not_found(exc) from exc
-    return [AlertRuleRead.model_validate(r) for r in rules]
+    return [_rule(r, vehicle, user) for r in rules]
 
 
 @router.post(
@@ -74,11 +85,10 @@ async def get_rule(
     vehicle_id: IdPath, rule_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> AlertRuleRead:
     try:
-        return AlertRuleRead.model_validate(
-            await service.get_rule(session, user, vehicle_id, rule_id)
-        )
+        vehicle, rule = await service.get_rule(session, user, vehicle_id, rule_id)
     except _NotFound as exc:
         raise _not_found(exc) from exc
+    return _rule(rule, vehicle, user)
 
 
 @router.patch(

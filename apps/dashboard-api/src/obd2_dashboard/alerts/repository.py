@@ -130,13 +130,8 @@ class AlertRepository:
         result = await self.session.execute(query.order_by(Alert.id.desc()).limit(limit))
         return result.scalars().all()
 
-    async def get_owned(self, owner_id: int, alert_id: int) -> Alert | None:
-        result = await self.session.execute(
-            select(Alert)
-            .join(Vehicle, Vehicle.id == Alert.vehicle_id)
-            .where(Alert.id == alert_id, Vehicle.owner_id == owner_id)
-        )
-        return result.scalar_one_or_none()
+    async def get(self, alert_id: int) -> Alert | None:
+        return await self.session.get(Alert, alert_id)
 
 
 class DeliveryRepository:

@@ -5,7 +5,7 @@ from pydantic import AnyHttpUrl, Field, StringConstraints, field_validator, mode
 
 from obd2_dashboard.kit.schemas import MAX_ID, Schema
 from obd2_dashboard.vehicles.schemas import VehicleName
-from obd2_protocol import is_known_pid
+from obd2_protocol import PID_SCHEMA, is_known_pid
 
 RuleKind = Literal["threshold", "silence", "dtc"]
 RuleOp = Literal["above", "below"]
@@ -13,13 +13,16 @@ WebhookSecret = Annotated[
     str, StringConstraints(min_length=16, max_length=128, pattern=r"^[\x21-\x7e]+$")
 ]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+PidName = Annotated[str, Field(json_schema_extra=PID_SCHEMA)]
 
 
 class AlertRuleFields(Schema):
     name: VehicleName
     kind: RuleKind
     enabled: bool = True
-    pid: Annotated[str | None, Field(description="threshold: the PID, e.g. COOLANT_TEMP")] = None
+    pid: Annotated[PidName | None, Field(description="threshold: the PID, e.g. COOLANT_TEMP")] = (
+        None
+    )
     op: RuleOp | None = None
     threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
     clear_threshold: Annotated[
@@ -102,7 +105,7 @@ class AlertRuleUpdate(Schema):
 
     name: VehicleName | None = None
     enabled: bool | None = None
-    pid: str | None = None
+    pid: PidName | None = None
     op: RuleOp | None = None
     threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
     clear_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None

@@ -13,8 +13,12 @@ from obd2_dashboard.alerts.repository import (
 )
 from obd2_dashboard.alerts.schemas import AlertRuleCreate, AlertRuleFields, AlertRuleUpdate
 from obd2_dashboard.kit.db import utcnow
-from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, User
-from obd2_dashboard.vehicles.service import get_vehicle
+from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, User, Vehicle
+from obd2_dashboard.vehicles.service import (
+    VehicleNotFoundError,
+    get_owned_vehicle,
+    get_vehicle,
+)
 
 _RULE_FIELDS = tuple(AlertRuleFields.model_fields)
 
@@ -62,13 +66,27 @@ async def _check_device(session: AsyncSession, vehicle_id: int, data: AlertRuleF
         )
 
 
-async def list_rules(session: AsyncSession, user: User, vehicle_id: int) -> Sequence[AlertRule]:
+async def list_rules(
+    session: AsyncSession, user: User, vehicle_id: int
+) -> tuple[Vehicle, Sequence[AlertRule]]:
     vehicle = await get_vehicle(session, user, vehicle_id)
-    return await AlertRuleRepository(session).list_for_vehicle(vehicle.id)
+    return vehicle, await AlertRuleRepository(session).list_for_vehicle(vehicle.id)
 
 
-async def get_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> AlertRule:
+async def get_rule(
+    session: AsyncSession, user: User, vehicle_id: int, rule_id: int
+) -> tuple[Vehicle, AlertRule]:
     vehicle = await get_vehicle(session, user, vehicle_id)
+    rule = await AlertRuleRepository(session).get_for_vehicle(vehicle.id, rule_id)
+    if rule is None:
+        raise RuleNotFoundError(rule_id)
+    return vehicle, rule
+
+
+async def _owned_rule(
+    session: AsyncSession, user: User, vehicle_id: int, rule_id: int
+) -> AlertRule:
+    vehicle = await get_owned_vehicle(session, user, vehicle_id)
     rule = await AlertRuleRepository(session).get_for_vehicle(vehicle.id, rule_id)
     if rule is None:
         raise RuleNotFoundError(rule_id)
@@ -78,7 +96,7 @@ async def get_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: 
 async def create_rule(
     session: AsyncSession, user: User, vehicle_id: int, data: AlertRuleCreate
 ) -> AlertRule:
-    vehicle = await get_vehicle(session, user, vehicle_id)
+    vehicle = await get_owned_vehicle(session, user, vehicle_id)
     await _check_device(session, vehicle.id, data)
     rule = AlertRule(vehicle_id=vehicle.id, firing=False)
     _apply(rule, data)
@@ -88,7 +106,7 @@ async def create_rule(
 async def update_rule(
     session: AsyncSession, user: User, vehicle_id: int, rule_id: int, data: AlertRuleUpdate
 ) -> AlertRule:
-    rule = await get_rule(session, user, vehicle_id, rule_id)
+    rule = await _owned_rule(session, user, vehicle_id, rule_id)
     merged = {name: getattr(rule, name) for name in _RULE_FIELDS}
     merged.update(data.model_dump(exclude_unset=True))
     try:
@@ -107,7 +125,7 @@ async def update_rule(
 
 
 async def delete_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> None:
-    rule = await get_rule(session, user, vehicle_id, rule_id)
+    rule = await _owned_rule(session, user, vehicle_id, rule_id)
     await AlertRuleRepository(session).delete(rule)
 
 
@@ -144,9 +162,14 @@ async def history(
 
 
 async def acknowledge(session: AsyncSession, user: User, alert_id: int) -> AlertWithDeliveries:
-    alert = await AlertRepository(session).get_owned(user.id, alert_id)
-    if alert is None:
-        raise AlertNotFoundError(alert_id)
+    alert = await AlertRepository(session).get(alert_id)
+    try:
+        if alert is None:
+            raise AlertNotFoundError(alert_id)
+        # A viewer sees the alert and may not change it (403); to anyone else it does not exist.
+        await get_owned_vehicle(session, user, alert.vehicle_id)
+    except VehicleNotFoundError:
+        raise AlertNotFoundError(alert_id) from None
     if alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = user.id

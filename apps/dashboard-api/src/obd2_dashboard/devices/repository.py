@@ -16,6 +16,9 @@ class DeviceRepository:
         )
         return result.scalars().all()
 
+    async def get(self, device_id: int) -> Device | None:
+        return await self.session.get(Device, device_id)
+
     async def get_owned(self, owner_id: int, device_id: int) -> Device | None:
         result = await self.session.execute(
             select(Device)

@@ -76,6 +76,11 @@ async def revoke_device(session: AsyncSession, user: User, device_id: int) -> De
     return device
 
 
+async def device_is_active(session: AsyncSession, device_id: int) -> bool:
+    device = await DeviceRepository(session).get(device_id)
+    return device is not None and device.revoked_at is None
+
+
 async def authenticate_device(session: AsyncSession, token: str) -> Device | None:
     """The active device this token belongs to, or None."""
     if not token.startswith(f"{TOKEN_PREFIX}_") or len(token) > 128:

@@ -21,6 +21,15 @@ from obd2_dashboard.ops.backup import BackupStatus, backup_status
 
 router = APIRouter(tags=["health"])
 
+_REPORT = {"application/json": {"schema": {"type": "object", "additionalProperties": True}}}
+_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "every dependency answers", "content": _REPORT},
+    503: {
+        "description": "the same keys, with an error for each dependency down",
+        "content": _REPORT,
+    },
+}
+
 
 def _body(report: Report, state: StateDep, status: str) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status, **report.checks}
@@ -31,14 +40,18 @@ def _body(report: Report, state: StateDep, status: str) -> dict[str, Any]:
     return body
 
 
-@router.get("/healthz", summary="Liveness with per-dependency status")
+@router.get("/healthz", summary="Liveness with per-dependency status", responses=_REPORT_RESPONSES)
 async def healthz(state: StateDep) -> JSONResponse:
     report = await check_dependencies(state.engine, state.broker)
     status = "ok" if report.ok else "error"
     return JSONResponse(_body(report, state, status), status_code=200 if report.ok else 503)
 
 
-@router.get("/readyz", summary="Ready to serve: dependencies up and migrations at head")
+@router.get(
+    "/readyz",
+    summary="Ready to serve: dependencies up and migrations at head",
+    responses=_REPORT_RESPONSES,
+)
 async def readyz(state: StateDep) -> JSONResponse:
     report = await check_dependencies(state.engine, state.broker)
     await check_migrations(state.engine, report)

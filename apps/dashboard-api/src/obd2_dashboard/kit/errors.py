@@ -37,17 +37,28 @@ def _error_items(errors: Any) -> list[dict[str, Any]]:
     return items
 
 
+# What FastAPI answers, with a 400, to a body it cannot even decode (bytes that are not UTF-8).
+_UNDECODABLE_BODY = "There was an error parsing the body"
+
+
+def _invalid(items: list[dict[str, Any]]) -> JSONResponse:
+    first = items[0] if items else None
+    where = ".".join(str(p) for p in first["loc"]) if first else "request"
+    message = f"invalid request: {where}: {first['msg']}" if first else "invalid request"
+    return JSONResponse({"detail": message, "errors": items}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        items = _error_items(exc.errors())
-        first = items[0] if items else None
-        where = ".".join(str(p) for p in first["loc"]) if first else "request"
-        message = f"invalid request: {where}: {first['msg']}" if first else "invalid request"
-        return JSONResponse({"detail": message, "errors": items}, status_code=422)
+        return _invalid(_error_items(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNDECODABLE_BODY:
+            # To the client that is the same mistake as malformed JSON, which is a 422.
+            item = {"loc": ["body"], "msg": "not UTF-8 encoded JSON", "type": "json_invalid"}
+            return _invalid([item])
         detail = printable(exc.detail) if isinstance(exc.detail, str) else "request failed"
         return JSONResponse(
             {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)

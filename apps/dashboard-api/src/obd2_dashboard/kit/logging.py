@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -13,6 +14,24 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "asctime",
     "color_message",
 }
+
+
+# Credentials a log line can carry: headers that libraries print at DEBUG (websockets prints
+# every request header of a WebSocket handshake), Torque's token in a query string, and anything
+# shaped like a device token or one of our cookies wherever it appears.
+_CREDENTIALS = (
+    (re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)[^\s\"',;]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)(x-csrf-token:\s*)[^\s\"',;]+"), r"\1[redacted]"),
+    (re.compile(r"(obd2_session|obd2_csrf)=[^\s\"',;&]+"), r"\1=[redacted]"),
+    (re.compile(r"(?i)([?&]token=)[^\s\"'&#]+"), r"\1[redacted]"),
+    (re.compile(r"\bobd2d_[A-Za-z0-9_-]{16,}"), "obd2d_[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _CREDENTIALS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class _RequestIdFilter(logging.Filter):
@@ -34,7 +53,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -51,7 +70,7 @@ class ConsoleFormatter(logging.Formatter):
             text = f"{text} {extras}"
         if record.exc_info:
             text = f"{text}\n{self.formatException(record.exc_info)}"
-        return text
+        return redact(text)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -63,6 +82,8 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log repeats what our request log says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's URL at INFO: an alert's webhook URL is a credential.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Every revision check says "Context impl …" at INFO: noise around a command's one line.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

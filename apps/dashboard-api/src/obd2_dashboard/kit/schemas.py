@@ -3,8 +3,10 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Largest id a BIGINT holds: anything bigger is a 422, never a database overflow.
-MAX_ID = 2**63 - 1
+# Ids are BIGINTs, but any bigger than 2**53 - 1 would be rounded by a JSON reader that parses
+# numbers as floats (JavaScript, and the OpenAPI document's own bounds): anything bigger is a 422,
+# never a database overflow nor an id a client cannot repeat exactly.
+MAX_ID = 2**53 - 1
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 

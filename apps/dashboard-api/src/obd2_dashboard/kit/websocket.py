@@ -1,3 +1,5 @@
+import json
+
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
@@ -16,3 +18,15 @@ async def receive_text_frame(websocket: WebSocket, max_bytes: int) -> str:
     if len(text) > max_bytes:
         raise FrameError(f"frame larger than {max_bytes} bytes")
     return text
+
+
+def parse_json_frame(text: str) -> object:
+    """The frame's JSON value; FrameError when it is not JSON.
+
+    Nesting deeper than the interpreter's recursion limit is a RecursionError, not a ValueError:
+    from a client, that is one more way of not sending JSON.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise FrameError("frame is not JSON") from None

@@ -12,9 +12,9 @@ from obd2_dashboard.auth.dependencies import SESSION_COOKIE, CurrentUser
 from obd2_dashboard.auth.service import user_for_cookie
 from obd2_dashboard.dependencies import HubDep, SessionDep, get_state
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
-from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
+from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.events import LiveEvent, Reset, parse_event_id
-from obd2_dashboard.live.hub import OPEN_STREAMS, LiveHub, SubscriberOverflowError
+from obd2_dashboard.live.hub import OPEN_STREAMS, Attached, LiveHub, SubscriberOverflowError
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 
@@ -25,7 +25,15 @@ MAX_WS_SUBSCRIPTIONS = 50
 MAX_WS_MESSAGE_BYTES = 4096
 
 
-def _sse_event(event: LiveEvent | Reset) -> str:
+CONNECTED = ": connected\nretry: 2000\n\n"
+KEEPALIVE = ": keepalive\n\n"
+
+
+def _sse_event(event: Attached | LiveEvent | Reset | None) -> str:
+    if event is None:
+        return KEEPALIVE
+    if isinstance(event, Attached):
+        return CONNECTED
     if isinstance(event, Reset):
         event_id = f"id: {event.id}\n" if event.id else ""
         return f"{event_id}event: reset\ndata: {json.dumps({'reason': event.reason})}\n\n"
@@ -63,14 +71,16 @@ async def vehicle_events(
     async def body() -> AsyncIterator[str]:
         OPEN_STREAMS.labels("sse").inc()
         try:
-            yield ": connected\nretry: 2000\n\n"
             batches = hub.event_batches(
                 vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat
             )
             # A stream entry goes out in one write: a write per event cost the API, nginx and
             # the browser more than the events themselves.
             async for batch in batches:
-                yield ": keepalive\n\n" if batch is None else "".join(map(_sse_event, batch))
+                if batch is None or isinstance(batch, Attached):
+                    yield _sse_event(batch)
+                else:
+                    yield "".join(map(_sse_event, batch))
         except SubscriberOverflowError:
             return
         finally:
@@ -105,6 +115,13 @@ async def _pump(
             async for item in hub.events(vehicle_id, None):
                 if item is None:
                     continue
+                if isinstance(item, Attached):
+                    # Said once the subscription is live, so nothing published after it is missed.
+                    async with send_lock:
+                        await websocket.send_text(
+                            json.dumps({"type": "subscribed", "vehicle_id": vehicle_id})
+                        )
+                    continue
                 message: dict[str, Any]
                 if isinstance(item, Reset):
                     message = {"type": "reset", "vehicle_id": vehicle_id, "reason": item.reason}
@@ -129,8 +146,8 @@ async def _pump(
 
 def _parse_subscription(raw: str) -> tuple[str, int] | None:
     try:
-        message = json.loads(raw)
-    except ValueError:
+        message = parse_json_frame(raw)
+    except FrameError:
         return None
     if not isinstance(message, dict):
         return None
@@ -198,7 +215,6 @@ async def browser_socket(websocket: WebSocket) -> None:
                 pumps[vehicle_id] = asyncio.create_task(
                     _pump(websocket, state.hub, vehicle_id, send_lock)
                 )
-                await reply({"type": "subscribed", "vehicle_id": vehicle_id})
             elif kind == "unsubscribe":
                 task = pumps.pop(vehicle_id, None)
                 if task is not None:

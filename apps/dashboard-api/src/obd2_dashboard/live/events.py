@@ -1,13 +1,14 @@
 """What travels on a vehicle's live stream: one broker entry per stored batch, and a gap marker
 where batches were stored but could not be put on the stream."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import orjson
 
-from obd2_dashboard.kit.broker import parse_stream_id
+from obd2_dashboard.kit.broker import MAX_STREAM_ID_PART, format_stream_id
+from obd2_protocol import SampleFields
 
 # A viewer resumes without a gap after a break this long (or this many batches), no longer:
 # Redis then holds about (ingest rate x age) of samples, whatever the number of vehicles.
@@ -53,19 +54,6 @@ class LiveEvent:
     sample: LiveSample
 
 
-class SampleFields(Protocol):
-    """What a live entry carries of a sample (a ``LiveSample`` or a validated wire sample)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def ts(self) -> int: ...
-    @property
-    def pid(self) -> str: ...
-    @property
-    def value(self) -> float: ...
-
-
 def encode_batch(samples: Sequence[SampleFields]) -> dict[str, str]:
     # orjson: on the ingest path this encoding cost more than the Redis round trip.
     rows = [(s.seq, s.ts, s.pid, s.value) for s in samples]
@@ -95,13 +83,20 @@ class ResumePoint:
     index: int
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+_EVENT_ID = re.compile(r"(\d{1,20})-(\d{1,20})\.(\d{1,9})", re.ASCII)
+
+
 def parse_event_id(value: str) -> ResumePoint | None:
-    """``"<stream id>.<index>"`` → where to resume; None for anything malformed."""
-    entry_id, sep, index = value.strip().partition(".")
-    if not sep or not index.isdigit() or len(index) > 9:
+    """``"<stream id>.<index>"`` → where to resume; None for anything malformed.
+
+    The stream id comes back in canonical form and within Redis' 64-bit parts, so it can be
+    handed to the broker as it is.
+    """
+    match = _EVENT_ID.fullmatch(value.strip())
+    if match is None:
         return None
-    try:
-        parse_stream_id(entry_id)
-    except ValueError:
+    ms, seq, index = (int(part) for part in match.groups())
+    if ms > MAX_STREAM_ID_PART or seq > MAX_STREAM_ID_PART:
         return None
-    return ResumePoint(entry_id, int(index))
+    return ResumePoint(format_stream_id((ms, seq)), index)

@@ -1,7 +1,8 @@
 """Fans each vehicle's live stream out to the clients of this process.
 
-One reader task per watched vehicle reads the broker; each subscriber gets a bounded queue. A
-subscriber that falls that far behind loses its whole backlog at once and is told so at its next
+One reader task per watched vehicle reads the broker; each subscriber gets a queue bounded in
+samples (an entry is a whole batch: up to 5 000 samples, 1.6 MB once decoded). A subscriber
+that falls that far behind loses its whole backlog at once and is told so at its next
 read (``SubscriberOverflowError``): what it got is then an unbroken run up to its last event, so
 an SSE client resumes from there with ``Last-Event-ID`` and a WebSocket client is sent a
 ``reset``. Nothing is buffered without bound, and nothing is skipped silently.
@@ -28,9 +29,12 @@ from obd2_dashboard.live.events import (
 
 log = logging.getLogger("obd2_dashboard.live")
 
-SUBSCRIBER_QUEUE_ENTRIES = 256
+# Samples waiting for one subscriber (about 7 MB decoded): a viewer of a busy car gets seconds of
+# slack, a client that stopped reading costs no more than that.
+SUBSCRIBER_QUEUE_SAMPLES = 20_000
 _READ_BLOCK_MS = 1_000
-_REPLAY_PAGE = 500
+# Entries read per page when replaying after Last-Event-ID: at most ~23 MB of raw batches.
+_REPLAY_PAGE = 100
 
 # livesum: with several worker processes, the total over the live ones.
 OPEN_STREAMS = Gauge(
@@ -47,6 +51,11 @@ class SubscriberOverflowError(Exception):
     """The client read too slowly; it must reconnect (and resume)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """The first item of every subscription: whatever is published from now on is delivered."""
+
+
 def _decode(entry_id: str, fields: dict[str, str]) -> list[LiveEvent | Reset]:
     if is_gap_entry(fields):
         return [Reset(GAP_REASON, f"{entry_id}.0")]
@@ -57,17 +66,31 @@ def _decode(entry_id: str, fields: dict[str, str]) -> list[LiveEvent | Reset]:
 class _Subscriber:
     # Each item is one broker entry, decoded once by the reader for all its subscribers; None
     # (always alone in the queue) means the backlog was dropped.
-    queue: asyncio.Queue[list[LiveEvent | Reset] | None] = field(
-        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_ENTRIES)
-    )
+    queue: asyncio.Queue[list[LiveEvent | Reset] | None] = field(default_factory=asyncio.Queue)
+    queued_samples: int = 0
+    overflowed: bool = False
 
-    def overflow(self) -> None:
-        # The whole backlog goes, not just its oldest entry: dropping one entry and keeping the
-        # rest would hand the client newer events after a hole it could not see, and its resume
-        # point would then lie past the hole.
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+    def offer(self, events: list[LiveEvent | Reset]) -> bool:
+        """Queues ``events``; False (and the backlog dropped) when that would pass the bound."""
+        if self.queued_samples + len(events) > SUBSCRIBER_QUEUE_SAMPLES:
+            # The whole backlog goes, not just its oldest entry: dropping one entry and keeping
+            # the rest would hand the client newer events after a hole it could not see, and its
+            # resume point would then lie past the hole.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queued_samples = 0
+            self.overflowed = True
+            self.queue.put_nowait(None)
+            return False
+        self.queued_samples += len(events)
+        self.queue.put_nowait(events)
+        return True
+
+    async def take(self) -> list[LiveEvent | Reset] | None:
+        events = await self.queue.get()
+        if events is not None:
+            self.queued_samples -= len(events)
+        return events
 
 
 class _VehicleReader:
@@ -103,11 +126,8 @@ class _VehicleReader:
                     continue
                 events = _decode(*entry)
                 for subscriber in list(self.subscribers):
-                    try:
-                        subscriber.queue.put_nowait(events)
-                    except asyncio.QueueFull:
+                    if not subscriber.offer(events):
                         self.subscribers.discard(subscriber)
-                        subscriber.overflow()
 
 
 class LiveHub:
@@ -151,18 +171,21 @@ class LiveHub:
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncGenerator[list[LiveEvent | Reset] | None, None]:
+    ) -> AsyncGenerator[Attached | list[LiveEvent | Reset] | None, None]:
         """Live events of one vehicle, a stream entry at a time, first replaying what followed
         ``resume``. The lists are shared with other subscribers: read them, never change them.
 
-        With ``idle_s``, a None whenever that long passes without an event (for heartbeats).
-        A ``Reset`` where the stream carries a gap marker. Ends with ``SubscriberOverflowError``
-        when the consumer fell a whole queue behind (everything before it was delivered).
+        Starts with ``Attached`` (tell the client it is connected then, not before, or what is
+        published in between is missed). With ``idle_s``, a None whenever that long passes
+        without an event (for heartbeats). A ``Reset`` where the stream carries a gap marker.
+        Ends with ``SubscriberOverflowError`` when the consumer fell a whole queue behind
+        (everything before it was delivered).
         """
         reader, subscriber = await self._attach(vehicle_id)
         # Entries up to here come from the replay, later ones from the queue: no gap, no repeat.
         attached_at = reader.position or "0-0"
         try:
+            yield Attached()
             if invalid_resume:
                 yield [Reset("the Last-Event-ID is not one this server issued")]
             elif resume is not None:
@@ -173,7 +196,7 @@ class LiveHub:
                     # A timeout on the queue itself: a task per event to race a timer cost more
                     # than the rest of the fan-out to a viewer.
                     async with asyncio.timeout(idle_s):
-                        batch = await subscriber.queue.get()
+                        batch = await subscriber.take()
                 except TimeoutError:
                     yield None
                     continue
@@ -190,15 +213,15 @@ class LiveHub:
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
-    ) -> AsyncGenerator[LiveEvent | Reset | None, None]:
+    ) -> AsyncGenerator[Attached | LiveEvent | Reset | None, None]:
         """``event_batches``, one event at a time."""
         batches = self.event_batches(
             vehicle_id, resume, invalid_resume=invalid_resume, idle_s=idle_s
         )
         try:
             async for batch in batches:
-                if batch is None:
-                    yield None
+                if batch is None or isinstance(batch, Attached):
+                    yield batch
                     continue
                 for event in batch:
                     yield event

@@ -7,11 +7,11 @@ from obd2_dashboard.kit.broker import Breaker, Broker
 from obd2_dashboard.live.events import (
     LIVE_STREAM_MAX_AGE_MS,
     LIVE_STREAM_MAXLEN,
-    SampleFields,
     encode_batch,
     gap_entry,
     live_stream,
 )
+from obd2_protocol import SampleFields
 
 log = logging.getLogger("obd2_dashboard.live")
 

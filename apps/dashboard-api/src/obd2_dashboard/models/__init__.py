@@ -4,13 +4,20 @@ from obd2_dashboard.kit.db import Base
 from obd2_dashboard.models.alert import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
-from obd2_dashboard.models.rollup import ROLLUP_BUCKET_MS, IngestOutbox, SampleRollup
+from obd2_dashboard.models.rollup import (
+    ROLLUP_15M_BUCKET_MS,
+    ROLLUP_BUCKET_MS,
+    IngestOutbox,
+    SampleRollup,
+    SampleRollup15m,
+)
 from obd2_dashboard.models.sample import Sample
 from obd2_dashboard.models.trip import Trip, TripPoint
 from obd2_dashboard.models.user import User, UserSession
 from obd2_dashboard.models.vehicle import FuelType, Vehicle, VehicleShare
 
 __all__ = [
+    "ROLLUP_15M_BUCKET_MS",
     "ROLLUP_BUCKET_MS",
     "Alert",
     "AlertDelivery",
@@ -22,6 +29,7 @@ __all__ = [
     "IngestOutbox",
     "Sample",
     "SampleRollup",
+    "SampleRollup15m",
     "Trip",
     "TripPoint",
     "User",

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -17,6 +17,13 @@ class Trip(Base):
         # The list is "one vehicle, newest first, a page at a time": a keyset scan of this index.
         # The worker finds the trips near new samples with the same index.
         Index("ix_trips_vehicle_id_start_ts_id", "vehicle_id", "start_ts", "id"),
+        # The worker looks for trips to declare finished every few seconds: the few not yet.
+        Index(
+            "ix_trips_end_ts_unfinished",
+            "end_ts",
+            postgresql_where=text("finished_at IS NULL"),
+            sqlite_where=text("finished_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -43,6 +50,9 @@ class Trip(Base):
     # trip's end extend it without re-reading the whole drive. Never read by the API.
     state: Mapped[str] = mapped_column(Text, deferred=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # When the worker saw no sample of the car in use for the join gap after the trip's end and
+    # sent trip.finished; a trip is finished once (late samples may still change its summary).
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TripPoint(Base):

@@ -25,7 +25,11 @@ async def publish_vehicle_event(
 
     Best effort, like live fan-out: False (and a log line) when the broker is unavailable.
     """
-    fields = {"vehicle_id": str(vehicle_id), "payload": event_payload(event_type, vehicle_id, data)}
+    fields = {
+        "vehicle_id": str(vehicle_id),
+        "type": event_type,
+        "payload": event_payload(event_type, vehicle_id, data),
+    }
     try:
         await broker.xadd(MQTT_EVENTS_STREAM, fields, maxlen=MQTT_EVENTS_MAXLEN)
     except Exception as exc:
@@ -37,7 +41,8 @@ async def publish_vehicle_event(
 async def publish_trip_event(
     broker: Broker, vehicle_id: int, event_type: str, trip: dict[str, Any]
 ) -> bool:
-    """``event_type`` is ``trip.started`` or ``trip.ended``; ``trip`` its summary (JSON-able)."""
+    """``event_type`` is ``trip.started``, ``trip.updated``, ``trip.finished`` or
+    ``trip.merged``; ``trip`` its summary (JSON-able; see ``trips.events``)."""
     return await publish_vehicle_event(broker, vehicle_id, event_type, {"trip": trip})
 
 

@@ -27,9 +27,10 @@ from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.live.events import decode_entry, live_stream
 from obd2_dashboard.mqtt.connection import MqttTarget, make_client, parse_mqtt_url
 from obd2_dashboard.mqtt.events import MQTT_EVENTS_GROUP, MQTT_EVENTS_STREAM
-from obd2_dashboard.mqtt.repository import all_vehicles
-from obd2_dashboard.mqtt.topics import Topics, VehicleInfo, state_payload
+from obd2_dashboard.mqtt.repository import all_vehicles, last_finished_trip
+from obd2_dashboard.mqtt.topics import LAST_TRIP_SENSORS, Topics, VehicleInfo, state_payload
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.trips.events import trip_summary
 
 log = logging.getLogger("obd2_dashboard.mqtt")
 
@@ -69,6 +70,10 @@ class MqttPublisher:
         self._latest: dict[tuple[int, str], tuple[int, float]] = {}
         self._sent_ts: dict[tuple[int, str], int] = {}
         self._announced: dict[tuple[int, str], VehicleInfo] = {}
+        # Per vehicle: the last trip summary sent, and the vehicle its sensors were announced as.
+        self._last_trip: dict[int, str] = {}
+        self._trip_announced: dict[int, VehicleInfo] = {}
+        self._last_trips_due = True
         self._vehicles_at = 0.0
 
     async def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
@@ -92,8 +97,7 @@ class MqttPublisher:
                     self.client = c
                     await c.publish(self.topics.status, "online", qos=1, retain=True)
                     await c.subscribe(self.topics.discovery_status, qos=1)
-                    self._announced.clear()
-                    self._sent_ts.clear()
+                    self._forget_sent()
                     self.connected.set()
                     log.info("mqtt connected", extra={"host": self.target.host})
                     backoff = 0.5
@@ -134,8 +138,14 @@ class MqttPublisher:
         async for message in client.messages:
             if message.topic.matches(self.topics.discovery_status) and message.payload == b"online":
                 # Home Assistant restarted: announce every sensor and its state again.
-                self._announced.clear()
-                self._sent_ts.clear()
+                self._forget_sent()
+
+    def _forget_sent(self) -> None:
+        self._announced.clear()
+        self._sent_ts.clear()
+        self._last_trip.clear()
+        self._trip_announced.clear()
+        self._last_trips_due = True
 
     # -- live states -----------------------------------------------------------------------
     async def _live_loop(self) -> None:
@@ -204,10 +214,55 @@ class MqttPublisher:
         self._announced[(vehicle.id, pid)] = vehicle
         PUBLISHED.labels("discovery").inc()
 
+    # -- last trip -------------------------------------------------------------------------
+    async def publish_last_trips(self) -> None:
+        """Every vehicle's last finished trip (after a connect, or Home Assistant's restart)."""
+        self._last_trips_due = False
+        try:
+            await self._refresh_vehicles()
+            for vehicle_id in list(self.vehicles):
+                await self.publish_last_trip(vehicle_id)
+        except MqttUnavailableError:
+            raise
+        except Exception as exc:
+            log.warning("mqtt last trips: %s", type(exc).__name__)
+
+    async def publish_last_trip(self, vehicle_id: int) -> bool:
+        """Publishes the vehicle's last finished trip (retained) and its sensors' discovery
+        configs, when it differs from what was sent; True when it published."""
+        async with self.sessionmaker() as session:
+            found = await last_finished_trip(session, vehicle_id)
+        if found is None:
+            return False
+        payload = json.dumps(trip_summary(*found), separators=(",", ":"))
+        if self._last_trip.get(vehicle_id) == payload:
+            return False
+        if vehicle_id not in self.vehicles:
+            await self._refresh_vehicles()
+        vehicle = self.vehicles.get(vehicle_id)
+        if vehicle is None:
+            return False
+        if self._trip_announced.get(vehicle_id) != vehicle:
+            for sensor in LAST_TRIP_SENSORS:
+                config = self.topics.last_trip_config(vehicle, sensor)
+                await self.publish(
+                    self.topics.last_trip_discovery(vehicle_id, sensor),
+                    json.dumps(config, separators=(",", ":"), ensure_ascii=False),
+                    retain=True,
+                )
+                PUBLISHED.labels("discovery").inc()
+            self._trip_announced[vehicle_id] = vehicle
+        await self.publish(self.topics.last_trip(vehicle_id), payload, retain=True)
+        self._last_trip[vehicle_id] = payload
+        PUBLISHED.labels("state").inc()
+        return True
+
     # -- events ----------------------------------------------------------------------------
     async def _events_loop(self) -> None:
         group_ready = False
         while True:
+            if self._last_trips_due:
+                await self.publish_last_trips()
             try:
                 if not group_ready:
                     await self.broker.ensure_group(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP)
@@ -234,17 +289,22 @@ class MqttPublisher:
                 MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP, self.consumer, count=100, block_ms=block_ms
             )
         done: list[str] = []
+        trips_changed: set[int] = set()
         for entry_id, fields in entries:
             try:
-                topic = self.topics.events(int(fields["vehicle_id"]))
+                vehicle_id = int(fields["vehicle_id"])
                 payload = fields["payload"]
             except (KeyError, ValueError):
                 log.warning("malformed mqtt event dropped", extra={"entry": entry_id})
                 done.append(entry_id)
                 continue
-            await self.publish(topic, payload)
+            await self.publish(self.topics.events(vehicle_id), payload)
             done.append(entry_id)
             PUBLISHED.labels("event").inc()
+            if fields.get("type", "").startswith("trip."):
+                trips_changed.add(vehicle_id)
+        for vehicle_id in sorted(trips_changed):
+            await self.publish_last_trip(vehicle_id)
         if done:
             await self.broker.xack(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP, done)
         return len(done)

@@ -25,6 +25,12 @@ _UVICORN_OPTIONS = {
 }
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    # No WebSocket message may be larger than the largest upload: a bigger one is refused from its
+    # frame header (close code 1009) instead of being read into memory first.
+    return {**_UVICORN_OPTIONS, "ws_max_size": settings.INGEST_MAX_BODY_BYTES}
+
+
 def app_from_environment() -> FastAPI:
     """The app of one worker process of ``serve --workers N``: its own Settings and logging."""
     from obd2_dashboard.app import create_app
@@ -54,9 +60,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None
             host=host,
             port=port,
             workers=workers,
-            **_UVICORN_OPTIONS,  # type: ignore[arg-type]
+            **_uvicorn_options(settings),  # type: ignore[arg-type]
         )
         return
     from obd2_dashboard.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, **_UVICORN_OPTIONS)  # type: ignore[arg-type]
+    uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]

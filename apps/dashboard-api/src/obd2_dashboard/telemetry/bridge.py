@@ -8,7 +8,6 @@ pushed to it.
 
 import asyncio
 import contextlib
-import json
 import logging
 from functools import partial
 
@@ -17,11 +16,15 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from obd2_dashboard.dependencies import AppState, get_state
-from obd2_dashboard.devices.service import authenticate_device, device_report_key
+from obd2_dashboard.devices.service import (
+    authenticate_device,
+    device_is_active,
+    device_report_key,
+)
 from obd2_dashboard.dtcs import service as dtcs
 from obd2_dashboard.dtcs.codes import describe
 from obd2_dashboard.kit.db import after_commit, session_scope, utcnow
-from obd2_dashboard.kit.websocket import FrameError, receive_text_frame
+from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.telemetry import service
@@ -64,10 +67,19 @@ class _Connection:
         self.device_id = device_id
         self.vehicle_id = vehicle_id
         self.send_lock = asyncio.Lock()
+        self.closed = False
 
     async def send(self, text: str) -> None:
         async with self.send_lock:
-            await self.websocket.send_text(text)
+            if not self.closed:
+                await self.websocket.send_text(text)
+
+    async def close(self, reason: str) -> None:
+        """Closes the socket once, whichever of its tasks finds the device revoked first."""
+        async with self.send_lock:
+            if not self.closed:
+                self.closed = True
+                await self.websocket.close(CLOSE_UNAUTHORIZED, reason)
 
     async def error(self, batch_id: int | None, status: int, detail: str) -> None:
         await self.send(BridgeError(id=batch_id, status=status, detail=detail).model_dump_json())
@@ -110,10 +122,17 @@ class _Connection:
             )
 
     async def push_commands(self) -> None:
-        """Sends the device's queued commands, polling for new ones while the socket lives."""
+        """Sends the device's queued commands, polling for new ones while the socket lives.
+
+        Each poll also checks that the device still may send: a token revoked (by any API
+        process) closes its open socket within a poll, not at its next batch.
+        """
         while True:
             try:
                 async with session_scope(self.state.sessionmaker) as session:
+                    if not await device_is_active(session, self.device_id):
+                        await self.close("device token revoked")
+                        return
                     due = await dtcs.due_commands(session, self.device_id)
                 for command in due:
                     if command.kind == dtcs.CLEAR_DTCS:
@@ -174,21 +193,19 @@ async def bridge_socket(websocket: WebSocket) -> None:
     try:
         while True:
             try:
-                raw = await receive_text_frame(websocket, max_bytes)
+                frame = parse_json_frame(await receive_text_frame(websocket, max_bytes))
             except FrameError as exc:
                 await connection.error(None, 413 if "larger" in str(exc) else 422, str(exc))
                 continue
-            try:
-                frame = json.loads(raw)
-            except ValueError:
-                await connection.error(None, 422, "frame is not JSON")
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                await connection.error(None, 422, 'expected a JSON object with a "type"')
                 continue
-            kind = frame.get("type") if isinstance(frame, dict) else None
+            kind = frame["type"]
             if kind in _REPORTS:
-                await connection.report(str(kind), frame)
+                await connection.report(kind, frame)
             elif kind == "batch":
                 if not await connection.batch(token, frame):
-                    await websocket.close(CLOSE_UNAUTHORIZED, "device token revoked")
+                    await connection.close("device token revoked")
                     return
             else:
                 await connection.error(None, 422, f"unknown frame type {kind!r}")

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -13,12 +14,21 @@ from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
-from obd2_protocol import PIDS, IngestBatch, IngestResult
+from obd2_protocol import (
+    PID_SCHEMA,
+    PIDS,
+    IngestBatch,
+    IngestResult,
+    SampleFields,
+    decode_ingest_batch,
+)
 
 router = APIRouter(tags=["telemetry"])
 
 EpochMs = Annotated[int, Query(ge=0, le=2**53, description="epoch milliseconds")]
-PidQuery = Annotated[str, Query(min_length=1, max_length=64, examples=["RPM"])]
+PidQuery = Annotated[
+    str, Query(min_length=1, max_length=64, examples=["RPM"], json_schema_extra=PID_SCHEMA)
+]
 
 
 def _known_pid(pid: str) -> str:
@@ -32,15 +42,16 @@ def _check_range(start: int, end: int) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be earlier than to")
 
 
-async def _ingest_batch(request: Request) -> IngestBatch:
-    # Pydantic parses and validates the raw bytes in one pass; FastAPI's own body handling
-    # builds Python dicts with the json module first, which costs more than the validation.
+async def _ingest_samples(request: Request) -> Sequence[SampleFields]:
+    # FastAPI's own body handling builds Python dicts with the json module and then models,
+    # which costs more than storing the samples; IngestBatch still documents the body.
     body = await request.body()
     try:
-        return IngestBatch.model_validate_json(body)
+        decoded = decode_ingest_batch(body)
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
+    return decoded.samples if isinstance(decoded, IngestBatch) else decoded
 
 
 @router.post(
@@ -51,13 +62,13 @@ async def _ingest_batch(request: Request) -> IngestBatch:
     openapi_extra=request_body_schema(IngestBatch),
 )
 async def ingest(
-    batch: Annotated[IngestBatch, Depends(_ingest_batch)],
+    samples: Annotated[Sequence[SampleFields], Depends(_ingest_samples)],
     device: CurrentDevice,
     session: SessionDep,
     pipeline: PipelineDep,
 ) -> IngestResult:
     try:
-        return await service.ingest(session, pipeline, device, batch.samples, transport="http")
+        return await service.ingest(session, pipeline, device, samples, transport="http")
     except service.InvalidBatchError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 

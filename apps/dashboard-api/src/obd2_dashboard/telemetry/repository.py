@@ -1,14 +1,25 @@
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.kit.db import driver_connection, utcnow
-from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, IngestOutbox, Vehicle
-from obd2_protocol import Sample as WireSample
+from obd2_dashboard.models import (
+    ROLLUP_15M_BUCKET_MS,
+    ROLLUP_BUCKET_MS,
+    Device,
+    IngestOutbox,
+    Sample,
+    Vehicle,
+)
+from obd2_protocol import SampleFields
+
+_S = TypeVar("_S", bound=SampleFields)
 
 # Namespace of the per-vehicle advisory lock of rollup recomputation (high 32 bits; the vehicle
 # id fills the low ones).
@@ -28,9 +39,12 @@ class Bucket:
     count: int
 
 
-# The columns travel as comma-separated text, which Postgres splits faster than asyncpg encodes
-# arrays (PID names hold no comma; repr() of a float reads back as the same float). Seqs come
-# back only when some were already stored: a replay.
+# Six bound values a row, under SQLite's limit of 32 766 per statement.
+_SQLITE_ROWS_PER_INSERT = 1000
+_SAMPLE_COLUMNS = ("device_id", "seq", "vehicle_id", "ts", "pid", "value")
+# The replay path: the columns travel as comma-separated text, which Postgres splits faster than
+# asyncpg encodes arrays (PID names hold no comma; repr() of a float reads back as the same
+# float). Seqs come back only when some were already stored.
 _INSERT_NEW_PG = (
     "WITH stored AS (INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
     "SELECT $1, s.seq, $2, s.ts, s.pid, s.value FROM unnest("
@@ -44,6 +58,9 @@ _INSERT_OUTBOX_PG = (
 )
 
 
+_ROLLUP_TABLES = {"1m": "sample_rollups_1m", "15m": "sample_rollups_15m"}
+
+
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -53,13 +70,29 @@ class SampleRepository:
         self.session = session
 
     async def insert_new(
-        self, device_id: int, vehicle_id: int, samples: Sequence[WireSample]
-    ) -> set[int]:
-        """Stores the samples whose (device, seq) is new; returns the seqs it stored."""
+        self, device_id: int, vehicle_id: int, samples: Sequence[_S]
+    ) -> Sequence[_S]:
+        """Stores the samples whose (device, seq) is new (seqs unique within the batch)."""
         if _is_pg(self.session):
-            # Straight on asyncpg: through SQLAlchemy this one statement cost more CPU than
+            # Straight on asyncpg: through SQLAlchemy these statements cost more CPU than
             # Postgres spends storing the rows.
             connection = await driver_connection(self.session)
+            try:
+                # COPY stores a batch at a third of the database CPU of INSERT … ON CONFLICT,
+                # but fails whole on a stored seq: replays are rare, so they pay for the
+                # savepoint's rollback and take the INSERT.
+                async with connection.transaction():
+                    await connection.copy_records_to_table(
+                        "samples",
+                        records=[
+                            (device_id, s.seq, vehicle_id, s.ts, s.pid, s.value) for s in samples
+                        ],
+                        columns=_SAMPLE_COLUMNS,
+                    )
+            except asyncpg.UniqueViolationError:
+                pass
+            else:
+                return samples
             count, seqs = await connection.fetchrow(
                 _INSERT_NEW_PG,
                 device_id,
@@ -71,37 +104,34 @@ class SampleRepository:
                 len(samples),
             )
             if count == len(samples):
-                return {s.seq for s in samples}
-            return set(seqs or ())
-        # SQLite serializes writers, so "which exist" then "insert the rest" cannot race.
-        seqs = [s.seq for s in samples]
-        existing = await self.session.execute(
-            text(
-                "SELECT seq FROM samples WHERE device_id = :device_id AND seq BETWEEN :lo AND :hi"
-            ),
-            {"device_id": device_id, "lo": min(seqs), "hi": max(seqs)},
-        )
-        seen = {row[0] for row in existing}
-        fresh = [s for s in samples if s.seq not in seen]
-        if fresh:
-            await self.session.execute(
-                text(
-                    "INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
-                    "VALUES (:device_id, :seq, :vehicle_id, :ts, :pid, :value)"
-                ),
-                [
-                    {
-                        "device_id": device_id,
-                        "vehicle_id": vehicle_id,
-                        "seq": s.seq,
-                        "ts": s.ts,
-                        "pid": s.pid,
-                        "value": s.value,
-                    }
-                    for s in fresh
-                ],
+                return samples
+            new_seqs = set(seqs or ())
+            return [s for s in samples if s.seq in new_seqs]
+        # One statement per chunk: a "which exist" query before the INSERT would race another
+        # connection's commit in between (SQLite takes its write lock only at the INSERT).
+        stored: set[int] = set()
+        for start in range(0, len(samples), _SQLITE_ROWS_PER_INSERT):
+            chunk = samples[start : start + _SQLITE_ROWS_PER_INSERT]
+            statement = (
+                sqlite_insert(Sample)
+                .values(
+                    [
+                        {
+                            "device_id": device_id,
+                            "vehicle_id": vehicle_id,
+                            "seq": s.seq,
+                            "ts": s.ts,
+                            "pid": s.pid,
+                            "value": s.value,
+                        }
+                        for s in chunk
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(Sample.seq)
             )
-        return {s.seq for s in fresh}
+            stored.update((await self.session.execute(statement)).scalars())
+        return [s for s in samples if s.seq in stored]
 
     async def touch_last_seen(
         self, device: Device, now: datetime, agent_version: str | None = None
@@ -156,12 +186,13 @@ class SampleRepository:
         return [_bucket(row) for row in result]
 
     async def history_rollup(
-        self, vehicle_id: int, pid: str, start: int, end: int, width: int
+        self, vehicle_id: int, pid: str, start: int, end: int, width: int, *, tier: str = "1m"
     ) -> list[Bucket]:
+        table = _ROLLUP_TABLES[tier]
         result = await self.session.execute(
             text(
                 "SELECT min(bucket_ts), sum(avg * count) / sum(count), min(min), max(max), "
-                "sum(count) FROM sample_rollups_1m "
+                f"sum(count) FROM {table} "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid "
                 "AND bucket_ts >= :start AND bucket_ts < :end "
                 "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
@@ -255,8 +286,9 @@ class RollupRepository:
         await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def recompute(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> None:
-        """Rewrites each (PID, minute) rollup from the raw rows of that minute."""
-        upsert = (
+        """Rewrites each (PID, minute) rollup from the raw rows of that minute, then each
+        (PID, quarter hour) rollup those minutes belong to from its minute rollups."""
+        minutes = (
             "INSERT INTO sample_rollups_1m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
             "SELECT vehicle_id, pid, :bucket, count(*), min(value), max(value), avg(value) "
             "FROM samples WHERE vehicle_id = :vehicle_id AND pid = :pid "
@@ -264,14 +296,31 @@ class RollupRepository:
             "ON CONFLICT (vehicle_id, pid, bucket_ts) DO UPDATE SET count = excluded.count, "
             "min = excluded.min, max = excluded.max, avg = excluded.avg"
         )
-        params = [
-            {
-                "vehicle_id": vehicle_id,
-                "pid": pid,
-                "bucket": bucket,
-                "bucket_end": bucket + ROLLUP_BUCKET_MS,
-            }
-            for pid, bucket in sorted(buckets)
-        ]
-        if params:
-            await self.session.execute(text(upsert), params)
+        quarters = (
+            "INSERT INTO sample_rollups_15m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
+            "SELECT vehicle_id, pid, :bucket, sum(count), min(min), max(max), "
+            "sum(avg * count) / sum(count) FROM sample_rollups_1m "
+            "WHERE vehicle_id = :vehicle_id AND pid = :pid "
+            "AND bucket_ts >= :bucket AND bucket_ts < :bucket_end GROUP BY vehicle_id, pid "
+            "ON CONFLICT (vehicle_id, pid, bucket_ts) DO UPDATE SET count = excluded.count, "
+            "min = excluded.min, max = excluded.max, avg = excluded.avg"
+        )
+        for statement, width, touched in (
+            (minutes, ROLLUP_BUCKET_MS, sorted(buckets)),
+            (
+                quarters,
+                ROLLUP_15M_BUCKET_MS,
+                sorted({(pid, b - b % ROLLUP_15M_BUCKET_MS) for pid, b in buckets}),
+            ),
+        ):
+            params = [
+                {
+                    "vehicle_id": vehicle_id,
+                    "pid": pid,
+                    "bucket": bucket,
+                    "bucket_end": bucket + width,
+                }
+                for pid, bucket in touched
+            ]
+            if params:
+                await self.session.execute(text(statement), params)

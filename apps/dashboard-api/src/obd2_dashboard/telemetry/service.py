@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obd2_dashboard.kit.broker import Breaker, Broker
 from obd2_dashboard.kit.db import after_commit, utcnow
 from obd2_dashboard.live.publisher import LivePublisher
-from obd2_dashboard.models import ROLLUP_BUCKET_MS, Device, User
+from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, Device, User
 from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
 from obd2_dashboard.telemetry.streams import (
     WORK_STREAM,
@@ -18,8 +18,7 @@ from obd2_dashboard.telemetry.streams import (
     WORK_STREAM_MAXLEN,
 )
 from obd2_dashboard.vehicles.service import get_vehicle
-from obd2_protocol import IngestResult
-from obd2_protocol import Sample as WireSample
+from obd2_protocol import IngestResult, SampleFields
 
 log = logging.getLogger("obd2_dashboard.telemetry")
 
@@ -28,6 +27,10 @@ MAX_FUTURE_MS = 24 * 3600 * 1000
 MAX_HISTORY_POINTS = 10_000
 # Ranges whose buckets are at least this wide read the per-minute rollups.
 ROLLUP_MIN_BUCKET_MS = ROLLUP_BUCKET_MS
+# The quarter-hour tier answers when its buckets are at most this much wider than minute ones
+# would be (a month at 1 000 points: 45-minute buckets from 2 880 rows, not 44-minute ones from
+# 43 200); below that the minute tier keeps the resolution asked for.
+COARSER_TIER_MAX_WIDENING = 1.25
 
 INGESTED = Counter("obd2_ingest_samples_total", "Samples received", ["result"])
 BATCHES = Counter("obd2_ingest_batches_total", "Batches stored", ["transport"])
@@ -65,9 +68,12 @@ class Pipeline:
             log.warning("work stream unavailable: %s", type(exc).__name__)
 
 
-def _check_times(samples: Sequence[WireSample], now_ms: int) -> None:
+def _check_times(samples: Sequence[SampleFields], now_ms: int) -> None:
+    limit = now_ms + MAX_FUTURE_MS
+    if max((s.ts for s in samples), default=0) <= limit:
+        return
     for index, sample in enumerate(samples):
-        if sample.ts > now_ms + MAX_FUTURE_MS:
+        if sample.ts > limit:
             raise InvalidBatchError(
                 f"samples[{index}].ts is more than 24 h in the future ({sample.ts})"
             )
@@ -77,20 +83,22 @@ async def ingest(
     session: AsyncSession,
     pipeline: Pipeline,
     device: Device,
-    samples: Sequence[WireSample],
+    samples: Sequence[SampleFields],
     *,
     transport: str,
     agent_version: str | None = None,
 ) -> IngestResult:
     """Stores a batch in the session's transaction; live fan-out and work follow the commit."""
     _check_times(samples, int(time.time() * 1000))
-    unique: dict[int, WireSample] = {}
-    for sample in samples:
-        unique.setdefault(sample.seq, sample)
+    unique = samples
+    if len({s.seq for s in samples}) < len(samples):
+        first: dict[int, SampleFields] = {}
+        for sample in samples:
+            first.setdefault(sample.seq, sample)
+        unique = list(first.values())
     repo = SampleRepository(session)
-    stored = await repo.insert_new(device.id, device.vehicle_id, list(unique.values()))
+    fresh = await repo.insert_new(device.id, device.vehicle_id, unique)
     await repo.touch_last_seen(device, utcnow(), agent_version)
-    fresh = [s for s in unique.values() if s.seq in stored]
     if fresh:
         buckets = {(s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh}
         outbox_id = await OutboxRepository(session).add(device.vehicle_id, buckets)
@@ -106,6 +114,12 @@ async def ingest(
     INGESTED.labels("duplicate").inc(result.duplicates)
     BATCHES.labels(transport).inc()
     return result
+
+
+def _tier_buckets(start: int, end: int, max_points: int, unit: int) -> tuple[int, int]:
+    """The aligned start and the narrowest whole-unit width giving at most max_points."""
+    aligned = start - start % unit
+    return aligned, math.ceil(math.ceil((end - aligned) / max_points) / unit) * unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +143,11 @@ async def history(
     width = max(1, math.ceil((end - start) / max_points))
     repo = SampleRepository(session)
     if width >= ROLLUP_MIN_BUCKET_MS:
-        # Whole minutes, aligned to minutes, so every rollup falls in exactly one bucket.
-        aligned = start - start % ROLLUP_BUCKET_MS
-        minutes = math.ceil(math.ceil((end - aligned) / max_points) / ROLLUP_BUCKET_MS)
-        width = minutes * ROLLUP_BUCKET_MS
-        buckets = await repo.history_rollup(vehicle.id, pid, aligned, end, width)
+        # Whole rollup rows, aligned to the tier, so every rollup falls in exactly one bucket.
+        tier, aligned, width = "1m", *_tier_buckets(start, end, max_points, ROLLUP_BUCKET_MS)
+        quarter_start, quarter_width = _tier_buckets(start, end, max_points, ROLLUP_15M_BUCKET_MS)
+        if quarter_width <= width * COARSER_TIER_MAX_WIDENING:
+            tier, aligned, width = "15m", quarter_start, quarter_width
+        buckets = await repo.history_rollup(vehicle.id, pid, aligned, end, width, tier=tier)
         return HistoryRange("rollup", width, buckets)
     return HistoryRange("raw", width, await repo.history_raw(vehicle.id, pid, start, end, width))

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
 from obd2_dashboard.telemetry.retention import prune_samples
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
+from obd2_dashboard.trips.events import queue_trip_events
+from obd2_dashboard.trips.service import TripChange, finish_idle_trips
 from obd2_dashboard.trips.service import recompute_vehicle as recompute_trips
 
 log = logging.getLogger("obd2_dashboard.worker")
@@ -52,6 +55,8 @@ class WorkerConfig:
     retention_days: float | None = None
     retention_interval_s: float = 3600.0
     trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS
+    # Queue trip events for the MQTT publisher (only when MQTT is configured).
+    trip_events: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerConfig":
@@ -62,6 +67,7 @@ class WorkerConfig:
             retention_days=settings.RETENTION_DAYS,
             retention_interval_s=settings.RETENTION_INTERVAL_S,
             trip_join_gap_ms=settings.TRIP_JOIN_GAP_S * 1000,
+            trip_events=settings.MQTT_URL is not None,
         )
 
 
@@ -82,9 +88,11 @@ async def process_outbox(
     ids: Sequence[int],
     *,
     trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS,
+    events: Broker | None = None,
 ) -> int:
     """Recomputes every minute the given batches touched, then the trips around them, and
-    clears the batches; returns how many."""
+    clears the batches; returns how many. With ``events``, trip events are queued there once
+    the transaction commits."""
     outbox = OutboxRepository(session)
     rows = await outbox.get_many(sorted(set(ids)))
     per_vehicle: dict[int, set[tuple[str, int]]] = defaultdict(set)
@@ -96,12 +104,31 @@ async def process_outbox(
         await rollups.lock_vehicle(vehicle_id)
         await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
         # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
-        await recompute_trips(session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms)
+        changes = await recompute_trips(
+            session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms
+        )
+        if events is not None:
+            await queue_trip_events(session, events, vehicle_id, changes)
     # In the same transaction: an alert fires exactly when its batch's work is done.
     await evaluate_touched(session, per_vehicle)
     if rows:
         await outbox.delete_many([row.id for row in rows])
     return len(rows)
+
+
+async def finish_trips(
+    session: AsyncSession, now_ms: int, join_gap_ms: int, *, events: Broker | None = None
+) -> int:
+    """Declares finished the trips with nothing new for the join gap; with ``events``, queues
+    trip.finished for each once the transaction commits. Returns how many."""
+    finished = await finish_idle_trips(session, now_ms, join_gap_ms)
+    if events is not None:
+        per_vehicle: dict[int, list[TripChange]] = defaultdict(list)
+        for trip in finished:
+            per_vehicle[trip.vehicle_id].append(TripChange("trip.finished", trip.id))
+        for vehicle_id, changes in sorted(per_vehicle.items()):
+            await queue_trip_events(session, events, vehicle_id, changes)
+    return len(finished)
 
 
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -150,7 +177,12 @@ class RollupWorker:
 
     async def _process(self, ids: Sequence[int], path: str) -> None:
         async with session_scope(self.sessionmaker) as session:
-            done = await process_outbox(session, ids, trip_join_gap_ms=self.config.trip_join_gap_ms)
+            done = await process_outbox(
+                session,
+                ids,
+                trip_join_gap_ms=self.config.trip_join_gap_ms,
+                events=self.broker if self.config.trip_events else None,
+            )
         PROCESSED.labels(path).inc(done)
 
     async def _consume_loop(self, stop: asyncio.Event) -> None:
@@ -222,6 +254,17 @@ class RollupWorker:
             await self._process([row.id for row in rows], "sweep")
         return len(rows)
 
+    async def finish_trips_once(self, now_ms: int | None = None) -> int:
+        """Declares finished the trips idle for the join gap; returns how many."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        async with session_scope(self.sessionmaker) as session:
+            return await finish_trips(
+                session,
+                now,
+                self.config.trip_join_gap_ms,
+                events=self.broker if self.config.trip_events else None,
+            )
+
     async def _retention_loop(self, stop: asyncio.Event) -> None:
         assert self.config.retention_days is not None
         while not stop.is_set():
@@ -239,6 +282,7 @@ class RollupWorker:
             try:
                 while await self.sweep_once() >= self.config.batch:
                     pass
+                await self.finish_trips_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

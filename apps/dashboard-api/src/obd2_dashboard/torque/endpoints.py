@@ -15,8 +15,11 @@ router = APIRouter(tags=["torque"])
 TORQUE_OK = "OK!"
 
 
-async def _handle(request: Request, token: str, session: SessionDep, pipeline: PipelineDep) -> str:
-    device = await authenticate_device(session, token)
+async def _handle(
+    request: Request, token: str | None, session: SessionDep, pipeline: PipelineDep
+) -> str:
+    # No token is the same as a wrong one: 401, like every other route without credentials.
+    device = await authenticate_device(session, token) if token else None
     if device is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token")
     fields = dict(request.query_params)
@@ -46,7 +49,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "a value or the time is not understood", "content": _ERROR},
     503: {"description": "the database is unavailable; Torque retries", "content": _ERROR},
 }
-TokenQuery = Annotated[str, Query(min_length=1, max_length=128, description="device token")]
+TokenQuery = Annotated[str | None, Query(max_length=128, description="device token")]
 _DOC = (
     "Torque Pro's web upload: `k<hex PID>=value` pairs with `time` (epoch ms), `session`, `id` "
     "and `eml`; answers `OK!` once stored."
@@ -61,7 +64,7 @@ _DOC = (
     description=_DOC,
 )
 async def torque_get(
-    request: Request, token: TokenQuery, session: SessionDep, pipeline: PipelineDep
+    request: Request, session: SessionDep, pipeline: PipelineDep, token: TokenQuery = None
 ) -> str:
     return await _handle(request, token, session, pipeline)
 
@@ -74,6 +77,6 @@ async def torque_get(
     description=_DOC,
 )
 async def torque_post(
-    request: Request, token: TokenQuery, session: SessionDep, pipeline: PipelineDep
+    request: Request, session: SessionDep, pipeline: PipelineDep, token: TokenQuery = None
 ) -> str:
     return await _handle(request, token, session, pipeline)

@@ -1,7 +1,8 @@
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, tuple_
+from sqlalchemy import bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -25,6 +26,19 @@ _TRIP_SAMPLE_ARRAYS = text(
     "AND pid = ANY(CAST(:pids AS text[])) AND ts >= :start AND ts < :end"
 )
 ARRAY_WINDOW_MS = 10 * 60_000
+
+_MINUTE_COUNTS = text(
+    "SELECT ts - ts % 60000, count(*), "
+    "sum(CASE WHEN pid IN ('GPS_LAT', 'GPS_LON') THEN 1 ELSE 0 END) FROM samples "
+    "WHERE vehicle_id = :vehicle_id AND pid IN :pids AND ts >= :start AND ts <= :end "
+    "GROUP BY ts - ts % 60000"
+).bindparams(bindparam("pids", value=list(TRIP_PIDS), expanding=True))
+
+_RUNNING_OUTSIDE = text(
+    "SELECT 1 FROM samples WHERE vehicle_id = :vehicle_id AND pid IN ('RPM', 'SPEED') "
+    "AND value > 0 AND ts >= :start AND ts <= :end AND (ts < :inside_start OR ts > :inside_end) "
+    "LIMIT 1"
+)
 
 _COUNT_TRIP_SAMPLES = text(
     "SELECT count(*) FROM samples WHERE vehicle_id = :vehicle_id "
@@ -64,17 +78,45 @@ class TripRepository:
         )
         return int(result.scalar_one())
 
-    async def stream_samples(
+    async def minute_counts(
         self, vehicle_id: int, start: int, end: int
+    ) -> dict[int, tuple[int, int]]:
+        """Per minute start: how many samples of the trip PIDs lie in [start, end], and how
+        many of them are GPS readings."""
+        result = await self.session.execute(
+            _MINUTE_COUNTS, {"vehicle_id": vehicle_id, "start": start, "end": end}
+        )
+        return {int(minute): (int(n), int(gps)) for minute, n, gps in result}
+
+    async def running_outside(
+        self, vehicle_id: int, start: int, end: int, inside: tuple[int, int]
+    ) -> bool:
+        """Whether a sample of the car in use (RPM or SPEED > 0) lies in [start, end] but
+        outside [inside]."""
+        result = await self.session.execute(
+            _RUNNING_OUTSIDE,
+            {
+                "vehicle_id": vehicle_id,
+                "start": start,
+                "end": end,
+                "inside_start": inside[0],
+                "inside_end": inside[1],
+            },
+        )
+        return result.first() is not None
+
+    async def stream_samples(
+        self, vehicle_id: int, start: int, end: int, pids: Sequence[str] = TRIP_PIDS
     ) -> AsyncIterator[Sequence[Any]]:
-        """The trip PIDs' samples in [start, end] in time order, a chunk of rows at a time."""
+        """The samples of ``pids`` (trip PIDs) in [start, end] in time order, a chunk of rows
+        at a time."""
         if self.session.get_bind().dialect.name == "postgresql":
             for window in range(start, end + 1, ARRAY_WINDOW_MS):
                 result = await self.session.execute(
                     _TRIP_SAMPLE_ARRAYS,
                     {
                         "vehicle_id": vehicle_id,
-                        "pids": list(TRIP_PIDS),
+                        "pids": list(pids),
                         "start": window,
                         "end": min(window + ARRAY_WINDOW_MS, end + 1),
                     },
@@ -83,7 +125,9 @@ class TripRepository:
                 if tss:
                     yield list(zip(tss, pids, values, strict=True))
             return
-        statement = _TRIP_SAMPLES.bindparams(vehicle_id=vehicle_id, start=start, end=end)
+        statement = _TRIP_SAMPLES.bindparams(
+            vehicle_id=vehicle_id, start=start, end=end, pids=list(pids)
+        )
         stream = await self.session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
         async for partition in stream.partitions(STREAM_CHUNK):
             yield partition
@@ -127,6 +171,44 @@ class TripRepository:
             query = query.where(tuple_(Trip.start_ts, Trip.id) < tuple_(*before))
         query = query.order_by(Trip.start_ts.desc(), Trip.id.desc()).limit(limit)
         return (await self.session.execute(query)).scalars().all()
+
+    async def vehicles_with_unfinished(self, ended_before: int) -> list[int]:
+        result = await self.session.execute(
+            select(Trip.vehicle_id)
+            .where(Trip.finished_at.is_(None), Trip.end_ts < ended_before)
+            .distinct()
+            .order_by(Trip.vehicle_id)
+        )
+        return [int(v) for v in result.scalars()]
+
+    async def mark_finished(
+        self, vehicle_id: int, ended_before: int, at: datetime
+    ) -> Sequence[Trip]:
+        """Sets ``finished_at`` on the vehicle's unfinished trips that ended before the given
+        time; returns exactly those this statement changed (another worker's are not)."""
+        result = await self.session.execute(
+            update(Trip)
+            .where(
+                Trip.vehicle_id == vehicle_id,
+                Trip.finished_at.is_(None),
+                Trip.end_ts < ended_before,
+            )
+            .values(finished_at=at)
+            .returning(Trip.id)
+        )
+        ids = [int(i) for i in result.scalars()]
+        return await self.get_many(ids)
+
+    async def get_many(self, ids: Sequence[int]) -> Sequence[Trip]:
+        if not ids:
+            return []
+        result = await self.session.execute(
+            select(Trip)
+            .where(Trip.id.in_(ids))
+            .order_by(Trip.start_ts, Trip.id)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalars().all()
 
     async def get(self, vehicle_id: int, trip_id: int) -> Trip | None:
         result = await self.session.execute(

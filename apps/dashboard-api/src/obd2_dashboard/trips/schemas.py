@@ -29,6 +29,13 @@ class TripRead(BaseModel):
     ]
     economy_l_per_100km: float | None
     track_points: Annotated[int, Field(description="GPS fixes; GPX export when > 0")]
+    finished: Annotated[
+        bool,
+        Field(
+            description="false while the car may still be in use: the join gap has not passed "
+            "since end_ts (late samples may still change a finished trip's figures)"
+        ),
+    ]
 
     @classmethod
     def of(cls, trip: Trip, fuel_type: FuelType) -> "TripRead":
@@ -51,6 +58,7 @@ class TripRead(BaseModel):
             fuel_source=fuel.source,
             economy_l_per_100km=litres_per_100km(fuel.litres, trip.distance_km),
             track_points=trip.track_points,
+            finished=trip.finished_at is not None,
         )
 
 

@@ -5,9 +5,11 @@ sample to the last; a stretch longer than the join gap with none of them ends it
 (a fuel stop with the engine off) stays inside one trip and a park splits two. Other samples
 belong to a trip when they fall between its first and last "in use" sample.
 
-The summary is kept as running totals plus the last reading of each integrated PID
-(``TripState``), so a trip can be resumed from its stored state when newer samples arrive and
-the result is the same as reading the whole drive again.
+The summary is kept as totals per minute plus the last reading of each integrated PID
+(``TripState``), so a trip can be resumed from its stored state when newer samples arrive, and
+late samples inside a trip recompute only their minute and the next (a reading reaches at most
+``STALE_MS`` forward); either way the result is the same, to the bit, as reading the whole
+drive again, because the trip's figures are always the per-minute totals summed in minute order.
 
 Formulas:
 
@@ -25,7 +27,7 @@ Formulas:
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType
@@ -46,7 +48,8 @@ TRIP_PIDS = (
 STALE_MS = 15_000
 # A GPS_LAT and a GPS_LON at most this far apart are one fix.
 GPS_PAIR_MS = 1_000
-STATE_VERSION = 1
+GPS_PIDS = ("GPS_LAT", "GPS_LON")
+STATE_VERSION = 2
 MS_PER_HOUR = 3_600_000
 
 AIR_FUEL_RATIO = {FuelType.petrol: 14.7, FuelType.diesel: 14.5}
@@ -79,14 +82,44 @@ def _max(current: float | None, value: float) -> float:
     return value if current is None or value > current else current
 
 
+_TOTALS_FIELDS = (
+    "count",
+    "gps",
+    "speed_km",
+    "moving_ms",
+    "idle_ms",
+    "max_speed",
+    "max_rpm",
+    "max_coolant",
+    "odo_first",
+    "odo_last",
+    "odo_count",
+    "fuel_l",
+    "fuel_count",
+    "air_g",
+    "maf_count",
+)
+
+
+def _max_of(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b > a else a
+
+
 @dataclass(slots=True)
-class TripState:
-    start_ts: int
-    end_ts: int
+class Totals:
+    """What a stretch of a trip adds up to: one minute's samples, or (merged in order) the trip.
+
+    An integral's term belongs to the minute of the later of its two readings, and moving or idle
+    time to the minute of the RPM/SPEED reading that ends it; so a minute's totals depend only
+    on the trip's samples in that minute and in the ``STALE_MS`` before it.
+    """
+
     count: int = 0
-    # Samples consumed per minute start: lets the worker check cheaply that no older sample
-    # arrived inside the trip since it was stored.
-    minutes: dict[int, int] = field(default_factory=dict)
+    gps: int = 0
     speed_km: float = 0.0
     moving_ms: int = 0
     idle_ms: int = 0
@@ -100,32 +133,32 @@ class TripState:
     fuel_count: int = 0
     air_g: float = 0.0
     maf_count: int = 0
-    last_speed: Reading | None = None
-    last_rpm: Reading | None = None
-    last_fuel: Reading | None = None
-    last_maf: Reading | None = None
-    clock_ts: int | None = None
-    last_lat: Reading | None = None
-    last_lon: Reading | None = None
-    last_point_ts: int | None = None
-    points: int = 0
 
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["minutes"] = {str(minute): n for minute, n in self.minutes.items()}
-        return json.dumps({"v": STATE_VERSION, **data}, separators=(",", ":"))
+    def merge(self, later: "Totals") -> None:
+        self.count += later.count
+        self.gps += later.gps
+        self.speed_km += later.speed_km
+        self.moving_ms += later.moving_ms
+        self.idle_ms += later.idle_ms
+        self.max_speed = _max_of(self.max_speed, later.max_speed)
+        self.max_rpm = _max_of(self.max_rpm, later.max_rpm)
+        self.max_coolant = _max_of(self.max_coolant, later.max_coolant)
+        if self.odo_first is None:
+            self.odo_first = later.odo_first
+        if later.odo_last is not None:
+            self.odo_last = later.odo_last
+        self.odo_count += later.odo_count
+        self.fuel_l += later.fuel_l
+        self.fuel_count += later.fuel_count
+        self.air_g += later.air_g
+        self.maf_count += later.maf_count
+
+    def to_list(self) -> list[float | None]:
+        return [getattr(self, name) for name in _TOTALS_FIELDS]
 
     @classmethod
-    def from_json(cls, text: str) -> "TripState | None":
-        """The stored state, or None when it is of another version (then recompute)."""
-        data: dict[str, Any] = json.loads(text)
-        if data.pop("v", None) != STATE_VERSION:
-            return None
-        data["minutes"] = {int(minute): n for minute, n in data["minutes"].items()}
-        for name in ("last_speed", "last_rpm", "last_fuel", "last_maf", "last_lat", "last_lon"):
-            if data[name] is not None:
-                data[name] = (int(data[name][0]), float(data[name][1]))
-        return cls(**data)
+    def from_list(cls, values: list[Any]) -> "Totals":
+        return cls(*values)
 
     # What the trips table stores, derived from the totals.
 
@@ -148,6 +181,142 @@ class TripState:
         return self.air_g if self.maf_count else None
 
 
+def _newer(a: Reading | None, b: Reading | None) -> Reading | None:
+    """The later of two readings in sample order (time, then value)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b > a else a
+
+
+def _recent(reading: Reading | None, since: int) -> Reading | None:
+    return reading if reading is not None and reading[0] >= since else None
+
+
+@dataclass(slots=True)
+class TripState:
+    start_ts: int
+    end_ts: int
+    # Totals per minute start. Summed in minute order they make the trip's figures, so
+    # recomputing a few minutes (late samples inside a long trip) gives the same figures, to
+    # the bit, as a pass over the whole trip. Their counts also let the worker check cheaply
+    # which minutes gained samples since the trip was stored.
+    minutes: dict[int, Totals] = field(default_factory=dict)
+    last_speed: Reading | None = None
+    last_rpm: Reading | None = None
+    last_fuel: Reading | None = None
+    last_maf: Reading | None = None
+    clock_ts: int | None = None
+    last_lat: Reading | None = None
+    last_lon: Reading | None = None
+    last_point_ts: int | None = None
+    points: int = 0
+
+    def totals(self) -> Totals:
+        whole = Totals()
+        for minute in sorted(self.minutes):
+            whole.merge(self.minutes[minute])
+        return whole
+
+    def to_json(self) -> str:
+        # A reading older than STALE_MS before the end can never count again (later samples
+        # are after the end): left out, so the state depends only on the trip's samples and not
+        # on the order in which they were summarised.
+        since = self.end_ts - STALE_MS
+        data = {
+            "v": STATE_VERSION,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "minutes": {str(m): self.minutes[m].to_list() for m in sorted(self.minutes)},
+            "last_speed": _recent(self.last_speed, since),
+            "last_rpm": _recent(self.last_rpm, since),
+            "last_fuel": _recent(self.last_fuel, since),
+            "last_maf": _recent(self.last_maf, since),
+            "clock_ts": self.clock_ts
+            if self.clock_ts is not None and self.clock_ts >= since
+            else None,
+            "last_lat": self.last_lat,
+            "last_lon": self.last_lon,
+            "last_point_ts": self.last_point_ts,
+            "points": self.points,
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "TripState | None":
+        """The stored state, or None when it is of another version (then recompute)."""
+        data: dict[str, Any] = json.loads(text)
+        if data.pop("v", None) != STATE_VERSION:
+            return None
+        data["minutes"] = {int(m): Totals.from_list(v) for m, v in data["minutes"].items()}
+        for name in ("last_speed", "last_rpm", "last_fuel", "last_maf", "last_lat", "last_lon"):
+            if data[name] is not None:
+                data[name] = (int(data[name][0]), float(data[name][1]))
+        return cls(**data)
+
+    def blank(self) -> "TripState":
+        """A state of the same bounds with nothing summed yet."""
+        return TripState(start_ts=self.start_ts, end_ts=self.end_ts)
+
+    def take_minutes(self, fresh: "TripState", minutes: Iterable[int]) -> None:
+        """Replaces the totals of ``minutes`` (contiguous) with those of ``fresh``.
+
+        ``fresh`` summed the trip's samples in time order from ``STALE_MS`` before the first of
+        ``minutes`` (or from the trip's start) to the end of the last (or the trip's end). The
+        trip's bounds stay: the caller knows no sample that could move them is new.
+        """
+        for minute in minutes:
+            totals = fresh.minutes.get(minute)
+            if totals is None:
+                self.minutes.pop(minute, None)
+            else:
+                self.minutes[minute] = totals
+        self.last_speed = _newer(self.last_speed, fresh.last_speed)
+        self.last_rpm = _newer(self.last_rpm, fresh.last_rpm)
+        self.last_fuel = _newer(self.last_fuel, fresh.last_fuel)
+        self.last_maf = _newer(self.last_maf, fresh.last_maf)
+        if fresh.clock_ts is not None and (self.clock_ts is None or fresh.clock_ts > self.clock_ts):
+            self.clock_ts = fresh.clock_ts
+
+    def take_track(self, fresh: "TripState") -> None:
+        """Takes the GPS pairing of ``fresh``, which was fed all the trip's GPS samples."""
+        self.last_lat, self.last_lon = fresh.last_lat, fresh.last_lon
+        self.last_point_ts, self.points = fresh.last_point_ts, fresh.points
+
+
+@dataclass(frozen=True, slots=True)
+class Recount:
+    """Contiguous minutes of a trip to sum again, from the samples in [since, until]."""
+
+    minutes: list[int]
+    since: int
+    until: int
+
+
+def recounts(state: TripState, changed: Iterable[int]) -> list[Recount]:
+    """What to read again when samples arrived inside a trip in the ``changed`` minutes: each
+    of them and the minute after (a reading counts up to ``STALE_MS`` later), read from
+    ``STALE_MS`` before (the readings a minute's first terms start from)."""
+    first = state.start_ts - state.start_ts % ROLLUP_BUCKET_MS
+    last = state.end_ts - state.end_ts % ROLLUP_BUCKET_MS
+    redo = sorted({m for c in changed for m in (c, c + ROLLUP_BUCKET_MS) if first <= m <= last})
+    runs: list[list[int]] = []
+    for minute in redo:
+        if runs and minute - runs[-1][-1] == ROLLUP_BUCKET_MS:
+            runs[-1].append(minute)
+        else:
+            runs.append([minute])
+    return [
+        Recount(
+            run,
+            max(state.start_ts, run[0] - STALE_MS),
+            min(state.end_ts, run[-1] + ROLLUP_BUCKET_MS - 1),
+        )
+        for run in runs
+    ]
+
+
 class TripBuilder:
     """One trip being summarised; samples must be added in time order."""
 
@@ -155,6 +324,8 @@ class TripBuilder:
         self.state = state
         self.resumed = resumed
         self.new_points: list[tuple[int, float, float]] = []
+        self._minute = -1
+        self._totals = Totals()
 
     @classmethod
     def starting_at(cls, ts: int) -> "TripBuilder":
@@ -162,45 +333,49 @@ class TripBuilder:
 
     def add(self, ts: int, pid: str, value: float) -> None:
         st = self.state
-        st.count += 1
-        minutes = st.minutes
         minute = ts - ts % ROLLUP_BUCKET_MS
-        minutes[minute] = minutes.get(minute, 0) + 1
-        if pid in {"SPEED", "RPM"}:
+        part = self._totals
+        if minute != self._minute:
+            found = st.minutes.get(minute)
+            if found is None:
+                found = st.minutes[minute] = Totals()
+            part = self._totals = found
+            self._minute = minute
+        part.count += 1
+        if pid == "SPEED":
             if value > 0:
                 st.end_ts = ts
-            self._advance_clock(ts)
-        if pid == "SPEED":
-            st.speed_km += _trapezoid(st.last_speed, ts, value)
+            self._advance_clock(ts, part)
+            part.speed_km += _trapezoid(st.last_speed, ts, value)
             st.last_speed = (ts, value)
-            st.max_speed = _max(st.max_speed, value)
+            part.max_speed = _max(part.max_speed, value)
         elif pid == "RPM":
+            if value > 0:
+                st.end_ts = ts
+            self._advance_clock(ts, part)
             st.last_rpm = (ts, value)
-            st.max_rpm = _max(st.max_rpm, value)
+            part.max_rpm = _max(part.max_rpm, value)
         elif pid == "COOLANT_TEMP":
-            st.max_coolant = _max(st.max_coolant, value)
+            part.max_coolant = _max(part.max_coolant, value)
         elif pid == "ODOMETER":
-            if st.odo_first is None:
-                st.odo_first = value
-            st.odo_last = value
-            st.odo_count += 1
+            if part.odo_first is None:
+                part.odo_first = value
+            part.odo_last = value
+            part.odo_count += 1
         elif pid == "FUEL_RATE":
-            st.fuel_l += _trapezoid(st.last_fuel, ts, value)
+            part.fuel_l += _trapezoid(st.last_fuel, ts, value)
             st.last_fuel = (ts, value)
-            st.fuel_count += 1
+            part.fuel_count += 1
         elif pid == "MAF":
             # g/s integrated over hours: 3600 of them make grams.
-            st.air_g += _trapezoid(st.last_maf, ts, value) * 3600
+            part.air_g += _trapezoid(st.last_maf, ts, value) * 3600
             st.last_maf = (ts, value)
-            st.maf_count += 1
-        elif pid == "GPS_LAT":
-            st.last_lat = (ts, value)
-            self._pair_gps()
-        elif pid == "GPS_LON":
-            st.last_lon = (ts, value)
-            self._pair_gps()
+            part.maf_count += 1
+        elif pid in {"GPS_LAT", "GPS_LON"}:
+            part.gps += 1
+            self.add_gps(ts, pid, value)
 
-    def _advance_clock(self, ts: int) -> None:
+    def _advance_clock(self, ts: int, part: Totals) -> None:
         """Credits the time since the last RPM/SPEED reading to moving or idle."""
         st = self.state
         if st.clock_ts is not None:
@@ -209,23 +384,27 @@ class TripBuilder:
                 moving = _fresh_positive(st.last_speed, ts)
                 running = _fresh_positive(st.last_rpm, ts)
                 if moving:
-                    st.moving_ms += elapsed
+                    part.moving_ms += elapsed
                 elif running:
-                    st.idle_ms += elapsed
+                    part.idle_ms += elapsed
         st.clock_ts = ts
 
-    def _pair_gps(self) -> None:
+    def add_gps(self, ts: int, pid: str, value: float) -> None:
         st = self.state
+        if pid == "GPS_LAT":
+            st.last_lat = (ts, value)
+        else:
+            st.last_lon = (ts, value)
         if st.last_lat is None or st.last_lon is None:
             return
-        ts = max(st.last_lat[0], st.last_lon[0])
+        fix_ts = max(st.last_lat[0], st.last_lon[0])
         if abs(st.last_lat[0] - st.last_lon[0]) > GPS_PAIR_MS:
             return
-        if st.last_point_ts is not None and ts <= st.last_point_ts:
+        if st.last_point_ts is not None and fix_ts <= st.last_point_ts:
             return
-        st.last_point_ts = ts
+        st.last_point_ts = fix_ts
         st.points += 1
-        self.new_points.append((ts, st.last_lat[1], st.last_lon[1]))
+        self.new_points.append((fix_ts, st.last_lat[1], st.last_lon[1]))
         # Each reading makes at most one fix.
         st.last_lat = st.last_lon = None
 

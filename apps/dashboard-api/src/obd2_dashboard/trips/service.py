@@ -10,16 +10,20 @@ from xml.etree import ElementTree as ET
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType, Trip, User, Vehicle
 from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
 from obd2_dashboard.trips.repository import TripRepository
 from obd2_dashboard.trips.segmenter import (
+    GPS_PIDS,
     TRIP_PIDS,
     Segmenter,
+    Totals,
     TripBuilder,
     TripState,
     fuel_litres_from_air,
+    recounts,
 )
 from obd2_dashboard.vehicles.service import get_vehicle
 
@@ -60,36 +64,109 @@ def windows(minutes: Iterable[int], join_gap_ms: int) -> list[tuple[int, int]]:
     return spans
 
 
+@dataclass(frozen=True, slots=True)
+class TripChange:
+    """What a consumer of trip events hears about: ``kind`` is ``trip.started``,
+    ``trip.updated``, ``trip.finished`` or ``trip.merged`` (then ``into`` is the trip that
+    absorbed it, when one did)."""
+
+    kind: str
+    trip_id: int
+    into: int | None = None
+
+
 async def recompute_vehicle(
     session: AsyncSession, vehicle_id: int, buckets: Iterable[tuple[str, int]], join_gap_ms: int
-) -> None:
-    """Brings the vehicle's trips up to date with new samples in the given (PID, minute) buckets."""
+) -> list[TripChange]:
+    """Brings the vehicle's trips up to date with new samples in the given (PID, minute) buckets;
+    returns what changed that is worth an event."""
     spans = windows((minute for pid, minute in buckets if pid in TRIP_PIDS), join_gap_ms)
     if not spans:
-        return
+        return []
     repo = TripRepository(session)
     await repo.lock_vehicle(vehicle_id)
+    changes: list[TripChange] = []
     for start, end in spans:
         with RECOMPUTE_SECONDS.time():
-            path = await _recompute_span(repo, vehicle_id, start, end, join_gap_ms)
+            path = await _recompute_span(repo, vehicle_id, start, end, join_gap_ms, changes)
         RECOMPUTED.labels(path).inc()
+    return changes
+
+
+async def finish_idle_trips(session: AsyncSession, now_ms: int, join_gap_ms: int) -> list[Trip]:
+    """Declares finished the trips with no sample of the car in use for the join gap after their
+    end (by the clock: the car's samples carry its time), each once; returns them."""
+    repo = TripRepository(session)
+    finished: list[Trip] = []
+    cutoff = now_ms - join_gap_ms
+    for vehicle_id in await repo.vehicles_with_unfinished(cutoff):
+        # The vehicle's lock: a recomputation never rewrites a trip while it is declared finished.
+        await repo.lock_vehicle(vehicle_id)
+        finished += await repo.mark_finished(vehicle_id, cutoff, utcnow())
+    return finished
+
+
+# (start_ts, end_ts, the other stored figures): what a trip event would tell.
+Figures = tuple[int, int, tuple[object, ...]]
+
+
+def _figures(trip: Trip) -> Figures:
+    return (
+        trip.start_ts,
+        trip.end_ts,
+        (
+            trip.distance_km,
+            trip.distance_source,
+            trip.moving_s,
+            trip.idle_s,
+            trip.max_speed_kmh,
+            trip.max_rpm,
+            trip.max_coolant_c,
+            trip.fuel_rate_l,
+            trip.air_g,
+            trip.sample_count,
+            trip.track_points,
+        ),
+    )
+
+
+def _worth_telling(before: Figures, trip: Trip) -> bool:
+    """A changed summary, except that a trip the car is still extending is told once per minute
+    of driving (each batch of live samples extends it)."""
+    if _figures(trip) == before:
+        return False
+    start, end, _ = before
+    extended = trip.start_ts == start and trip.end_ts > end
+    return not (extended and trip.end_ts // ROLLUP_BUCKET_MS == end // ROLLUP_BUCKET_MS)
 
 
 async def _recompute_span(
-    repo: TripRepository, vehicle_id: int, start: int, end: int, join_gap_ms: int
+    repo: TripRepository,
+    vehicle_id: int,
+    start: int,
+    end: int,
+    join_gap_ms: int,
+    changes: list[TripChange],
 ) -> str:
     # Every stored trip a sample in [start, end) could extend, merge with or split.
     near = await repo.near(vehicle_id, start - join_gap_ms, end + join_gap_ms)
-    if len(near) == 1 and start > near[0].start_ts:
-        last = near[0]
-        state = TripState.from_json(last.state)
-        if state is not None and await _unchanged_since(repo, vehicle_id, state, start):
-            # Only samples after the trip's end are new (the live-driving case): resume it.
-            segmenter = Segmenter(join_gap_ms, resume=TripBuilder(state, resumed=True))
-            async for chunk in repo.stream_samples(vehicle_id, state.end_ts + 1, end - 1):
-                segmenter.feed(chunk)
-            await _store(repo, vehicle_id, near, segmenter.finish())
-            return "append"
+    if len(near) == 1:
+        trip = near[0]
+        state = TripState.from_json(trip.state)
+        if state is not None:
+            bounds = (trip.start_ts, trip.end_ts)
+            if not await repo.running_outside(vehicle_id, start, end - 1, bounds):
+                # Nothing new can move the trip's bounds (late samples inside it).
+                path = await _patch_inside(repo, vehicle_id, trip, state, start, end - 1, changes)
+                if path is not None:
+                    return path
+            elif start > trip.start_ts and await _unchanged_since(repo, vehicle_id, state, start):
+                # Only samples after the trip's end are new (the live-driving case): resume it.
+                segmenter = Segmenter(join_gap_ms, resume=TripBuilder(state, resumed=True))
+                async for chunk in repo.stream_samples(vehicle_id, state.end_ts + 1, end - 1):
+                    segmenter.feed(chunk)
+                changes += await _store(repo, vehicle_id, near, segmenter.finish())
+                return "append"
     for trip in near:
         if await repo.count_samples(vehicle_id, trip.start_ts, trip.end_ts) < trip.sample_count:
             # Raw samples of this trip were deleted (retention): its stored summary is all that
@@ -104,7 +181,7 @@ async def _recompute_span(
     segmenter = Segmenter(join_gap_ms)
     async for chunk in repo.stream_samples(vehicle_id, lo, hi):
         segmenter.feed(chunk)
-    await _store(repo, vehicle_id, near, segmenter.finish())
+    changes += await _store(repo, vehicle_id, near, segmenter.finish())
     return "full"
 
 
@@ -112,45 +189,131 @@ async def _unchanged_since(
     repo: TripRepository, vehicle_id: int, state: TripState, start: int
 ) -> bool:
     """True when the trip's samples from ``start`` (a minute) on are exactly those it consumed."""
-    consumed = sum(count for minute, count in state.minutes.items() if minute >= start)
+    consumed = sum(t.count for minute, t in state.minutes.items() if minute >= start)
     return await repo.count_samples(vehicle_id, start, state.end_ts) == consumed
+
+
+async def _patch_inside(
+    repo: TripRepository,
+    vehicle_id: int,
+    trip: Trip,
+    state: TripState,
+    start: int,
+    end: int,
+    changes: list[TripChange],
+) -> str | None:
+    """Late samples in [start, end] inside a stored trip, none of them the car in use outside
+    its bounds: recomputes only the minutes that gained samples and the minute after each
+    (their readings reach ``STALE_MS`` forward).
+
+    None when the full path must decide: samples of the trip went missing (retention), or most
+    of the trip changed.
+    """
+    lo, hi = max(start, trip.start_ts), min(end, trip.end_ts)
+    if lo > hi:
+        return "unchanged"  # only samples outside any trip (the engine off)
+    counts = await repo.minute_counts(vehicle_id, lo, hi)
+    changed: list[int] = []
+    retrack = False
+    for minute in range(lo - lo % ROLLUP_BUCKET_MS, hi + 1, ROLLUP_BUCKET_MS):
+        count, gps = counts.get(minute, (0, 0))
+        stored = state.minutes.get(minute) or Totals()
+        if count < stored.count or gps < stored.gps:
+            return None
+        if count != stored.count:
+            changed.append(minute)
+            retrack = retrack or gps != stored.gps
+    if not changed:
+        return "unchanged"
+    plan = recounts(state, changed)
+    span = (trip.end_ts - trip.end_ts % ROLLUP_BUCKET_MS) - (
+        trip.start_ts - trip.start_ts % ROLLUP_BUCKET_MS
+    )
+    if 2 * sum(len(r.minutes) for r in plan) > span // ROLLUP_BUCKET_MS + 1:
+        return None  # most of the trip: one pass over it is cheaper
+    for recount in plan:
+        fresh = TripBuilder(state.blank())
+        async for chunk in repo.stream_samples(vehicle_id, recount.since, recount.until):
+            for ts, pid, value in chunk:
+                fresh.add(ts, pid, value)
+        state.take_minutes(fresh.state, recount.minutes)
+    points: list[tuple[int, float, float]] | None = None
+    if retrack:
+        fresh = TripBuilder(state.blank())
+        async for chunk in repo.stream_samples(vehicle_id, trip.start_ts, trip.end_ts, GPS_PIDS):
+            for ts, pid, value in chunk:
+                fresh.add_gps(ts, pid, value)
+        state.take_track(fresh.state)
+        points = fresh.new_points
+    before = _figures(trip)
+    _summarise(trip, state)
+    await repo.save(trip)
+    if _worth_telling(before, trip):
+        changes.append(TripChange("trip.updated", trip.id))
+    if points is not None:
+        await repo.clear_points(trip.id)
+        await repo.add_points(trip.id, points)
+    return "patch"
+
+
+def _summarise(trip: Trip, st: TripState) -> None:
+    """The stored columns from the segmenter's state."""
+    totals = st.totals()
+    trip.start_ts = st.start_ts
+    trip.end_ts = st.end_ts
+    trip.distance_km = totals.distance_km
+    trip.distance_source = totals.distance_source
+    trip.moving_s = totals.moving_ms / 1000
+    trip.idle_s = totals.idle_ms / 1000
+    trip.max_speed_kmh = totals.max_speed
+    trip.max_rpm = totals.max_rpm
+    trip.max_coolant_c = totals.max_coolant
+    trip.fuel_rate_l = totals.fuel_rate_l
+    trip.air_g = totals.maf_air_g
+    trip.sample_count = totals.count
+    trip.track_points = st.points
+    trip.state = st.to_json()
 
 
 async def _store(
     repo: TripRepository, vehicle_id: int, old: Sequence[Trip], built: Sequence[TripBuilder]
-) -> None:
+) -> list[TripChange]:
     """Writes the new segmentation over the old trips, keeping ids where they overlap."""
+    changes: list[TripChange] = []
     unused = {trip.id: trip for trip in old}
+    absorbed_by: dict[int, int] = {}
     for builder in built:
         st = builder.state
         trip: Trip | None = None
         if builder.resumed:
             trip = unused.pop(old[-1].id)
         else:
-            for candidate in list(unused.values()):
-                if candidate.start_ts <= st.end_ts and candidate.end_ts >= st.start_ts:
-                    trip = unused.pop(candidate.id)
-                    await repo.clear_points(trip.id)
-                    break
+            overlapping = [
+                c for c in unused.values() if c.start_ts <= st.end_ts and c.end_ts >= st.start_ts
+            ]
+            if overlapping:
+                trip = unused.pop(overlapping[0].id)
+                await repo.clear_points(trip.id)
+                # Trips joined by late samples: finished when the last of them was.
+                trip.finished_at = max(overlapping, key=lambda c: c.end_ts).finished_at
         if trip is None:
             trip = Trip(vehicle_id=vehicle_id)
-        trip.start_ts = st.start_ts
-        trip.end_ts = st.end_ts
-        trip.distance_km = st.distance_km
-        trip.distance_source = st.distance_source
-        trip.moving_s = st.moving_ms / 1000
-        trip.idle_s = st.idle_ms / 1000
-        trip.max_speed_kmh = st.max_speed
-        trip.max_rpm = st.max_rpm
-        trip.max_coolant_c = st.max_coolant
-        trip.fuel_rate_l = st.fuel_rate_l
-        trip.air_g = st.maf_air_g
-        trip.sample_count = st.count
-        trip.track_points = st.points
-        trip.state = st.to_json()
-        await repo.save(trip)
+            _summarise(trip, st)
+            await repo.save(trip)
+            changes.append(TripChange("trip.started", trip.id))
+        else:
+            before = _figures(trip)
+            _summarise(trip, st)
+            await repo.save(trip)
+            if _worth_telling(before, trip):
+                changes.append(TripChange("trip.updated", trip.id))
+        for other in unused.values():
+            if other.start_ts <= st.end_ts and other.end_ts >= st.start_ts:
+                absorbed_by.setdefault(other.id, trip.id)
         await repo.add_points(trip.id, builder.new_points)
     await repo.delete_many(sorted(unused))
+    changes += [TripChange("trip.merged", gone, absorbed_by.get(gone)) for gone in sorted(unused)]
+    return changes
 
 
 # The API's side: reads of stored summaries.

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import PASSWORD, Served, World
+from tests.conftest import Served
 from tests.fuzz.frames import BINARY, GENERATED, ODD_TEXT
+from tests.live.test_browser_socket import _world
 
 Socket = tuple[str, int, str, int]
 
@@ -25,18 +26,7 @@ async def _reply(ws: ClientConnection) -> dict[str, Any]:
 
 @pytest.fixture
 async def socket_world(served: Served) -> Socket:
-    transport = httpx.ASGITransport(app=served.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        world = World(served.app, c)
-        alice = await world.user("ws-alice@example.com")
-        bob = await world.user("ws-bob@example.com")
-        vehicle = await world.vehicle(alice)
-        bobs = await world.vehicle(bob)
-        _, token = await world.device(vehicle)
-        login = await c.post(
-            "/api/v1/auth/login", json={"email": "ws-alice@example.com", "password": PASSWORD}
-        )
-    return login.cookies["obd2_session"], vehicle, token, bobs
+    return await _world(served)
 
 
 async def _still_works(served: Served, ws: ClientConnection, vehicle: int, token: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import aiomqtt
 
 from obd2_dashboard.mqtt.connection import parse_mqtt_url
+from obd2_dashboard.settings import Settings
 
 MQTT_URL = os.environ.get("OBD2_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 
@@ -47,3 +48,10 @@ async def listen(prefixes: list[str], listener: Listener, ready: asyncio.Event) 
             text = payload.decode() if isinstance(payload, bytes) else str(payload)
             listener.messages.append((str(message.topic), text, bool(message.retain)))
             listener.arrived.set()
+
+
+def own_consumer(settings: Settings) -> str:
+    """A consumer name, hence MQTT client id, of the test's own: the broker drops the older of
+    two connections with one id, so tests running side by side would knock each other off."""
+    assert settings.MQTT_TOPIC_PREFIX.startswith("obd2test/")
+    return settings.MQTT_TOPIC_PREFIX.replace("/", "-")

@@ -13,12 +13,17 @@ from obd2_dashboard.alerts.delivery import AlertDispatcher
 from obd2_dashboard.alerts.firing import raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.mqtt.connection import parse_mqtt_url
-from obd2_dashboard.mqtt.events import publish_dtc_event, publish_trip_event
-from obd2_dashboard.mqtt.publisher import MqttPublisher
+from obd2_dashboard.mqtt.events import (
+    MQTT_EVENTS_GROUP,
+    MQTT_EVENTS_STREAM,
+    publish_dtc_event,
+    publish_trip_event,
+)
+from obd2_dashboard.mqtt.publisher import MqttPublisher, MqttUnavailableError
 from obd2_dashboard.settings import Settings, SettingsError
 from tests.alerts.helpers import Car, minutes_ago
 from tests.conftest import Backend
-from tests.mqtt.helpers import MQTT_URL, Listener, listen
+from tests.mqtt.helpers import MQTT_URL, Listener, listen, own_consumer
 from tests.processes import CLI, Proc
 
 
@@ -110,12 +115,42 @@ async def test_trip_dtc_and_alert_events(
     assert (delivery.channel, delivery.status) == ("mqtt", "delivered")
 
 
+async def test_events_read_while_disconnected_go_out_on_reconnect(
+    car: Car, quiet_app: FastAPI, mqtt_settings: Settings, listener: Listener
+) -> None:
+    events = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/{car.vehicle_id}/events"
+    state = quiet_app.state.obd2
+    found = MqttPublisher(
+        mqtt_settings, state.sessionmaker, state.broker, consumer=own_consumer(mqtt_settings)
+    )
+    await state.broker.ensure_group(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP)
+    for code in ("P0301", "P0302"):
+        assert await publish_dtc_event(state.broker, car.vehicle_id, code, "stored")
+    # Read from the group, then the connection is gone: both stay with this publisher.
+    with pytest.raises(MqttUnavailableError):
+        await found.publish_events_once()
+    stop = asyncio.Event()
+    task = asyncio.create_task(found.run(stop))
+    try:
+        # Well before another consumer could claim them (30 s idle).
+        await listener.wait_for("both", lambda: len(listener.on(events)) >= 2, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    assert [json.loads(p)["code"] for p in listener.on(events)] == ["P0301", "P0302"]
+    stats = await state.broker.group_stats(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP)
+    assert stats is not None
+    assert stats.pending == 0
+
+
 async def test_a_clean_stop_says_offline(
     car: Car, quiet_app: FastAPI, mqtt_settings: Settings, listener: Listener
 ) -> None:
     status = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
     state = quiet_app.state.obd2
-    found = MqttPublisher(mqtt_settings, state.sessionmaker, state.broker, consumer="t")
+    found = MqttPublisher(
+        mqtt_settings, state.sessionmaker, state.broker, consumer=own_consumer(mqtt_settings)
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(found.run(stop))
     await listener.wait_for("online", lambda: listener.on(status) == ["online"])

@@ -75,6 +75,9 @@ class MqttPublisher:
         self._trip_announced: dict[int, VehicleInfo] = {}
         self._last_trips_due = True
         self._vehicles_at = 0.0
+        # Events delivered to this consumer but not yet published (the connection dropped
+        # mid-batch): sent first after reconnecting, not left for another consumer's claim.
+        self._undelivered: list[tuple[str, dict[str, str]]] = []
 
     async def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
         """Publishes with QoS 1 and waits for the broker's ack; MqttUnavailableError if not
@@ -276,35 +279,41 @@ class MqttPublisher:
                 await asyncio.sleep(1.0)
 
     async def publish_events_once(self, *, block_ms: int = 0) -> int:
-        claimed = await self.broker.xautoclaim(
-            MQTT_EVENTS_STREAM,
-            MQTT_EVENTS_GROUP,
-            self.consumer,
-            min_idle_ms=_EVENT_CLAIM_IDLE_MS,
-            count=100,
-        )
-        entries = [(c.id, c.fields) for c in claimed]
+        entries = self._undelivered
+        if not entries:
+            claimed = await self.broker.xautoclaim(
+                MQTT_EVENTS_STREAM,
+                MQTT_EVENTS_GROUP,
+                self.consumer,
+                min_idle_ms=_EVENT_CLAIM_IDLE_MS,
+                count=100,
+            )
+            entries = [(c.id, c.fields) for c in claimed]
         if not entries:
             entries = await self.broker.xreadgroup(
                 MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP, self.consumer, count=100, block_ms=block_ms
             )
         done: list[str] = []
         trips_changed: set[int] = set()
-        for entry_id, fields in entries:
-            try:
-                vehicle_id = int(fields["vehicle_id"])
-                payload = fields["payload"]
-            except (KeyError, ValueError):
-                log.warning("malformed mqtt event dropped", extra={"entry": entry_id})
+        try:
+            for index, (entry_id, fields) in enumerate(entries):
+                self._undelivered = entries[index:]
+                try:
+                    vehicle_id = int(fields["vehicle_id"])
+                    payload = fields["payload"]
+                except (KeyError, ValueError):
+                    log.warning("malformed mqtt event dropped", extra={"entry": entry_id})
+                    done.append(entry_id)
+                    continue
+                await self.publish(self.topics.events(vehicle_id), payload)
                 done.append(entry_id)
-                continue
-            await self.publish(self.topics.events(vehicle_id), payload)
-            done.append(entry_id)
-            PUBLISHED.labels("event").inc()
-            if fields.get("type", "").startswith("trip."):
-                trips_changed.add(vehicle_id)
-        for vehicle_id in sorted(trips_changed):
-            await self.publish_last_trip(vehicle_id)
-        if done:
-            await self.broker.xack(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP, done)
+                PUBLISHED.labels("event").inc()
+                if fields.get("type", "").startswith("trip."):
+                    trips_changed.add(vehicle_id)
+            self._undelivered = []
+            for vehicle_id in sorted(trips_changed):
+                await self.publish_last_trip(vehicle_id)
+        finally:
+            if done:
+                await self.broker.xack(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP, done)
         return len(done)

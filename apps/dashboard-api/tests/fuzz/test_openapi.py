@@ -223,7 +223,7 @@ def test_history_with_points_matches_its_document(api: Api) -> None:
     with httpx.Client(base_url=api.server.url, timeout=30, cookies=cookies) as client:
         vid = client.get("/api/v1/vehicles").json()[0]["id"]
         now = int(time.time() * 1000)
-        window = {"pid": "RPM", "from": now - 3_600_000, "to": now + 60_000}
+        window: dict[str, str | int] = {"pid": "RPM", "from": now - 3_600_000, "to": now + 60_000}
         answer = client.get(f"/api/v1/vehicles/{vid}/samples", params=window)
     assert answer.status_code == 200, answer.text
     assert answer.json()["points"], "the seeded RPM samples should give points"

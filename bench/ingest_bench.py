@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+import httpx
 from harness import (
     CpuMeter,
     Device,
@@ -198,6 +199,17 @@ async def raw_copy(box: Scratch, batches: dict[int, int], vehicle_of: dict[int, 
     return CopyRun(len(records), elapsed, backend.seconds)
 
 
+def batches_per_transaction(metrics: str) -> float:
+    total = count = 0.0
+    for line in metrics.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "obd2_ingest_group_batches_sum":
+            total += float(value)
+        elif name == "obd2_ingest_group_batches_count":
+            count += float(value)
+    return total / max(1.0, count)
+
+
 def run(short: bool) -> list[Result]:
     warmup_s, measure_s = (1.0, 4.0) if short else (3.0, 15.0)
     processes, connections = 2, 12
@@ -209,6 +221,7 @@ def run(short: bool) -> list[Result]:
             http = http_ingest(
                 box, server.pid, fleet.devices, server.url, processes, warmup_s, measure_s
             )
+            group = batches_per_transaction(httpx.get(f"{server.url}/metrics", timeout=10).text)
         batches = {k: v for r in http.reports for k, v in r.batches.items()}
         acked = sum(batches.values()) * BATCH
         errors = sum(r.errors for r in http.reports)
@@ -232,6 +245,7 @@ def run(short: bool) -> list[Result]:
             NAME, "HTTP ingest, batches of 500", http_rate, "samples/s", Target(">=", 100_000), note
         ),
         Result(NAME, "raw COPY, same rows", copy_rate, "samples/s"),
+        Result(NAME, "batches per ingest transaction (group commit), mean", group, "batches"),
         Result(NAME, "HTTP / raw COPY", http_rate / copy_rate, "ratio", Target(">=", 0.5)),
         Result(NAME, "API CPU per 1000 samples", http.server_cpu_s * per_k * 1000, "ms"),
         Result(NAME, "Postgres CPU per 1000 samples, HTTP", http.db_cpu_s * per_k * 1000, "ms"),

@@ -25,6 +25,7 @@ from obd2_dashboard.live.hub import LiveHub
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.bridge import router as bridge_router
+from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.telemetry.endpoints import router as telemetry_router
 from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
@@ -42,10 +43,11 @@ INGEST_PATHS = frozenset({f"{API_PREFIX}/ingest", f"{API_PREFIX}/torque"})
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
+    # Matched in this order: ingest, the hot path, first.
+    router.include_router(telemetry_router)
     router.include_router(auth_router)
     router.include_router(vehicles_router)
     router.include_router(devices_router)
-    router.include_router(telemetry_router)
     router.include_router(trips_router)
     router.include_router(live_router)
     router.include_router(bridge_router)
@@ -73,12 +75,15 @@ def create_app(settings: Settings) -> FastAPI:
         broker = make_broker(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
         sessionmaker = make_sessionmaker(engine)
         hub = LiveHub(broker)
+        pipeline = Pipeline.for_broker(broker)
+        committer = IngestCommitter(sessionmaker, pipeline)
         app.state.obd2 = AppState(
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
             broker=broker,
-            pipeline=Pipeline.for_broker(broker),
+            pipeline=pipeline,
+            committer=committer,
             hub=hub,
         )
         stop = asyncio.Event()
@@ -104,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             if worker_task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            await committer.close()
             await hub.close()
             await broker.close()
             await engine.dispose()

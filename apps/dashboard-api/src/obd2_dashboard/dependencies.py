@@ -11,6 +11,7 @@ from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.live.hub import LiveHub
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.telemetry.service import Pipeline
 
 
@@ -21,6 +22,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     broker: Broker
     pipeline: Pipeline
+    committer: IngestCommitter
     hub: LiveHub
 
 
@@ -50,6 +52,10 @@ async def get_pipeline(state: StateDep) -> Pipeline:
     return state.pipeline
 
 
+async def get_committer(state: StateDep) -> IngestCommitter:
+    return state.committer
+
+
 async def get_hub(state: StateDep) -> LiveHub:
     return state.hub
 
@@ -65,5 +71,6 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+CommitterDep = Annotated[IngestCommitter, Depends(get_committer)]
 HubDep = Annotated[LiveHub, Depends(get_hub)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

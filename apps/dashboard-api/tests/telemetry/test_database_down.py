@@ -1,3 +1,4 @@
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -28,7 +29,7 @@ async def test_ingest_is_503_with_retry_after_when_the_database_is_down(
 ) -> None:
     response = await orphan_client.post(
         "/api/v1/ingest",
-        json={"samples": [{"seq": 1, "ts": 1_800_000_000_000, "pid": "RPM", "value": 1.0}]},
+        json={"samples": [{"seq": 1, "ts": int(time.time() * 1000), "pid": "RPM", "value": 1.0}]},
         headers={"Authorization": "Bearer obd2d_" + "a" * 43},
     )
     assert response.status_code == 503

@@ -163,8 +163,19 @@ def test_live_stream_resumes_after_the_server_crashes(session: Session, web: Web
             "() => performance.getEntriesByName('obd2:live-first-sample').length > 0"
         )
 
+        # Every text the pill shows from here on: the new process may be up, and the stream
+        # back, before the restart returns, so "Reconnecting…" may already be gone by then.
+        page.evaluate(
+            """() => {
+                window.pillTexts = [];
+                const record = () => window.pillTexts.push(
+                    document.querySelector('.connection')?.textContent.trim());
+                new MutationObserver(record).observe(
+                    document.body, {childList: true, subtree: true, characterData: true});
+            }"""
+        )
         web.crash_and_restart_api()
-        expect(pill).to_have_text("Reconnecting…")
+        page.wait_for_function("() => window.pillTexts.includes('Reconnecting…')", timeout=30_000)
         expect(pill).to_have_text("Live", timeout=30_000)
         assert len(stream_requests) >= 2
         for reconnection in stream_requests[1:]:

@@ -7,16 +7,16 @@ from obd2_dashboard.dependencies import SessionDep
 from obd2_dashboard.devices.service import authenticate_device
 from obd2_dashboard.models import Device
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def get_current_device(credentials: DeviceCredentials, session: SessionDep) -> Device:
     if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device token required", _CHALLENGE)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device token required", CHALLENGE)
     device = await authenticate_device(session, credentials.credentials)
     if device is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token", _CHALLENGE
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token", CHALLENGE
         )
     return device
 

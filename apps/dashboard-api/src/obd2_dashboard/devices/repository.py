@@ -1,9 +1,24 @@
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.kit.db import driver_connection
 from obd2_dashboard.models import Device, Vehicle
+
+_ACTIVE_DEVICES_PG = (
+    "SELECT token_hash, id, vehicle_id, last_seen_at FROM devices "
+    "WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveDevice:
+    id: int
+    vehicle_id: int
+    last_seen_at: datetime | None
 
 
 class DeviceRepository:
@@ -32,6 +47,22 @@ class DeviceRepository:
             select(Device).where(Device.token_hash == token_hash, Device.revoked_at.is_(None))
         )
         return result.scalar_one_or_none()
+
+    async def active_by_token_hashes(
+        self, token_hashes: Collection[bytes]
+    ) -> dict[bytes, ActiveDevice]:
+        if self.session.get_bind().dialect.name == "postgresql":
+            # On the ingest path, once per transaction: straight on asyncpg, as the samples.
+            connection = await driver_connection(self.session)
+            rows = await connection.fetch(_ACTIVE_DEVICES_PG, list(token_hashes))
+        else:
+            result = await self.session.execute(
+                select(Device.token_hash, Device.id, Device.vehicle_id, Device.last_seen_at).where(
+                    Device.token_hash.in_(list(token_hashes)), Device.revoked_at.is_(None)
+                )
+            )
+            rows = list(result)
+        return {bytes(row[0]): ActiveDevice(row[1], row[2], row[3]) for row in rows}
 
     async def add(self, device: Device) -> Device:
         self.session.add(device)

@@ -81,11 +81,18 @@ async def device_is_active(session: AsyncSession, device_id: int) -> bool:
     return device is not None and device.revoked_at is None
 
 
-async def authenticate_device(session: AsyncSession, token: str) -> Device | None:
-    """The active device this token belongs to, or None."""
+def device_token_digest(token: str) -> bytes | None:
+    """What a device token is looked up by; None when it cannot be one."""
     if not token.startswith(f"{TOKEN_PREFIX}_") or len(token) > 128:
         return None
-    digest = token_digest(token)
+    return token_digest(token)
+
+
+async def authenticate_device(session: AsyncSession, token: str) -> Device | None:
+    """The active device this token belongs to, or None."""
+    digest = device_token_digest(token)
+    if digest is None:
+        return None
     device = await DeviceRepository(session).get_active_by_token_hash(digest)
     if device is None or not constant_time_equal(device.token_hash.hex(), digest.hex()):
         return None

@@ -9,6 +9,7 @@ import asyncio
 import bisect
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,6 +64,14 @@ def _entries(raw: Any) -> list[StreamEntry]:
     return [(str(i), dict(f)) for i, f in raw or [] if f is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    stream: str
+    fields: dict[str, str]
+    maxlen: int
+    max_age_ms: int | None = None
+
+
 class BrokerUnavailableError(Exception):
     pass
 
@@ -107,6 +116,12 @@ class Broker(ABC):
     ) -> str:
         """Appends an entry, trimming the stream to about ``maxlen`` entries and, with
         ``max_age_ms``, about that much time (entry ids are times); returns its id."""
+
+    async def xadd_many(self, appends: Sequence[StreamAppend]) -> list[str]:
+        """Several ``xadd`` calls, in order, in one round trip where the broker has them."""
+        return [
+            await self.xadd(a.stream, a.fields, a.maxlen, max_age_ms=a.max_age_ms) for a in appends
+        ]
 
     @abstractmethod
     async def xread(
@@ -420,6 +435,24 @@ class RedisBroker(Broker):
             pipe.xtrim(key, minid=oldest, approximate=True)
             entry_id, _ = await pipe.execute()
         return str(entry_id)
+
+    async def xadd_many(self, appends: Sequence[StreamAppend]) -> list[str]:
+        if not appends:
+            return []
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for a in appends:
+                key = self.key(a.stream)
+                pipe.xadd(key, a.fields, maxlen=a.maxlen, approximate=True)  # type: ignore[arg-type]
+                if a.max_age_ms is not None:
+                    pipe.xtrim(key, minid=f"{now_ms - a.max_age_ms}-0", approximate=True)
+            replies = await pipe.execute()
+        ids: list[str] = []
+        position = 0
+        for a in appends:
+            ids.append(str(replies[position]))
+            position += 1 if a.max_age_ms is None else 2
+        return ids
 
     async def xread(
         self, stream: str, after_id: str, *, count: int, block_ms: int

@@ -31,6 +31,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether the database failed to answer, as opposed to refusing what it was sent."""
+    import asyncpg
+    import sqlalchemy.exc
+
+    return isinstance(
+        exc,
+        OSError  # ConnectionError, TimeoutError
+        | sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError,
+    )
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

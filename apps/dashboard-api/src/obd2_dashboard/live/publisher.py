@@ -3,7 +3,7 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter
 
-from obd2_dashboard.kit.broker import Breaker, Broker
+from obd2_dashboard.kit.broker import Breaker, Broker, StreamAppend
 from obd2_dashboard.live.events import (
     LIVE_STREAM_MAX_AGE_MS,
     LIVE_STREAM_MAXLEN,
@@ -34,34 +34,34 @@ class LivePublisher:
         self._gaps: set[int] = set()
 
     async def publish(self, vehicle_id: int, samples: Sequence[SampleFields]) -> bool:
-        if not samples:
+        return await self.publish_many([(vehicle_id, samples)])
+
+    async def publish_many(self, batches: Sequence[tuple[int, Sequence[SampleFields]]]) -> bool:
+        """Each (vehicle id, samples) batch on its vehicle's stream, in order, one round trip."""
+        batches = [(vehicle_id, samples) for vehicle_id, samples in batches if samples]
+        if not batches:
             return True
         if self.breaker.is_open:
-            PUBLISH_FAILURES.inc()
-            self._gaps.add(vehicle_id)
+            self._lost(batches)
             return False
+        gaps = sorted(self._gaps)
         try:
-            await self._mark_gaps()
-            await self.broker.xadd(
-                live_stream(vehicle_id),
-                encode_batch(samples),
-                maxlen=LIVE_STREAM_MAXLEN,
-                max_age_ms=LIVE_STREAM_MAX_AGE_MS,
+            await self.broker.xadd_many(
+                [_append(vehicle_id, gap_entry()) for vehicle_id in gaps]
+                + [_append(vehicle_id, encode_batch(samples)) for vehicle_id, samples in batches]
             )
         except Exception as exc:
             self.breaker.trip()
-            PUBLISH_FAILURES.inc()
-            self._gaps.add(vehicle_id)
+            self._lost(batches)
             log.warning("live fan-out unavailable: %s", type(exc).__name__)
             return False
+        self._gaps.difference_update(gaps)
         return True
 
-    async def _mark_gaps(self) -> None:
-        for vehicle_id in sorted(self._gaps):
-            await self.broker.xadd(
-                live_stream(vehicle_id),
-                gap_entry(),
-                maxlen=LIVE_STREAM_MAXLEN,
-                max_age_ms=LIVE_STREAM_MAX_AGE_MS,
-            )
-            self._gaps.discard(vehicle_id)
+    def _lost(self, batches: Sequence[tuple[int, Sequence[SampleFields]]]) -> None:
+        PUBLISH_FAILURES.inc(len(batches))
+        self._gaps.update(vehicle_id for vehicle_id, _ in batches)
+
+
+def _append(vehicle_id: int, fields: dict[str, str]) -> StreamAppend:
+    return StreamAppend(live_stream(vehicle_id), fields, LIVE_STREAM_MAXLEN, LIVE_STREAM_MAX_AGE_MS)

@@ -28,6 +28,7 @@ from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_t
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.telemetry import service
+from obd2_dashboard.telemetry.committer import DeviceRejectedError
 from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_protocol import (
     BridgeAck,
@@ -155,14 +156,10 @@ class _Connection:
             await self.error(batch_id, 422, f"invalid batch: {where}: {first['msg']}")
             return True
         try:
-            async with session_scope(self.state.sessionmaker) as session:
-                # Checked per batch: a revoked device is cut off at its next batch.
-                current = await authenticate_device(session, token)
-                if current is None:
-                    return False
-                result = await service.ingest(
-                    session, self.state.pipeline, current, batch.samples, transport="ws"
-                )
+            # The token is checked with each batch: a revoked device is cut off at its next.
+            result = await self.state.committer.store(token, batch.samples, transport="ws")
+        except DeviceRejectedError:
+            return False
         except service.InvalidBatchError as exc:
             await self.error(batch.id, 422, str(exc))
             return True

@@ -6,11 +6,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import PipelineDep, SessionDep, StateDep
-from obd2_dashboard.devices.dependencies import CurrentDevice
+from obd2_dashboard.auth.dependencies import CurrentUser, DeviceCredentials
+from obd2_dashboard.dependencies import CommitterDep, SessionDep, StateDep
+from obd2_dashboard.devices.dependencies import CHALLENGE
 from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_schema
 from obd2_dashboard.telemetry import service
+from obd2_dashboard.telemetry.committer import DeviceRejectedError
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
@@ -63,12 +64,18 @@ async def _ingest_samples(request: Request) -> Sequence[SampleFields]:
 )
 async def ingest(
     samples: Annotated[Sequence[SampleFields], Depends(_ingest_samples)],
-    device: CurrentDevice,
-    session: SessionDep,
-    pipeline: PipelineDep,
+    credentials: DeviceCredentials,
+    committer: CommitterDep,
 ) -> IngestResult:
+    # The token is checked in the transaction that stores the batch (group commit).
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device token required", CHALLENGE)
     try:
-        return await service.ingest(session, pipeline, device, samples, transport="http")
+        return await committer.store(credentials.credentials, samples, transport="http")
+    except DeviceRejectedError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token", CHALLENGE
+        ) from exc
     except service.InvalidBatchError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 

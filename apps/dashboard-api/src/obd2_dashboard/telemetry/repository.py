@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.devices.repository import ActiveDevice
 from obd2_dashboard.kit.db import driver_connection, utcnow
 from obd2_dashboard.models import (
     ROLLUP_15M_BUCKET_MS,
@@ -61,6 +62,25 @@ _INSERT_OUTBOX_PG = (
 _ROLLUP_TABLES = {"1m": "sample_rollups_1m", "15m": "sample_rollups_15m"}
 
 
+async def _insert_new_pg(
+    connection: Any, device_id: int, vehicle_id: int, samples: Sequence[_S]
+) -> Sequence[_S]:
+    count, seqs = await connection.fetchrow(
+        _INSERT_NEW_PG,
+        device_id,
+        vehicle_id,
+        ",".join([str(s.seq) for s in samples]),
+        ",".join([str(s.ts) for s in samples]),
+        ",".join([s.pid for s in samples]),
+        ",".join([repr(s.value) for s in samples]),
+        len(samples),
+    )
+    if count == len(samples):
+        return samples
+    new_seqs = set(seqs or ())
+    return [s for s in samples if s.seq in new_seqs]
+
+
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -73,40 +93,43 @@ class SampleRepository:
         self, device_id: int, vehicle_id: int, samples: Sequence[_S]
     ) -> Sequence[_S]:
         """Stores the samples whose (device, seq) is new (seqs unique within the batch)."""
-        if _is_pg(self.session):
-            # Straight on asyncpg: through SQLAlchemy these statements cost more CPU than
-            # Postgres spends storing the rows.
-            connection = await driver_connection(self.session)
-            try:
-                # COPY stores a batch at a third of the database CPU of INSERT … ON CONFLICT,
-                # but fails whole on a stored seq: replays are rare, so they pay for the
-                # savepoint's rollback and take the INSERT.
-                async with connection.transaction():
-                    await connection.copy_records_to_table(
-                        "samples",
-                        records=[
-                            (device_id, s.seq, vehicle_id, s.ts, s.pid, s.value) for s in samples
-                        ],
-                        columns=_SAMPLE_COLUMNS,
-                    )
-            except asyncpg.UniqueViolationError:
-                pass
-            else:
-                return samples
-            count, seqs = await connection.fetchrow(
-                _INSERT_NEW_PG,
-                device_id,
-                vehicle_id,
-                ",".join([str(s.seq) for s in samples]),
-                ",".join([str(s.ts) for s in samples]),
-                ",".join([s.pid for s in samples]),
-                ",".join([repr(s.value) for s in samples]),
-                len(samples),
-            )
-            if count == len(samples):
-                return samples
-            new_seqs = set(seqs or ())
-            return [s for s in samples if s.seq in new_seqs]
+        (fresh,) = await self.insert_new_many([(device_id, vehicle_id, samples)])
+        return fresh
+
+    async def insert_new_many(
+        self, batches: Sequence[tuple[int, int, Sequence[_S]]]
+    ) -> list[Sequence[_S]]:
+        """Several (device id, vehicle id, samples) batches: the new samples of each, stored.
+
+        Seqs are unique within each batch; batches of one device may overlap, and a later one
+        then gets as duplicates what an earlier one stored.
+        """
+        if not _is_pg(self.session):
+            return [await self._insert_new_sqlite(*batch) for batch in batches]
+        # Straight on asyncpg: through SQLAlchemy these statements cost more CPU than Postgres
+        # spends storing the rows.
+        connection = await driver_connection(self.session)
+        try:
+            # COPY stores rows at a third of the database CPU of INSERT … ON CONFLICT, but fails
+            # whole on a stored seq: replays are rare, so they pay for the savepoint's rollback
+            # and take the INSERT, batch by batch.
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "samples",
+                    records=[
+                        (device_id, s.seq, vehicle_id, s.ts, s.pid, s.value)
+                        for device_id, vehicle_id, samples in batches
+                        for s in samples
+                    ],
+                    columns=_SAMPLE_COLUMNS,
+                )
+        except asyncpg.UniqueViolationError:
+            return [await _insert_new_pg(connection, *batch) for batch in batches]
+        return [samples for _, _, samples in batches]
+
+    async def _insert_new_sqlite(
+        self, device_id: int, vehicle_id: int, samples: Sequence[_S]
+    ) -> Sequence[_S]:
         # One statement per chunk: a "which exist" query before the INSERT would race another
         # connection's commit in between (SQLite takes its write lock only at the INSERT).
         stored: set[int] = set()
@@ -134,7 +157,7 @@ class SampleRepository:
         return [s for s in samples if s.seq in stored]
 
     async def touch_last_seen(
-        self, device: Device, now: datetime, agent_version: str | None = None
+        self, device: Device | ActiveDevice, now: datetime, agent_version: str | None = None
     ) -> None:
         # The vehicle is touched with its device, so a fresh device means a fresh vehicle: most
         # batches need neither UPDATE.

@@ -1,24 +1,22 @@
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.kit.broker import Breaker, Broker
-from obd2_dashboard.kit.db import after_commit, utcnow
+from obd2_dashboard.kit.broker import Breaker, Broker, StreamAppend
 from obd2_dashboard.live.publisher import LivePublisher
-from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, Device, User
-from obd2_dashboard.telemetry.repository import Bucket, OutboxRepository, SampleRepository
+from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, User
+from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
 from obd2_dashboard.telemetry.streams import (
     WORK_STREAM,
     WORK_STREAM_MAX_AGE_MS,
     WORK_STREAM_MAXLEN,
 )
 from obd2_dashboard.vehicles.service import get_vehicle
-from obd2_protocol import IngestResult, SampleFields
+from obd2_protocol import SampleFields
 
 log = logging.getLogger("obd2_dashboard.telemetry")
 
@@ -52,23 +50,28 @@ class Pipeline:
     def for_broker(cls, broker: Broker) -> "Pipeline":
         return cls(broker, LivePublisher(broker), Breaker())
 
-    async def notify_work(self, outbox_id: int) -> None:
-        if self.work_breaker.is_open:
+    async def notify_work(self, outbox_ids: Sequence[int]) -> None:
+        if self.work_breaker.is_open or not outbox_ids:
             return
         try:
-            await self.broker.xadd(
-                WORK_STREAM,
-                {"outbox": str(outbox_id)},
-                WORK_STREAM_MAXLEN,
-                max_age_ms=WORK_STREAM_MAX_AGE_MS,
+            await self.broker.xadd_many(
+                [
+                    StreamAppend(
+                        WORK_STREAM,
+                        {"outbox": str(outbox_id)},
+                        WORK_STREAM_MAXLEN,
+                        WORK_STREAM_MAX_AGE_MS,
+                    )
+                    for outbox_id in outbox_ids
+                ]
             )
         except Exception as exc:
-            # The outbox row stays; the worker's sweep picks it up.
+            # The outbox rows stay; the worker's sweep picks them up.
             self.work_breaker.trip()
             log.warning("work stream unavailable: %s", type(exc).__name__)
 
 
-def _check_times(samples: Sequence[SampleFields], now_ms: int) -> None:
+def check_times(samples: Sequence[SampleFields], now_ms: int) -> None:
     limit = now_ms + MAX_FUTURE_MS
     if max((s.ts for s in samples), default=0) <= limit:
         return
@@ -79,41 +82,14 @@ def _check_times(samples: Sequence[SampleFields], now_ms: int) -> None:
             )
 
 
-async def ingest(
-    session: AsyncSession,
-    pipeline: Pipeline,
-    device: Device,
-    samples: Sequence[SampleFields],
-    *,
-    transport: str,
-    agent_version: str | None = None,
-) -> IngestResult:
-    """Stores a batch in the session's transaction; live fan-out and work follow the commit."""
-    _check_times(samples, int(time.time() * 1000))
-    unique = samples
-    if len({s.seq for s in samples}) < len(samples):
-        first: dict[int, SampleFields] = {}
-        for sample in samples:
-            first.setdefault(sample.seq, sample)
-        unique = list(first.values())
-    repo = SampleRepository(session)
-    fresh = await repo.insert_new(device.id, device.vehicle_id, unique)
-    await repo.touch_last_seen(device, utcnow(), agent_version)
-    if fresh:
-        buckets = {(s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh}
-        outbox_id = await OutboxRepository(session).add(device.vehicle_id, buckets)
-        vehicle_id = device.vehicle_id
-
-        async def fan_out() -> None:
-            await pipeline.live.publish(vehicle_id, fresh)
-            await pipeline.notify_work(outbox_id)
-
-        after_commit(session, fan_out)
-    result = IngestResult(accepted=len(fresh), duplicates=len(samples) - len(fresh))
-    INGESTED.labels("accepted").inc(result.accepted)
-    INGESTED.labels("duplicate").inc(result.duplicates)
-    BATCHES.labels(transport).inc()
-    return result
+def unique_by_seq(samples: Sequence[SampleFields]) -> Sequence[SampleFields]:
+    """The first sample of each seq: a batch may repeat one, and stores it once."""
+    if len({s.seq for s in samples}) == len(samples):
+        return samples
+    first: dict[int, SampleFields] = {}
+    for sample in samples:
+        first.setdefault(sample.seq, sample)
+    return list(first.values())
 
 
 def _tier_buckets(start: int, end: int, max_points: int, unit: int) -> tuple[int, int]:

@@ -5,9 +5,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
-from obd2_dashboard.dependencies import PipelineDep, SessionDep
+from obd2_dashboard.dependencies import CommitterDep, SessionDep
 from obd2_dashboard.devices.service import authenticate_device
 from obd2_dashboard.telemetry import service
+from obd2_dashboard.telemetry.committer import DeviceRejectedError
 from obd2_dashboard.torque.service import TorqueRequestError, samples_from_query
 
 router = APIRouter(tags=["torque"])
@@ -16,11 +17,11 @@ TORQUE_OK = "OK!"
 
 
 async def _handle(
-    request: Request, token: str | None, session: SessionDep, pipeline: PipelineDep
+    request: Request, token: str | None, session: SessionDep, committer: CommitterDep
 ) -> str:
     # No token is the same as a wrong one: 401, like every other route without credentials.
     device = await authenticate_device(session, token) if token else None
-    if device is None:
+    if device is None or token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token")
     fields = dict(request.query_params)
     if request.method == "POST":
@@ -34,7 +35,11 @@ async def _handle(
         ) from exc
     if samples:
         try:
-            await service.ingest(session, pipeline, device, samples, transport="torque")
+            await committer.store(token, samples, transport="torque")
+        except DeviceRejectedError as exc:  # revoked since it was authenticated above
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token"
+            ) from exc
         except service.InvalidBatchError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     # Torque retries a request until its answer is exactly "OK!".
@@ -64,9 +69,9 @@ _DOC = (
     description=_DOC,
 )
 async def torque_get(
-    request: Request, session: SessionDep, pipeline: PipelineDep, token: TokenQuery = None
+    request: Request, session: SessionDep, committer: CommitterDep, token: TokenQuery = None
 ) -> str:
-    return await _handle(request, token, session, pipeline)
+    return await _handle(request, token, session, committer)
 
 
 @router.post(
@@ -77,6 +82,6 @@ async def torque_get(
     description=_DOC,
 )
 async def torque_post(
-    request: Request, session: SessionDep, pipeline: PipelineDep, token: TokenQuery = None
+    request: Request, session: SessionDep, committer: CommitterDep, token: TokenQuery = None
 ) -> str:
-    return await _handle(request, token, session, pipeline)
+    return await _handle(request, token, session, committer)

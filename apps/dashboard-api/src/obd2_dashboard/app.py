@@ -136,5 +136,5 @@ def create_app(settings: Settings) -> FastAPI:
         return settings.API_MAX_BODY_BYTES
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=INGEST_PATHS)
     return app

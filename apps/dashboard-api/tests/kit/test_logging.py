@@ -105,6 +105,15 @@ async def test_json_logs_carry_request_context_and_no_secrets(world: World, serv
             "/api/v1/auth/login", json={"email": "alice@example.com", "password": "hunter2-x"}
         )
         session_cookie = client.cookies["obd2_session"]
+        sample = {"seq": 1, "ts": int(time.time() * 1000), "pid": "RPM", "value": 900.0}
+        stored = await client.post(
+            "/api/v1/ingest",
+            json={"samples": [sample]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        refused = await client.post(
+            "/api/v1/ingest", json={"samples": [sample]}, headers={"Authorization": "Bearer x"}
+        )
     stderr = server.stop()
 
     for secret in (PASSWORD, "hunter2-x", token, token[12:], session_cookie, csrf):
@@ -129,6 +138,11 @@ async def test_json_logs_carry_request_context_and_no_secrets(world: World, serv
         assert entry["duration_ms"] >= 0
         assert entry["level"] == "info"
     assert missing.headers["x-request-id"] == "trace-1"
+    # A fleet's successful uploads are counted in /metrics, not logged one line each at INFO.
+    assert stored.status_code == 200
+    assert stored.headers["x-request-id"] not in requests
+    assert refused.status_code == 401
+    assert requests[refused.headers["x-request-id"]]["level"] == "info"
     # Lines written while a request was served carry its id too.
     for entry in entries:
         if entry.get("logger") == "obd2_dashboard.http":

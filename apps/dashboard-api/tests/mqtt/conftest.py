@@ -14,7 +14,7 @@ from obd2_dashboard.mqtt.connection import parse_mqtt_url
 from obd2_dashboard.mqtt.publisher import MqttPublisher
 from obd2_dashboard.settings import Settings
 from tests.alerts.helpers import Car, car, quiet_app
-from tests.mqtt.helpers import MQTT_URL, Listener, listen, own_consumer
+from tests.mqtt.helpers import MQTT_URL, Listener, listen, new_publisher
 
 __all__ = ["car", "listener", "mqtt_settings", "publisher", "quiet_app"]
 
@@ -55,10 +55,7 @@ async def listener(mqtt_settings: Settings) -> AsyncIterator[Listener]:
 async def publisher(
     quiet_app: FastAPI, mqtt_settings: Settings, car: Car, listener: Listener
 ) -> AsyncIterator[MqttPublisher]:
-    state = quiet_app.state.obd2
-    found = MqttPublisher(
-        mqtt_settings, state.sessionmaker, state.broker, consumer=own_consumer(mqtt_settings)
-    )
+    found = new_publisher(quiet_app, mqtt_settings)
     stop = asyncio.Event()
     task = asyncio.create_task(found.run(stop))
     await asyncio.wait_for(found.connected.wait(), 10)

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiomqtt
+from fastapi import FastAPI
 
 from obd2_dashboard.mqtt.connection import parse_mqtt_url
+from obd2_dashboard.mqtt.publisher import MqttPublisher
 from obd2_dashboard.settings import Settings
 
 MQTT_URL = os.environ.get("OBD2_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
@@ -50,8 +52,13 @@ async def listen(prefixes: list[str], listener: Listener, ready: asyncio.Event) 
             listener.arrived.set()
 
 
-def own_consumer(settings: Settings) -> str:
-    """A consumer name, hence MQTT client id, of the test's own: the broker drops the older of
-    two connections with one id, so tests running side by side would knock each other off."""
+def new_publisher(app: FastAPI, settings: Settings) -> MqttPublisher:
+    """A publisher on the app's database and broker, not started.
+
+    Its consumer name, hence MQTT client id, is the test's own: the broker drops the older of
+    two connections with one id, so tests running side by side would knock each other off.
+    """
     assert settings.MQTT_TOPIC_PREFIX.startswith("obd2test/")
-    return settings.MQTT_TOPIC_PREFIX.replace("/", "-")
+    state = app.state.obd2
+    consumer = settings.MQTT_TOPIC_PREFIX.replace("/", "-")
+    return MqttPublisher(settings, state.sessionmaker, state.broker, consumer=consumer)

@@ -23,7 +23,7 @@ from obd2_dashboard.mqtt.publisher import MqttPublisher, MqttUnavailableError
 from obd2_dashboard.settings import Settings, SettingsError
 from tests.alerts.helpers import Car, minutes_ago
 from tests.conftest import Backend
-from tests.mqtt.helpers import MQTT_URL, Listener, listen, own_consumer
+from tests.mqtt.helpers import MQTT_URL, Listener, listen, new_publisher
 from tests.processes import CLI, Proc
 
 
@@ -120,9 +120,7 @@ async def test_events_read_while_disconnected_go_out_on_reconnect(
 ) -> None:
     events = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/{car.vehicle_id}/events"
     state = quiet_app.state.obd2
-    found = MqttPublisher(
-        mqtt_settings, state.sessionmaker, state.broker, consumer=own_consumer(mqtt_settings)
-    )
+    found = new_publisher(quiet_app, mqtt_settings)
     await state.broker.ensure_group(MQTT_EVENTS_STREAM, MQTT_EVENTS_GROUP)
     for code in ("P0301", "P0302"):
         assert await publish_dtc_event(state.broker, car.vehicle_id, code, "stored")
@@ -147,10 +145,7 @@ async def test_a_clean_stop_says_offline(
     car: Car, quiet_app: FastAPI, mqtt_settings: Settings, listener: Listener
 ) -> None:
     status = f"{mqtt_settings.MQTT_TOPIC_PREFIX}/status"
-    state = quiet_app.state.obd2
-    found = MqttPublisher(
-        mqtt_settings, state.sessionmaker, state.broker, consumer=own_consumer(mqtt_settings)
-    )
+    found = new_publisher(quiet_app, mqtt_settings)
     stop = asyncio.Event()
     task = asyncio.create_task(found.run(stop))
     await listener.wait_for("online", lambda: listener.on(status) == ["online"])

@@ -54,10 +54,15 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Echoes or makes ``X-Request-ID``, logs one line a request, and records metrics."""
+    """Echoes or makes ``X-Request-ID``, logs one line a request, and records metrics.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Requests to the ``quiet_paths`` that succeed are logged at DEBUG: a fleet's uploads would
+    otherwise be most of the log (and of its writes), and the metrics count them all.
+    """
+
+    def __init__(self, app: ASGIApp, quiet_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.quiet_paths = quiet_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in {"http", "websocket"}:
@@ -99,11 +104,14 @@ class RequestContextMiddleware:
             await _send_json(send_with_id, 500, {"detail": "internal server error"})
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            if scope["path"] not in _UNTRACKED:
-                log.info(
+            path = scope["path"]
+            quiet = path in self.quiet_paths and 200 <= status < 300
+            if path not in _UNTRACKED:
+                log.log(
+                    logging.DEBUG if quiet else logging.INFO,
                     "%s %s %s",
                     scope.get("method", "WS"),
-                    scope["path"],
+                    path,
                     status,
                     extra={
                         "route": _route_template(scope),

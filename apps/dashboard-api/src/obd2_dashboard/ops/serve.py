@@ -5,6 +5,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from obd2_dashboard.cli import CommandError
+from obd2_dashboard.kit.heap import freeze_startup_heap
 from obd2_dashboard.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from obd2_dashboard.ops.commands import prepare_embedded_storage
 from obd2_dashboard.ops.migrations import upgrade_head
@@ -38,7 +39,9 @@ def app_from_environment() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL, settings.log_format.value)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()
+    return app
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
@@ -65,4 +68,6 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None
         return
     from obd2_dashboard.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]
+    app = create_app(settings)
+    freeze_startup_heap()
+    uvicorn.run(app, host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]

@@ -3,18 +3,26 @@ if it had been alone."""
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
 from obd2_dashboard.models import IngestOutbox, Sample
-from obd2_dashboard.telemetry.committer import GROUP_BATCHES, DeviceRejectedError, IngestCommitter
-from obd2_protocol import IngestResult, SampleFields
+from obd2_dashboard.telemetry.committer import (
+    GROUP_BATCHES,
+    DeviceRejectedError,
+    IngestBusyError,
+    IngestCommitter,
+)
+from obd2_protocol import IngestResult
 from obd2_protocol import Sample as WireSample
-from tests.conftest import World
+from tests.conftest import Backend, World
 
 
-def _samples(first_seq: int, n: int, pid: str = "RPM") -> list[SampleFields]:
+def _samples(first_seq: int, n: int, pid: str = "RPM") -> list[WireSample]:
     ts0 = int(time.time() * 1000) - 60_000
     return [
         WireSample(seq=first_seq + i, ts=ts0 + i * 10, pid=pid, value=float(i)) for i in range(n)
@@ -134,3 +142,61 @@ async def test_a_batch_the_database_refuses_fails_alone(world: World) -> None:
     assert isinstance(bad, Exception)
     assert "seq 666 refused" in str(bad)
     assert await _stored(world) == sorted((devices[n][0], seq) for n in (0, 2) for seq in range(5))
+
+
+async def test_a_full_queue_refuses_at_once_and_loses_nothing_queued(world: World) -> None:
+    user = await world.user("owner@example.com")
+    _, token = await world.device(await world.vehicle(user))
+    committer = _committer(world)
+    committer.max_queued_rows = 120
+    results = await asyncio.gather(
+        *(committer.store(token, _samples(n * 100, 50), transport="http") for n in range(3)),
+        return_exceptions=True,
+    )
+    # Queued 50, then 100; a third 50 would make 150.
+    assert results[:2] == [IngestResult(accepted=50, duplicates=0)] * 2
+    assert isinstance(results[2], IngestBusyError)
+    assert len(await _stored(world)) == 100
+    # Once the queue has drained, batches are taken again.
+    assert await committer.store(token, _samples(200, 50), transport="http") == IngestResult(
+        accepted=50, duplicates=0
+    )
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # a Postgres table lock
+async def test_ingest_is_503_with_retry_after_while_the_database_holds_the_queue(
+    world: World, client: httpx.AsyncClient, backend: Backend
+) -> None:
+    user = await world.user("owner@example.com")
+    _, token = await world.device(await world.vehicle(user))
+    _committer(world).max_queued_rows = 15
+    auth = {"Authorization": f"Bearer {token}"}
+    engine = world.app.state.obd2.engine
+
+    def post(first_seq: int) -> Coroutine[Any, Any, httpx.Response]:
+        samples = _samples(first_seq, 10)
+        body = {
+            "samples": [{"seq": s.seq, "ts": s.ts, "pid": s.pid, "value": s.value} for s in samples]
+        }
+        return client.post("/api/v1/ingest", json=body, headers=auth)
+
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE samples IN EXCLUSIVE MODE"))
+        first = asyncio.create_task(post(0))
+        async with engine.connect() as probe:
+            # The first batch's transaction is waiting for the lock: it left the queue.
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            while not (await probe.execute(waiting)).scalar():
+                await asyncio.sleep(0.05)
+        second = asyncio.create_task(post(100))
+        await asyncio.sleep(0.2)
+        refused = await post(200)
+        await holder.rollback()
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert "retry" in refused.json()["detail"]
+    assert (await first).json() == {"accepted": 10, "duplicates": 0}
+    assert (await second).json() == {"accepted": 10, "duplicates": 0}

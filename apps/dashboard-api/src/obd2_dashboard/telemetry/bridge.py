@@ -28,7 +28,7 @@ from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_t
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.mqtt.events import publish_dtc_event
 from obd2_dashboard.telemetry import service
-from obd2_dashboard.telemetry.committer import DeviceRejectedError
+from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_protocol import (
     BridgeAck,
@@ -162,6 +162,9 @@ class _Connection:
             return False
         except service.InvalidBatchError as exc:
             await self.error(batch.id, 422, str(exc))
+            return True
+        except IngestBusyError:
+            await self.error(batch.id, 503, BUSY_DETAIL)
             return True
         except Exception as exc:
             # Nothing of the batch was stored: the agent keeps it spooled and retries.

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.devices.repository import ActiveDevice, DeviceRepository
@@ -48,13 +48,27 @@ GROUP_BATCHES = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 
+QUEUE_FULL = Counter(
+    "obd2_ingest_refused_busy_total", "Batches refused because too many rows awaited storage"
+)
+
 # Rows of one transaction at most: a backlog is written as several transactions, each short
 # enough that its batches are answered without a long wait.
 MAX_GROUP_ROWS = 20_000
+# Rows waiting for a transaction at most: past that the database is not keeping up, and a
+# batch is refused at once (the device keeps it and retries) rather than queued for seconds.
+MAX_QUEUED_ROWS = 10 * MAX_GROUP_ROWS
 
 
 class DeviceRejectedError(Exception):
     """The token is not one of an active device."""
+
+
+BUSY_DETAIL = "the server is storing a backlog; retry shortly"
+
+
+class IngestBusyError(Exception):
+    """Too much is already waiting to be stored: retry after a moment."""
 
 
 @dataclass(slots=True)
@@ -83,11 +97,14 @@ class IngestCommitter:
         pipeline: Pipeline,
         *,
         max_group_rows: int = MAX_GROUP_ROWS,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.pipeline = pipeline
         self.max_group_rows = max_group_rows
+        self.max_queued_rows = max_queued_rows
         self._queue: list[_Batch] = []
+        self._queued_rows = 0
         self._writer: asyncio.Task[None] | None = None
         # The newest group's fan-out: the next one waits for it, keeping live order.
         self._fan_out: asyncio.Task[None] | None = None
@@ -103,17 +120,22 @@ class IngestCommitter:
         """Stores a batch for the device the token belongs to; returns once it is durable.
 
         DeviceRejectedError for a token of no active device, InvalidBatchError for samples
-        the server will not store; database errors as the transaction raised them.
+        the server will not store, IngestBusyError when the queue is full; database errors as
+        the transaction raised them.
         """
         digest = device_token_digest(token)
         if digest is None:
             raise DeviceRejectedError
         check_times(samples, int(time.time() * 1000))
+        if self._queued_rows and self._queued_rows + len(samples) > self.max_queued_rows:
+            QUEUE_FULL.inc()
+            raise IngestBusyError
         answer: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         batch = _Batch(
             digest, unique_by_seq(samples), len(samples), transport, agent_version, answer
         )
         self._queue.append(batch)
+        self._queued_rows += len(batch.samples)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="ingest-committer")
         return await answer
@@ -132,6 +154,7 @@ class IngestCommitter:
             if group and rows + len(self._queue[0].samples) > self.max_group_rows:
                 break
             batch = self._queue.pop(0)
+            self._queued_rows -= len(batch.samples)
             if batch.answer.done():  # its request was cancelled before it was written
                 continue
             group.append(batch)

@@ -11,7 +11,7 @@ from obd2_dashboard.dependencies import CommitterDep, SessionDep, StateDep
 from obd2_dashboard.devices.dependencies import CHALLENGE
 from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_schema
 from obd2_dashboard.telemetry import service
-from obd2_dashboard.telemetry.committer import DeviceRejectedError
+from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
@@ -78,6 +78,10 @@ async def ingest(
         ) from exc
     except service.InvalidBatchError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except IngestBusyError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL, {"Retry-After": "1"}
+        ) from exc
 
 
 @router.get(

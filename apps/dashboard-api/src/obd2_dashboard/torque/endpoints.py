@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from obd2_dashboard.dependencies import CommitterDep, SessionDep
 from obd2_dashboard.devices.service import authenticate_device
 from obd2_dashboard.telemetry import service
-from obd2_dashboard.telemetry.committer import DeviceRejectedError
+from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.torque.service import TorqueRequestError, samples_from_query
 
 router = APIRouter(tags=["torque"])
@@ -42,6 +42,10 @@ async def _handle(
             ) from exc
         except service.InvalidBatchError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        except IngestBusyError as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL, {"Retry-After": "1"}
+            ) from exc
     # Torque retries a request until its answer is exactly "OK!".
     return TORQUE_OK
 

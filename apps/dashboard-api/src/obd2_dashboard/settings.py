@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     LOGIN_WINDOW_S: Annotated[int, Field(ge=1)] = 300
     GIT_SHA: str | None = None
     SSE_HEARTBEAT_S: Annotated[float, Field(gt=0, le=15)] = 10.0
+    # Open live streams re-check their viewer's session and right to the vehicle this often:
+    # signing out or losing a share ends them within about this long.
+    LIVE_ACCESS_RECHECK_S: Annotated[float, Field(gt=0, le=300)] = 15.0
     # Run the persistence worker inside the API process; unset: exactly when the broker is
     # embedded (its streams exist only in this process).
     EMBEDDED_WORKER: bool | None = None

@@ -81,3 +81,44 @@ async def test_browser_socket_requires_sign_in_and_same_origin(served: Served) -
     with pytest.raises((InvalidStatus, ConnectionClosed)):
         async with connect(url, additional_headers=headers) as ws:
             await ws.recv()
+
+
+async def test_browser_socket_follows_sign_out_and_withdrawn_shares(served: Served) -> None:
+    served.app.state.obd2.settings.LIVE_ACCESS_RECHECK_S = 0.2
+    _, vehicle, _, _ = await _world(served)
+    async with httpx.AsyncClient(base_url=served.url) as owner:
+        login = await owner.post(
+            "/api/v1/auth/login", json={"email": "ws-alice@example.com", "password": PASSWORD}
+        )
+        owner.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        shared = await owner.post(
+            f"/api/v1/vehicles/{vehicle}/shares", json={"email": "ws-bob@example.com"}
+        )
+        assert shared.status_code == 201, shared.text
+        async with httpx.AsyncClient(base_url=served.url) as bobs_browser:
+            bob = await bobs_browser.post(
+                "/api/v1/auth/login", json={"email": "ws-bob@example.com", "password": PASSWORD}
+            )
+        bob_cookie, bob_csrf = bob.cookies["obd2_session"], bob.json()["csrf_token"]
+        url = f"{served.ws_url}/api/v1/streams/ws"
+        async with connect(url, additional_headers={"Cookie": f"obd2_session={bob_cookie}"}) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "vehicle_id": vehicle}))
+            await _recv(ws, "subscribed")
+            withdrawn = await owner.delete(
+                f"/api/v1/vehicles/{vehicle}/shares/{shared.json()['user_id']}"
+            )
+            assert withdrawn.status_code == 204, withdrawn.text
+            lost = await _recv(ws, "error")
+            assert (lost["vehicle_id"], lost["detail"]) == (vehicle, "vehicle not found")
+
+            async with httpx.AsyncClient(
+                base_url=served.url, cookies={"obd2_session": bob_cookie}
+            ) as bobs_other_tab:
+                out = await bobs_other_tab.post(
+                    "/api/v1/auth/logout", headers={"X-CSRF-Token": bob_csrf}
+                )
+                assert out.status_code == 204, out.text
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4401

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, Served, World
-from tests.live.sse import next_event, sse_events
+from tests.live.sse import SseEvent, next_event, sse_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ async def _setup(served: Served) -> tuple[httpx.AsyncClient, int, str]:
         "/api/v1/auth/login", json={"email": "viewer@example.com", "password": PASSWORD}
     )
     assert login.status_code == 200
+    client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
     return client, vehicle, token
 
 
@@ -131,3 +132,56 @@ async def test_open_streams_are_counted(viewer: Viewer) -> None:
             break
         await asyncio.sleep(0.05)
     assert await gauge() == before
+
+
+async def _ends(events: AsyncIterator[SseEvent], timeout: float = 10) -> None:
+    async def drain() -> None:
+        async for _ in events:
+            pass
+
+    await asyncio.wait_for(drain(), timeout)
+
+
+async def test_signing_out_ends_open_streams(served: Served, viewer: Viewer) -> None:
+    served.app.state.obd2.settings.LIVE_ACCESS_RECHECK_S = 0.2
+    served.app.state.obd2.settings.SSE_HEARTBEAT_S = 0.2
+    url = f"/api/v1/streams/vehicles/{viewer.vehicle}"
+    csrf = viewer.client.headers["X-CSRF-Token"]
+    async with viewer.client.stream("GET", url) as response:
+        events = sse_events(response)
+        await next_event(events, "comment")
+        await _ingest(viewer.client, viewer.token, range(0, 2))
+        assert (await next_event(events, "sample")).json()["seq"] == 0
+        # Signed out elsewhere (another tab): the stream's cookie no longer opens a session.
+        cookies = dict(viewer.client.cookies)
+        async with httpx.AsyncClient(base_url=served.url, cookies=cookies) as other_tab:
+            out = await other_tab.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+            assert out.status_code == 204, out.text
+        await _ends(events)
+
+
+async def test_a_withdrawn_share_ends_open_streams(served: Served, viewer: Viewer) -> None:
+    served.app.state.obd2.settings.LIVE_ACCESS_RECHECK_S = 0.2
+    served.app.state.obd2.settings.SSE_HEARTBEAT_S = 0.2
+    owner = viewer.client
+    transport = httpx.ASGITransport(app=served.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as setup:
+        await World(served.app, setup).user("guest@example.com")
+    shared = await owner.post(
+        f"/api/v1/vehicles/{viewer.vehicle}/shares", json={"email": "guest@example.com"}
+    )
+    assert shared.status_code == 201, shared.text
+    guest_id = shared.json()["user_id"]
+    async with httpx.AsyncClient(base_url=served.url, timeout=10) as guest:
+        login = await guest.post(
+            "/api/v1/auth/login", json={"email": "guest@example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        url = f"/api/v1/streams/vehicles/{viewer.vehicle}"
+        async with guest.stream("GET", url) as response:
+            events = sse_events(response)
+            await next_event(events, "comment")
+            withdrawn = await owner.delete(f"/api/v1/vehicles/{viewer.vehicle}/shares/{guest_id}")
+            assert withdrawn.status_code == 204, withdrawn.text
+            await _ends(events)
+        assert (await guest.get(url)).status_code == 404

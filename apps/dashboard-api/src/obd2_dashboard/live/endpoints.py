@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from obd2_dashboard.auth.service import user_for_cookie
 from obd2_dashboard.dependencies import HubDep, SessionDep, get_state
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
 from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
+from obd2_dashboard.live.access import watchable
 from obd2_dashboard.live.events import LiveEvent, Reset, parse_event_id
 from obd2_dashboard.live.hub import OPEN_STREAMS, Attached, LiveHub, SubscriberOverflowError
 from obd2_dashboard.vehicles.repository import VehicleRepository
@@ -66,21 +68,34 @@ async def vehicle_events(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     resume = parse_event_id(last_event_id) if last_event_id else None
     invalid = bool(last_event_id) and resume is None
-    heartbeat = float(request.app.state.obd2.settings.SSE_HEARTBEAT_S)
+    state = get_state(request)
+    heartbeat = float(state.settings.SSE_HEARTBEAT_S)
+    recheck_s = state.settings.LIVE_ACCESS_RECHECK_S
+    cookie = request.cookies.get(SESSION_COOKIE)
+
+    async def still_allowed() -> bool:
+        secret = state.settings.session_secret()
+        return bool(await watchable(state.sessionmaker, secret, cookie, [vehicle.id]))
 
     async def body() -> AsyncIterator[str]:
         OPEN_STREAMS.labels("sse").inc()
+        checked_at = time.monotonic()
         try:
             batches = hub.event_batches(
                 vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat
             )
-            # A stream entry goes out in one write: a write per event cost the API, nginx and
-            # the browser more than the events themselves.
-            async for batch in batches:
-                if batch is None or isinstance(batch, Attached):
-                    yield _sse_event(batch)
-                else:
-                    yield "".join(map(_sse_event, batch))
+            async with contextlib.aclosing(batches):
+                # A stream entry goes out in one write: a write per event cost the API, nginx
+                # and the browser more than the events themselves.
+                async for batch in batches:
+                    if batch is None or isinstance(batch, Attached):
+                        yield _sse_event(batch)
+                    else:
+                        yield "".join(map(_sse_event, batch))
+                    if time.monotonic() - checked_at >= recheck_s:
+                        checked_at = time.monotonic()
+                        if not await still_allowed():
+                            return  # the browser's reconnection then gets its 401 or 404
         except SubscriberOverflowError:
             return
         finally:
@@ -183,6 +198,24 @@ async def browser_socket(websocket: WebSocket) -> None:
         async with send_lock:
             await websocket.send_text(json.dumps(message))
 
+    async def recheck_access() -> None:
+        while True:
+            await asyncio.sleep(state.settings.LIVE_ACCESS_RECHECK_S)
+            secret = state.settings.session_secret()
+            allowed = await watchable(state.sessionmaker, secret, cookie, list(pumps))
+            if allowed is None:
+                for task in pumps.values():
+                    task.cancel()
+                async with send_lock:
+                    await websocket.close(code=4401, reason="signed out")
+                return
+            for vehicle_id in [v for v in pumps if v not in allowed]:
+                pumps.pop(vehicle_id).cancel()
+                await reply(
+                    {"type": "error", "vehicle_id": vehicle_id, "detail": "vehicle not found"}
+                )
+
+    rechecks = asyncio.create_task(recheck_access())
     try:
         while True:
             try:
@@ -225,9 +258,9 @@ async def browser_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        for task in pumps.values():
+        for task in (rechecks, *pumps.values()):
             task.cancel()
-        for task in pumps.values():
+        for task in (rechecks, *pumps.values()):
             with contextlib.suppress(BaseException):
                 await task
         OPEN_STREAMS.labels("ws").dec()

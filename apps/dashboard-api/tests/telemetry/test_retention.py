@@ -1,7 +1,9 @@
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -58,30 +60,28 @@ async def test_prune_samples_command(world: World) -> None:
         "DATA_DIR": str(settings.DATA_DIR),
     }
     cli = str(Path(sys.executable).with_name("obd2-dashboard"))
-    dry = subprocess.run(
-        [cli, "prune-samples", "--older-than-days", "20.5", "--dry-run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def run(*args: str) -> Awaitable[subprocess.CompletedProcess[str]]:
+        # In a thread: this loop runs the app's embedded worker, and a write transaction of
+        # its left waiting on a blocked loop would hold SQLite's lock against the command.
+        return asyncio.to_thread(
+            subprocess.run,
+            [cli, "prune-samples", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    dry = await run("--older-than-days", "20.5", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "20 samples older than 20.5 days (dry run)" in dry.stdout
     assert (await _counts(world))[0] == 40
-    real = subprocess.run(
-        [cli, "prune-samples", "--older-than-days", "20.5"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    real = await run("--older-than-days", "20.5")
     assert real.returncode == 0, real.stderr
     assert "deleted 20 samples" in real.stdout
     assert (await _counts(world))[0] == 20
-    usage = subprocess.run(
-        [cli, "prune-samples"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    usage = await run()
     assert usage.returncode == 1
     assert "--older-than-days" in usage.stderr

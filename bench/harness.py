@@ -435,10 +435,13 @@ class LeanHttp:
         self._writer: asyncio.StreamWriter | None = None
 
     async def __aenter__(self) -> "LeanHttp":
+        await self._connect()
+        return self
+
+    async def _connect(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(
             self.host, self.port, ssl=self.ssl
         )
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._writer is not None:
@@ -449,6 +452,8 @@ class LeanHttp:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
+        if self._writer is None:
+            await self._connect()  # the server said it would close the last one
         assert self._reader is not None
         assert self._writer is not None
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
@@ -460,14 +465,23 @@ class LeanHttp:
             raise ConnectionError("server closed the connection")
         status = int(status_line.split(b" ", 2)[1])
         length = 0
+        closing = False
         while True:
             line = await self._reader.readline()
             if line in (b"\r\n", b"\n", b""):
                 break
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
-        return status, await self._reader.readexactly(length) if length else b""
+            elif name == b"connection" and value.strip().lower() == b"close":
+                # nginx ends a keep-alive connection after keepalive_requests (1 000) requests.
+                closing = True
+        body = await self._reader.readexactly(length) if length else b""
+        if closing:
+            self._writer.close()
+            self._reader = self._writer = None
+        return status, body
 
 
 # -- fixtures through the server's services --------------------------------------------------

@@ -138,6 +138,11 @@ def run_cli(
 def redis_prefix() -> Iterator[str]:
     prefix = f"obd2test:{uuid.uuid4().hex[:12]}:"
     yield prefix
+    delete_redis_keys(prefix)
+
+
+def delete_redis_keys(prefix: str) -> None:
+    """Removes what a test left under its key prefix on the machine's Redis."""
     client = Redis.from_url(REDIS_URL)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
@@ -29,6 +28,7 @@ from tests.conftest import (
     _pg_url,
     clean_env,
     create_pg_database,
+    delete_redis_keys,
     drop_pg_database,
     free_port,
 )
@@ -82,13 +82,7 @@ def fresh_storage(kind: str, tmp: Path) -> Iterator[Storage]:
         yield Storage(kind, url, REDIS_URL, prefix)
     finally:
         drop_pg_database(name)
-        client = Redis.from_url(REDIS_URL)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        delete_redis_keys(prefix)
 
 
 @dataclass(slots=True)

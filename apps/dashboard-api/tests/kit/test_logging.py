@@ -1,11 +1,8 @@
 """Log lines of a real server process, as an operator's journal would get them."""
 
 import json
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,63 +11,23 @@ import pytest
 from websockets.asyncio.client import connect
 
 from obd2_dashboard.settings import Settings
-from tests.conftest import CLI, PASSWORD, SESSION_SECRET, World, clean_env, free_port
+from tests.conftest import PASSWORD, World
 from tests.serve_process import ServeProcess, Storage, serve_process
 
 
-@dataclass(slots=True)
-class Server:
-    url: str
-    process: subprocess.Popen[str]
-
-    def stop(self) -> str:
-        """Stops the server and returns everything it wrote to stderr."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=30)
-        return stderr
+def _storage(settings: Settings) -> Storage:
+    return Storage(
+        "postgres" if settings.REDIS_URL else "sqlite",
+        str(settings.DATABASE_URL),
+        settings.REDIS_URL,
+        settings.REDIS_KEY_PREFIX,
+    )
 
 
 @pytest.fixture
-def server(settings: Settings, world: World, tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = clean_env(
-        DATABASE_URL=str(settings.DATABASE_URL),
-        REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
-        SESSION_SECRET=SESSION_SECRET,
-        LOG_FORMAT="json",
-        DATA_DIR=str(tmp_path / "var"),
-    )
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    running = Server(f"http://127.0.0.1:{port}", process)
-    try:
-        # Waiting for a process to listen is not a timed assertion: the deadline only stops a
-        # server that never comes up from hanging the suite.
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, running.stop()
-            try:
-                if httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+def server(settings: Settings, world: World, tmp_path: Path) -> Iterator[ServeProcess]:
+    with serve_process(_storage(settings), tmp_path) as running:
         yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 def _lines(stderr: str) -> list[dict[str, Any]]:
@@ -85,7 +42,9 @@ def _lines(stderr: str) -> list[dict[str, Any]]:
     return entries
 
 
-async def test_json_logs_carry_request_context_and_no_secrets(world: World, server: Server) -> None:
+async def test_json_logs_carry_request_context_and_no_secrets(
+    world: World, server: ServeProcess
+) -> None:
     await world.user("alice@example.com")
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         login = await client.post(
@@ -152,13 +111,7 @@ async def test_json_logs_carry_request_context_and_no_secrets(world: World, serv
 @pytest.fixture
 def debug_server(settings: Settings, world: World, tmp_path: Path) -> Iterator[ServeProcess]:
     """The server at LOG_LEVEL=DEBUG: every library's debug output lands in the journal too."""
-    storage = Storage(
-        "postgres" if settings.REDIS_URL else "sqlite",
-        str(settings.DATABASE_URL),
-        settings.REDIS_URL,
-        settings.REDIS_KEY_PREFIX,
-    )
-    with serve_process(storage, tmp_path, LOG_LEVEL="DEBUG") as server:
+    with serve_process(_storage(settings), tmp_path, LOG_LEVEL="DEBUG") as server:
         yield server
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
-from redis import Redis
 from sqlalchemy import text
 from websockets.asyncio.client import connect
 
@@ -36,6 +35,7 @@ from tests.conftest import (
     SESSION_SECRET,
     _pg_url,
     create_pg_database,
+    delete_redis_keys,
     drop_pg_database,
 )
 from tests.processes import CLI, Proc, Stack, stack
@@ -203,13 +203,7 @@ def web_stack(tmp: Path) -> Iterator[WebStack]:
             yield WebStack(url, database_url, vehicle_id, token, running, api)
     finally:
         drop_pg_database(name)
-        client = Redis.from_url(REDIS_URL)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        delete_redis_keys(prefix)
 
 
 class Feeder:

@@ -41,7 +41,7 @@ lint: ## ruff lint and format check
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
-		libs/obd2-protocol/tests infra/tests tests/stack bench/bridge_bench.py \
+		libs/obd2-protocol/tests infra/tests tests/stack tests/testkit bench/bridge_bench.py \
 		bench/trips_bench.py bench/web_bench.py bench/stack_bench.py
 
 # npm ci only when the lockfile changed since the last install; the build only when a source did.
@@ -68,7 +68,12 @@ fmt: ## format and autofix
 
 .PHONY: pytest
 pytest: ## the test suite alone (both backends), two workers; browser tests share one worker
-	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:randomly $(PYTEST_ARGS)
+
+RUNS ?= 3
+.PHONY: test-repeat
+test-repeat: install-test services ## the suite RUNS times (3), each in a random order; lists failures with their seeds
+	@tools/test-repeat.sh $(RUNS)
 
 .PHONY: test
 test: install-test services lint typecheck web web-check pytest ## everything CI checks, from nothing

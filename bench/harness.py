@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from stack.harness import Device, Fleet  # noqa: E402
 from stack.harness import make_fleet as make_stack_fleet  # noqa: E402
-from stack.processes import free_port  # noqa: E402
+from testkit.ports import free_port  # noqa: E402
 
 __all__ = ["Device", "Fleet", "free_port"]
 

@@ -53,17 +53,22 @@ async def _open_stream(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        (
-            f"GET /api/v1/streams/vehicles/{vehicle_id} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Accept: text/event-stream\r\nCookie: {cookie}\r\n\r\n"
-        ).encode()
-    )
-    status = await reader.readline()
+    try:
+        writer.write(
+            (
+                f"GET /api/v1/streams/vehicles/{vehicle_id} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Accept: text/event-stream\r\nCookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        status = await reader.readline()
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+    except BaseException:
+        writer.close()  # not left for the garbage collector to find open
+        raise
     if b" 200 " not in status:
+        writer.close()
         raise RuntimeError(f"stream of vehicle {vehicle_id}: {status!r}")
-    while (await reader.readline()) not in (b"\r\n", b""):
-        pass
     # The writer goes back too: a StreamWriter that is garbage-collected closes its connection.
     return reader, writer
 

@@ -2,13 +2,16 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from testkit.ports import free_port
+
+__all__ = ["free_port"]
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -21,12 +24,6 @@ def tool(name: str) -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     pytest.fail(f"{name} is not installed: run tools/bootstrap.sh (make install)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pg_url(database: str) -> str:

@@ -45,9 +45,9 @@ from stack.processes import (
     RedisServer,
     TcpProxy,
     accepts,
-    free_port,
     wait_until,
 )
+from testkit.ports import free_port
 
 MACHINE_PG_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MACHINE_REDIS_URL = os.environ.get("OBD2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -414,6 +414,24 @@ class Stack:
         """Until every stored batch has been turned into rollups (outbox empty)."""
         wait_until(lambda: self.outbox() == 0, timeout, "the workers to empty the outbox")
 
+    def wait_rollups_match(self, timeout: float = 60) -> None:
+        """Until the outbox is empty and every rollup equals a recomputation from raw rows."""
+        mismatches: list[tuple[Any, ...]] = []
+
+        def consistent() -> bool:
+            nonlocal mismatches
+            if self.outbox() != 0:
+                return False
+            mismatches = self.rollup_mismatches()
+            return not mismatches
+
+        try:
+            wait_until(consistent, timeout, "the rollups to match the raw rows")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; outbox {self.outbox()}, mismatches {mismatches[:5]}"
+            ) from exc
+
     def rollup_mismatches(self) -> list[tuple[Any, ...]]:
         """Buckets whose stored rollup differs from a recomputation from raw rows."""
         rows = self.db.fetch(
@@ -637,6 +655,29 @@ async def _open_stream(
     reader, writer = await asyncio.open_connection(
         endpoint.host, endpoint.port, ssl=endpoint.ssl, limit=1 << 20
     )
+    try:
+        return (
+            reader,
+            writer,
+            await _stream_head(reader, writer, path, endpoint, cookie, last_event_id),
+        )
+    except BaseException:
+        # A process killed mid-answer, a reset, or the viewer cancelled while it waits for the
+        # status line: the connection is closed here, not left to the garbage collector (which
+        # would report it as a leak in whichever test it happens to run in).
+        await _close(writer)
+        raise
+
+
+async def _stream_head(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    path: str,
+    endpoint: Endpoint,
+    cookie: str,
+    last_event_id: str | None,
+) -> bool:
+    """Sends the request and reads the answer's head; True when the body is chunked."""
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {endpoint.host}:{endpoint.port}",
@@ -649,7 +690,6 @@ async def _open_stream(
     status_line = await reader.readline()
     parts = status_line.split()
     if len(parts) < 2:
-        await _close(writer)
         raise ConnectionError("the stream closed before its status line")
     chunked = False
     while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
@@ -657,9 +697,8 @@ async def _open_stream(
         if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
     if parts[1] != b"200":
-        await _close(writer)
         raise ConnectionError(f"the stream answered {parts[1].decode()}")
-    return reader, writer, chunked
+    return chunked
 
 
 async def _body(reader: asyncio.StreamReader, chunked: bool) -> AsyncGenerator[bytes, None]:
@@ -824,6 +863,8 @@ class ViewerPool:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
+        # A loop still running past the test would close its connections during a later test.
+        assert not self._thread.is_alive(), "the viewers' event loop did not stop"
 
     @contextlib.contextmanager
     def running(self) -> Iterator["ViewerPool"]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from stack.processes import free_port, tool
+from stack.processes import tool
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "infra/nginx/obd2-dashboard.conf"

@@ -21,14 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from testkit.ports import free_port
+
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "obd2-dashboard")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

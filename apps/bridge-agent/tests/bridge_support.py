@@ -17,15 +17,12 @@ import pytest
 from bridge_standin import StandInServer, running_standin
 
 from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar, SimulatorThread
+from testkit.ports import free_port
+
+__all__ = ["free_port"]
 
 TOKEN = "device-token-for-tests"
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:

@@ -25,8 +25,13 @@ def assert_contiguous(seqs: list[int], last: int) -> None:
 
 def drain(agent: Agent, simulator: SimulatorThread, server: StandInServer) -> int:
     """Stop the car producing samples, wait until the spool is empty; returns the last seq."""
-    simulator.server.elm.silence_ecu(120)
-    time.sleep(1.0)  # the cycle in progress finishes and is spooled
+    elm = simulator.server.elm
+    asked = elm.requests
+    elm.silence_ecu(120)
+    # The cycle in progress is spooled when it ends, and a cycle makes at most one request per
+    # PID (nine): once the adapter has had more requests than that since the silence began,
+    # that cycle is over and nothing more will be spooled.
+    wait_until(lambda: elm.requests > asked + 2 * 9, 60, "a whole cycle after the silence")
     wait_until(lambda: agent.backlog() == 0, 60, "the spool to drain")
     last = agent.high_water_mark()
     wait_until(lambda: server.seqs()[-1:] == [last], 30, "the last sample on the server")

@@ -6,12 +6,11 @@ API tests run on both backends: ``sqlite`` (embedded database and in-process bro
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -27,6 +26,9 @@ from obd2_dashboard.models import Base
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
+from testkit.ports import closed_port_url, free_port
+
+__all__ = ["closed_port_url", "free_port"]
 
 PG_ADMIN_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBD2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -95,18 +97,6 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         yield _pg_url(name)
     finally:
         drop_pg_database(name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def closed_port_url(scheme: str) -> str:
-    """A URL on loopback where nothing listens (the port was free a moment ago)."""
-    return f"{scheme}://127.0.0.1:{free_port()}/0"
 
 
 CLI = Path(sys.executable).with_name("obd2-dashboard")
@@ -216,11 +206,11 @@ async def served(settings: Settings) -> AsyncIterator[Served]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()
+            task.result()  # the server failed to start: its error is the test's
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    await _prepare(application)
     try:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        await _prepare(application)
         yield Served(application, f"http://127.0.0.1:{port}")
     finally:
         server.should_exit = True
@@ -240,6 +230,7 @@ class World:
 
     app: FastAPI
     client: httpx.AsyncClient
+    signed_in: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def user(self, email: str, *, admin: bool = False) -> int:
         from obd2_dashboard.auth.service import create_user
@@ -273,6 +264,7 @@ class World:
         """A client of its own, signed in as ``email``, sending the CSRF header on writes."""
         transport = httpx.ASGITransport(app=self.app, client=(f"198.51.100.{len(email)}", 40000))
         client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self.signed_in.append(client)
         response = await client.post(
             "/api/v1/auth/login", json={"email": email, "password": password}
         )
@@ -280,10 +272,19 @@ class World:
         client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
         return client
 
+    async def close(self) -> None:
+        """Closes every client ``login`` handed out."""
+        for client in self.signed_in:
+            await client.aclose()
+
 
 @pytest.fixture
-def world(app: FastAPI, client: httpx.AsyncClient) -> World:
-    return World(app, client)
+async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]:
+    made = World(app, client)
+    try:
+        yield made
+    finally:
+        await made.close()
 
 
 @pytest.fixture

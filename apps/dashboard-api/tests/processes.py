@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from stack.processes import CLI, Proc, RedisServer, free_port, wait_until
+from stack.processes import CLI, Proc, RedisServer, wait_until
+from testkit.ports import free_port
 
 __all__ = ["CLI", "Proc", "RedisServer", "Stack", "free_port", "seed_device", "stack", "wait_until"]
 

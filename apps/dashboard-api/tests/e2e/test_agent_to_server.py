@@ -1,7 +1,6 @@
 """The real Bridge Agent (as its own process) against the real API and the agent's simulated car."""
 
 import asyncio
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from obd2_dashboard.models import Device, Sample
+from testkit.ports import free_port
 from tests.conftest import Served, World
 
 pytestmark = pytest.mark.slow
 
 BRIDGE = str(Path(sys.executable).with_name("obd2-bridge"))
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_agent_uploads_a_drive_that_lands_in_the_database(
@@ -33,7 +27,7 @@ async def test_agent_uploads_a_drive_that_lands_in_the_database(
         user = await world.user("e2e@example.com")
         vehicle = await world.vehicle(user)
         device_id, token = await world.device(vehicle)
-    car_port = _port()
+    car_port = free_port()
     config = tmp_path / "bridge.toml"
     config.write_text(
         f'adapter = "socket://127.0.0.1:{car_port}"\napi_url = "{served.url}"\n'

@@ -1,6 +1,5 @@
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ from redis import Redis
 from obd2_dashboard.ops.backup import DRILL_STATUS_FILE
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, async_database_url
+from testkit.ports import free_port
 from tests.conftest import REDIS_URL, _pg_url, create_pg_database, drop_pg_database
 
 CLI = str(Path(sys.executable).parent / "obd2-dashboard")
@@ -92,12 +92,6 @@ def test_metrics_of_several_processes_are_summed(tmp_path: Path) -> None:
     ).stdout
     labels = 'method="GET",route="/api/v1/x",status="200"'
     assert sample(out, "obd2_http_requests_total", labels) == 7.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

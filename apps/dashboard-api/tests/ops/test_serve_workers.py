@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -8,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.ports import free_port
 from tests.conftest import REDIS_URL, SESSION_SECRET, Backend
 
 CLI = str(Path(sys.executable).with_name("obd2-dashboard"))
@@ -23,16 +23,10 @@ def _worker_pids(parent: int) -> set[int]:
     return pids
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [CLI, "serve", "--workers", "2", "--port", str(_free_port())],
+        [CLI, "serve", "--workers", "2", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,
@@ -51,7 +45,7 @@ def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path: Path) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_two_worker_processes_serve_one_port(backend: Backend, redis_prefix: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ["PATH"],
         "DATABASE_URL": backend.database_url,

@@ -192,7 +192,8 @@ async def test_ingest_is_503_with_retry_after_while_the_database_holds_the_queue
             while not (await probe.execute(waiting)).scalar():
                 await asyncio.sleep(0.05)
         second = asyncio.create_task(post(100))
-        await asyncio.sleep(0.2)
+        while _committer(world).queued_rows < 10:  # the second batch waits in the queue
+            await asyncio.sleep(0.01)
         refused = await post(200)
         await holder.rollback()
     assert refused.status_code == 503

@@ -140,6 +140,11 @@ class IngestCommitter:
             self._writer = asyncio.create_task(self._write_queued(), name="ingest-committer")
         return await answer
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting for a transaction (the backpressure limit counts these)."""
+        return self._queued_rows
+
     async def close(self) -> None:
         """Waits for what is queued to be stored and answered."""
         for task in (self._writer, self._fan_out):

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The process helpers and the whole-stack harness (package `stack`) live under tests/.
 sys.path.insert(0, str(ROOT / "tests"))
 
-from stack.harness import Device, Fleet  # noqa: E402
+from stack.harness import Device, Fleet, abort_connection  # noqa: E402
 from stack.harness import make_fleet as make_stack_fleet  # noqa: E402
 from testkit.ports import free_port  # noqa: E402
 
@@ -445,9 +445,7 @@ class LeanHttp:
 
     async def __aexit__(self, *_: object) -> None:
         if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
+            await abort_connection(self._writer)
 
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
@@ -479,7 +477,7 @@ class LeanHttp:
                 closing = True
         body = await self._reader.readexactly(length) if length else b""
         if closing:
-            self._writer.close()
+            await abort_connection(self._writer)
             self._reader = self._writer = None
         return status, body
 

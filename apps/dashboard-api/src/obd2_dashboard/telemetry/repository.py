@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from obd2_dashboard.kit.db import driver_connection, utcnow
 from obd2_dashboard.models import (
     ROLLUP_15M_BUCKET_MS,
     ROLLUP_BUCKET_MS,
+    DeadLetter,
     Device,
     IngestOutbox,
     Sample,
@@ -272,14 +273,52 @@ class OutboxRepository:
         result = await self.session.execute(select(IngestOutbox).where(IngestOutbox.id.in_(ids)))
         return result.scalars().all()
 
-    async def older_than(self, cutoff: datetime, limit: int) -> Sequence[IngestOutbox]:
-        result = await self.session.execute(
-            select(IngestOutbox)
-            .where(IngestOutbox.created_at < cutoff)
-            .order_by(IngestOutbox.id)
-            .limit(limit)
-        )
+    async def older_than(
+        self, cutoff: datetime, limit: int, *, due_at: datetime | None = None
+    ) -> Sequence[IngestOutbox]:
+        """The oldest rows stored before ``cutoff``; with ``due_at``, only those whose retry
+        (after a failure) is due by then."""
+        statement = select(IngestOutbox).where(IngestOutbox.created_at < cutoff)
+        if due_at is not None:
+            statement = statement.where(
+                or_(IngestOutbox.next_attempt_at.is_(None), IngestOutbox.next_attempt_at <= due_at)
+            )
+        result = await self.session.execute(statement.order_by(IngestOutbox.id).limit(limit))
         return result.scalars().all()
+
+    async def record_failure(self, outbox_id: int, error: str) -> int | None:
+        """Counts one failed try of the batch; returns its tries so far (None: row gone)."""
+        result = await self.session.execute(
+            update(IngestOutbox)
+            .where(IngestOutbox.id == outbox_id)
+            .values(attempts=IngestOutbox.attempts + 1, last_error=error)
+            .returning(IngestOutbox.attempts)
+        )
+        attempts = result.scalar_one_or_none()
+        return None if attempts is None else int(attempts)
+
+    async def schedule_retry(self, outbox_id: int, at: datetime) -> None:
+        await self.session.execute(
+            update(IngestOutbox).where(IngestOutbox.id == outbox_id).values(next_attempt_at=at)
+        )
+
+    async def move_to_dead_letters(self, outbox_id: int) -> DeadLetter | None:
+        """Replaces the outbox row with a dead letter holding its work and last error."""
+        row = await self.session.get(IngestOutbox, outbox_id, populate_existing=True)
+        if row is None:
+            return None
+        letter = DeadLetter(
+            outbox_id=row.id,
+            vehicle_id=row.vehicle_id,
+            buckets=row.buckets,
+            error=row.last_error or "",
+            attempts=row.attempts,
+            batch_created_at=row.created_at,
+        )
+        self.session.add(letter)
+        await self.session.delete(row)
+        await self.session.flush()
+        return letter
 
     async def delete_many(self, ids: Sequence[int]) -> None:
         await self.session.execute(delete(IngestOutbox).where(IngestOutbox.id.in_(ids)))
@@ -347,3 +386,43 @@ class RollupRepository:
             ]
             if params:
                 await self.session.execute(text(statement), params)
+
+
+class DeadLetterRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def count(self) -> int:
+        result = await self.session.execute(select(func.count()).select_from(DeadLetter))
+        return int(result.scalar_one())
+
+    async def newest(self, limit: int) -> Sequence[DeadLetter]:
+        result = await self.session.execute(
+            select(DeadLetter)
+            .order_by(DeadLetter.created_at.desc(), DeadLetter.id.desc())
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def get(self, letter_id: int) -> DeadLetter | None:
+        return await self.session.get(DeadLetter, letter_id)
+
+    async def delete(self, letter: DeadLetter) -> None:
+        await self.session.delete(letter)
+        await self.session.flush()
+
+    async def requeue(self, letter: DeadLetter) -> IngestOutbox:
+        """Puts the batch's work back in the outbox (tries counted afresh) and forgets the letter.
+
+        The outbox row keeps the batch's own time, so the next sweep takes it at once.
+        """
+        row = IngestOutbox(
+            vehicle_id=letter.vehicle_id,
+            buckets=letter.buckets,
+            created_at=letter.batch_created_at,
+            attempts=0,
+        )
+        self.session.add(row)
+        await self.session.delete(letter)
+        await self.session.flush()
+        return row

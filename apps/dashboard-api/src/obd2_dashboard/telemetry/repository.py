@@ -32,6 +32,16 @@ _ROLLUP_LOCK_NAMESPACE = 0x524F4C4C << 32  # "ROLL"
 LAST_SEEN_RESOLUTION = timedelta(seconds=5)
 
 
+# History leaves out stored values beyond this magnitude (and non-finite ones). No PID reads
+# anywhere near it (the largest, ODOMETER, stays below 10^7 km), yet a database written before
+# ingest refused such values may hold them: PostgreSQL's avg() accumulates squares, so one
+# 1e308 in a bucket makes the whole query fail with "value out of range: overflow", and SQLite
+# turns the sum into inf, which JSON cannot carry. Left out rather than clamped: a clamped value
+# would be drawn as if it had been read. A rollup row holding one (made before) is left out
+# whole, as its average is no reading either.
+HISTORY_VALUE_LIMIT = 1e15
+
+
 @dataclass(frozen=True, slots=True)
 class Bucket:
     ts: int
@@ -203,9 +213,19 @@ class SampleRepository:
             text(
                 "SELECT min(ts), avg(value), min(value), max(value), count(*) FROM samples "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid AND ts >= :start AND ts < :end "
+                # NaN compares above every number in PostgreSQL; SQLite stores it as NULL.
+                "AND value BETWEEN :low AND :high "
                 "GROUP BY (ts - :start) / :width ORDER BY 1"
             ),
-            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+            {
+                "vehicle_id": vehicle_id,
+                "pid": pid,
+                "start": start,
+                "end": end,
+                "width": width,
+                "low": -HISTORY_VALUE_LIMIT,
+                "high": HISTORY_VALUE_LIMIT,
+            },
         )
         return [_bucket(row) for row in result]
 
@@ -219,9 +239,18 @@ class SampleRepository:
                 f"sum(count) FROM {table} "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid "
                 "AND bucket_ts >= :start AND bucket_ts < :end "
+                "AND min >= :low AND max <= :high AND avg BETWEEN :low AND :high "
                 "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
             ),
-            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+            {
+                "vehicle_id": vehicle_id,
+                "pid": pid,
+                "start": start,
+                "end": end,
+                "width": width,
+                "low": -HISTORY_VALUE_LIMIT,
+                "high": HISTORY_VALUE_LIMIT,
+            },
         )
         return [_bucket(row) for row in result]
 

@@ -6,10 +6,13 @@ The poison goes straight into the database (as an old database holds it), not th
 """
 
 import asyncio
+import json
 import math
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +23,7 @@ from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, SampleRepository
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
-from tests.conftest import Backend, World
+from tests.conftest import Backend, World, clean_env, run_cli
 from tests.health.test_metrics import sample as metric
 
 MINUTE = 60_000
@@ -255,3 +258,51 @@ async def test_history_of_a_poisoned_vehicle_answers(world: World) -> None:
     csv = await user.get(f"{url}.csv", params={"pid": "RPM", "from": T0, "to": T0 + MINUTE})
     assert csv.status_code == 200
     assert "1e+308" in csv.text  # the export is the raw rows, as stored
+
+
+async def test_operators_list_retry_and_discard_dead_letters(
+    world: World, backend: Backend, tmp_path: Path
+) -> None:
+    app = world.app
+    owner = await world.user("owner@example.com")
+    vehicle = await world.vehicle(owner)
+    await _corrupt_outbox_row(app, vehicle)
+    worker = _worker(app, max_attempts=1)
+    assert await worker.sweep_once() == 1
+    env = clean_env(DATABASE_URL=backend.database_url, DATA_DIR=str(tmp_path / "var"))
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        # Off the event loop: the app's connections stay served meanwhile.
+        return await asyncio.to_thread(run_cli, "dead-letters", *args, env=env, cwd=tmp_path)
+
+    listed = await cli("--json")
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert body["count"] == 1
+    [letter] = body["newest"]
+    assert (letter["vehicle_id"], letter["attempts"]) == (vehicle, 1)
+    assert letter["error"].startswith("ValueError")
+    text_listing = await cli()
+    assert text_listing.returncode == 0
+    assert text_listing.stdout.startswith(f"{letter['id']}\tvehicle {vehicle}\t")
+    assert "1 in all" in text_listing.stderr
+
+    retried = await cli("--retry", str(letter["id"]))
+    assert retried.returncode == 0, retried.stderr
+    assert await _rows(app, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert await _rows(app, "SELECT vehicle_id, buckets, attempts FROM ingest_outbox") == [
+        (vehicle, "RPM:not-a-minute", 0)
+    ]
+    # Still broken: tried again (at once, as its batch is old), and given up on again.
+    assert await worker.sweep_once() == 1
+    [(again, attempts)] = await _rows(app, "SELECT id, attempts FROM dead_letters")
+    assert attempts == 1
+
+    discarded = await cli("--discard", str(again))
+    assert discarded.returncode == 0, discarded.stderr
+    assert await _rows(app, "SELECT count(*) FROM dead_letters") == [(0,)]
+    missing = await cli("--discard", str(again))
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"obd2-dashboard: no dead letter {again}"
+    both = await cli("--retry", "1", "--discard", "1")
+    assert both.returncode == 2

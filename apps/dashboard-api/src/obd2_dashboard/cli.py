@@ -91,6 +91,16 @@ def cmd_prune_samples(settings: Settings, args: argparse.Namespace) -> int:
     return _run(commands.prune_samples(settings, days, dry_run=args.dry_run))
 
 
+def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops import commands
+
+    return _run(
+        commands.dead_letters_command(
+            settings, retry=args.retry, discard=args.discard, as_json=args.json
+        )
+    )
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.demo import run_demo
 
@@ -188,6 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--older-than-days", type=float, metavar="N")
     p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+
+    p = add(
+        "dead-letters",
+        cmd_dead_letters,
+        "list the batches the worker gave up on (newest first), or retry or discard one",
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument(
+        "--retry", type=_id, metavar="ID", help="put its work back in the outbox (tried afresh)"
+    )
+    action.add_argument(
+        "--discard", type=_id, metavar="ID", help="forget it (its samples stay stored)"
+    )
+    p.add_argument("--json", action="store_true", help='print {"count": …, "newest": […]}')
 
     p = add("demo", cmd_demo, "run the whole product on embedded defaults with a demo login")
     p.add_argument("--host", default="127.0.0.1")

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # A work entry held this long by a consumer that stopped answering is taken over.
     WORKER_CLAIM_IDLE_MS: Annotated[int, Field(ge=0)] = 30_000
     WORKER_SWEEP_AGE_S: Annotated[float, Field(ge=0)] = 15.0
+    # A stored batch whose derived data fails is tried this many times in all, the second try
+    # after WORKER_RETRY_BACKOFF_S and each next after twice as long, then dead-lettered.
+    WORKER_MAX_ATTEMPTS: Annotated[int, Field(ge=1)] = 5
+    WORKER_RETRY_BACKOFF_S: Annotated[float, Field(ge=0)] = 5.0
     # The worker's own /metrics (its counters) on 127.0.0.1; 0 turns it off.
     WORKER_METRICS_PORT: Annotated[int, Field(ge=0, le=65535)] = 9464
     # Raw samples older than this many days are deleted by the worker (rollups and trips stay);

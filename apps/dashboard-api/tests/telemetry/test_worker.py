@@ -1,5 +1,4 @@
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -9,13 +8,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from obd2_dashboard.app import create_app
-from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker, session_scope, utcnow
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
-from obd2_dashboard.settings import Settings
+from obd2_dashboard.settings import Settings, async_database_url
 from obd2_dashboard.telemetry.repository import OutboxRepository
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
-from tests.conftest import World, _empty_tables
+from tests.conftest import World, _empty_tables, closed_port_url
 from tests.telemetry.helpers import rollups_match_raw
 
 
@@ -101,9 +100,7 @@ async def test_entries_of_a_dead_consumer_are_claimed(quiet_app: FastAPI) -> Non
     assert stats.pending == 0
 
 
-async def test_repeatedly_failing_entries_go_to_the_dead_letter_stream(
-    quiet_app: FastAPI,
-) -> None:
+async def test_a_failing_batch_is_recorded_and_its_entry_acknowledged(quiet_app: FastAPI) -> None:
     broker = quiet_app.state.obd2.broker
     async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
         broken = await OutboxRepository(session).add(1, set())
@@ -112,15 +109,41 @@ async def test_repeatedly_failing_entries_go_to_the_dead_letter_stream(
     await broker.xadd(WORK_STREAM, {"outbox": str(broken)}, maxlen=100)
     await broker.xadd(WORK_STREAM, {"garbage": "1"}, maxlen=100)
     worker = _worker(quiet_app, "w", claim_idle_ms=0, max_deliveries=2)
-    for _ in range(4):
-        with contextlib.suppress(ValueError):
-            await worker.consume_once()
+    assert await worker.consume_once() == 1
     dead = await broker.xrange(DEADLETTER_STREAM, "0-0", count=10)
-    reasons = sorted(fields["reason"] for _, fields in dead)
-    assert reasons == ["3 deliveries", "malformed entry"]
+    assert [fields["reason"] for _, fields in dead] == ["malformed entry"]
+    # The outbox row is the record of the failure (the sweep retries it): nothing is pending.
     stats = await broker.group_stats(WORK_STREAM, WORK_GROUP)
     assert stats is not None
     assert stats.pending == 0
+    async with quiet_app.state.obd2.sessionmaker() as session:
+        [row] = await OutboxRepository(session).get_many([broken])
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert row.last_error.startswith("ValueError: invalid literal for int()")
+
+
+async def test_entries_kept_from_an_unreachable_database_go_to_the_dead_letter_stream(
+    quiet_app: FastAPI,
+) -> None:
+    await _ingest_batches(quiet_app, 1)
+    broker = quiet_app.state.obd2.broker
+    engine = make_engine(async_database_url(closed_port_url("postgresql")))
+    try:
+        config = WorkerConfig(consumer="cut-off", block_ms=100, claim_idle_ms=0, max_deliveries=2)
+        worker = RollupWorker(make_sessionmaker(engine), broker, config)
+        for _ in range(2):
+            # No batch is to blame: nothing is counted, the entry stays pending.
+            with pytest.raises(OSError, match=r"[Cc]onnect"):
+                await worker.consume_once()
+        assert await worker.consume_once() == 0  # a third delivery: given up on
+    finally:
+        await engine.dispose()
+    dead = await broker.xrange(DEADLETTER_STREAM, "0-0", count=10)
+    assert [fields["reason"] for _, fields in dead] == ["3 deliveries"]
+    async with quiet_app.state.obd2.sessionmaker() as session:
+        [row] = await OutboxRepository(session).older_than(utcnow(), 10)
+    assert (row.attempts, row.last_error) == (0, None)  # the sweep does its work
 
 
 async def test_sweep_does_the_work_the_stream_never_announced(quiet_app: FastAPI) -> None:

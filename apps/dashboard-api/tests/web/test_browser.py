@@ -375,6 +375,11 @@ def test_status_page_shows_every_dependency_ok(session: Session) -> None:
     expect(page.locator(".figure").filter(has_text="Stream lag").locator("dd").first).to_have_text(
         re.compile(r"^\d")
     )
+    expect(
+        page.locator(".figure").filter(has_text="Dead letters").locator("dd").first
+    ).to_have_text("0")
+    dead_letters = page.get_by_role("region", name="Dead letters")
+    expect(dead_letters).to_contain_text("None: every stored batch")
 
 
 def test_session_expiry_returns_to_sign_in_then_back(session: Session, web: WebStack) -> None:

@@ -179,6 +179,21 @@ export interface FreezeFrame {
 }
 
 /** /healthz and /readyz: "status", "version", "git_sha", one key per check, "errors". */
+/** A stored batch whose derived data (rollups, trips, alerts) the worker gave up on. */
+export interface DeadLetter {
+  id: number;
+  vehicle_id: number;
+  error: string;
+  attempts: number;
+  batch_stored_at: string;
+  at: string;
+}
+
+export interface DeadLetterStatus {
+  count: number;
+  newest: DeadLetter[];
+}
+
 export interface HealthReport {
   status: string;
   version?: string;

@@ -1,12 +1,12 @@
 import { send } from "../api/client";
-import type { HealthReport } from "../api/types";
+import type { DeadLetterStatus, HealthReport } from "../api/types";
 import { h } from "../ui/dom";
 import { errorBox, messageOf } from "../ui/notify";
 import type { Page, PageContext } from "../router";
 import { parseMetrics, total, type MetricSample } from "../status/metrics";
 
 const POLL_MS = 5000;
-const META_KEYS = new Set(["status", "version", "git_sha", "errors"]);
+const META_KEYS = new Set(["status", "version", "git_sha", "errors", "dead_letters"]);
 const CHECK_NAMES: Readonly<Record<string, string>> = {
   db: "Database",
   redis: "Redis",
@@ -36,6 +36,14 @@ export function statusPage(ctx: PageContext): Page {
   const figures = h("dl", { class: "figures" });
   const version = h("p", { class: "muted" });
   const problem = h("div");
+  const deadCount = h("p", { class: "muted" }, "–");
+  const deadRows = h("tbody");
+  const deadTable = h(
+    "table",
+    { class: "checks", hidden: true },
+    h("thead", null, h("tr", null, h("th", { scope: "col" }, "Vehicle"), h("th", { scope: "col" }, "Error"), h("th", { scope: "col" }, "Given up"))),
+    deadRows,
+  );
   let previous: { at: number; accepted: number } | null = null;
 
   const paintChecks = (health: HealthReport, ready: HealthReport): void => {
@@ -67,6 +75,30 @@ export function statusPage(ctx: PageContext): Page {
     version.textContent = `Server version ${health.version ?? "unknown"}${sha}`;
   };
 
+  const paintDeadLetters = (dead: DeadLetterStatus | undefined): void => {
+    if (!dead) {
+      deadCount.textContent = "Unknown (the database is not at head or not answering)";
+      deadTable.hidden = true;
+      return;
+    }
+    deadCount.textContent =
+      dead.count === 0
+        ? "None: every stored batch's rollups and trips are done or on their way."
+        : `${fmt(dead.count)} ${dead.count === 1 ? "batch" : "batches"} given up on after repeated failures (obd2-dashboard dead-letters retries or discards them)${dead.count > dead.newest.length ? `; the newest ${dead.newest.length}:` : ":"}`;
+    deadTable.hidden = dead.newest.length === 0;
+    deadRows.replaceChildren(
+      ...dead.newest.map((letter) =>
+        h(
+          "tr",
+          { "data-dead-letter": String(letter.id) },
+          h("td", null, `#${letter.vehicle_id}`),
+          h("td", { class: "muted" }, `${letter.error} (${letter.attempts} ${letter.attempts === 1 ? "try" : "tries"})`),
+          h("td", null, new Date(letter.at).toLocaleString()),
+        ),
+      ),
+    );
+  };
+
   const paintFigures = (samples: MetricSample[]): void => {
     const now = performance.now();
     const accepted = total(samples, "obd2_ingest_samples_total", { result: "accepted" }) ?? 0;
@@ -81,6 +113,7 @@ export function statusPage(ctx: PageContext): Page {
       ["Stream lag", fmt(total(samples, "obd2_stream_lag_messages")), "work entries not yet delivered to a worker"],
       ["Pending work", fmt(total(samples, "obd2_stream_pending")), "delivered but not yet acknowledged"],
       ["Outbox backlog", fmt(total(samples, "obd2_outbox_backlog")), "stored batches waiting for rollups"],
+      ["Dead letters", fmt(total(samples, "obd2_dead_letters")), "batches the worker gave up on"],
       ["Devices online", fmt(total(samples, "obd2_devices_online")), "heard from in the last 5 minutes"],
       ["Live streams open", fmt(total(samples, "obd2_live_streams_open")), "browsers watching, on this process"],
     ];
@@ -101,6 +134,7 @@ export function statusPage(ctx: PageContext): Page {
       problem.replaceChildren();
       paintChecks(health, ready);
       paintFigures(metricSamples);
+      paintDeadLetters(ready.dead_letters as DeadLetterStatus | undefined);
     } catch (error) {
       if (ctx.signal.aborted) return;
       summary.className = "status-summary bad";
@@ -134,6 +168,7 @@ export function statusPage(ctx: PageContext): Page {
         ),
       ),
       h("section", { class: "card", "aria-labelledby": "pipeline-title" }, h("h2", { id: "pipeline-title" }, "Pipeline"), figures),
+      h("section", { class: "card", "aria-labelledby": "dead-letters-title" }, h("h2", { id: "dead-letters-title" }, "Dead letters"), deadCount, deadTable),
     ),
     dispose: () => window.clearInterval(timer),
   };

@@ -14,7 +14,7 @@ from obd2_dashboard.health.service import (
     check_migrations,
     check_redis_schema,
 )
-from obd2_dashboard.health.stats import pipeline_families
+from obd2_dashboard.health.stats import dead_letter_status, pipeline_families
 from obd2_dashboard.kit.metrics import render
 from obd2_dashboard.kit.version import VERSION, git_sha
 from obd2_dashboard.ops.backup import BackupStatus, backup_status
@@ -57,7 +57,13 @@ async def readyz(state: StateDep) -> JSONResponse:
     await check_migrations(state.engine, report)
     await check_redis_schema(state.broker, report)
     status = "ready" if report.ok else "not ready"
-    return JSONResponse(_body(report, state, status), status_code=200 if report.ok else 503)
+    body = _body(report, state, status)
+    if report.checks.get("migrations") == "ok":
+        # Work the worker gave up on: the Status page shows it (it does not make us unready).
+        dead = await dead_letter_status(state.sessionmaker)
+        if dead is not None:
+            body["dead_letters"] = dead
+    return JSONResponse(body, status_code=200 if report.ok else 503)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

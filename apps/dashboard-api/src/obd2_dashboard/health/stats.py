@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import Device, IngestOutbox
+from obd2_dashboard.telemetry import dead_letters
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 
 DEVICE_ONLINE_WINDOW = timedelta(minutes=5)
@@ -53,11 +54,19 @@ async def pipeline_families(
                 .select_from(Device)
                 .where(Device.last_seen_at >= utcnow() - DEVICE_ONLINE_WINDOW)
             )
+            dead = (await dead_letters.summary(session, newest=0)).count
         families.append(
             GaugeMetricFamily(
                 "obd2_outbox_backlog",
                 "Stored batches whose derived data (rollups, trips) is not done yet",
                 value=float(backlog or 0),
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "obd2_dead_letters",
+                "Stored batches whose derived data the worker gave up on (dead letters)",
+                value=float(dead),
             )
         )
         families.append(
@@ -75,3 +84,14 @@ async def pipeline_families(
         )
     )
     return families
+
+
+async def dead_letter_status(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> dict[str, object] | None:
+    """The dead letters' count and the newest few, for the Status page; None when unreadable."""
+    try:
+        async with asyncio.timeout(_TIMEOUT_S), sessionmaker() as session:
+            return (await dead_letters.summary(session)).as_json()
+    except Exception:
+        return None

@@ -7,6 +7,7 @@ from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
 from obd2_dashboard.models.rollup import (
     ROLLUP_15M_BUCKET_MS,
     ROLLUP_BUCKET_MS,
+    DeadLetter,
     IngestOutbox,
     SampleRollup,
     SampleRollup15m,
@@ -23,6 +24,7 @@ __all__ = [
     "AlertDelivery",
     "AlertRule",
     "Base",
+    "DeadLetter",
     "Device",
     "DeviceCommand",
     "FuelType",

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -50,4 +50,29 @@ class IngestOutbox(Base):
     vehicle_id: Mapped[int] = mapped_column(BigInteger)
     # "PID:bucket_ts" pairs, space-separated: the minutes this batch touched.
     buckets: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Failed tries so far, when the next may start and why the last one failed: a batch that
+    # keeps failing is retried a bounded number of times, then moved to ``dead_letters``.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DeadLetter(Base):
+    """A batch whose derived data (rollups, trips, alerts) the worker gave up on.
+
+    Keeps what the outbox row held, so that ``obd2-dashboard dead-letters --retry`` can put it
+    back; its raw samples stay stored and its history readable.
+    """
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(BigInteger)
+    vehicle_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    buckets: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    # When the batch was stored, and when it was given up on.
+    batch_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -20,7 +20,7 @@ from obd2_dashboard.models import User
 from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
-from obd2_dashboard.telemetry import retention
+from obd2_dashboard.telemetry import dead_letters, retention
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
@@ -179,3 +179,37 @@ async def create_device(settings: Settings, vehicle_id: int, name: str, *, as_js
         print(f"created device {name!r} (id {created.device.id}) for vehicle {vehicle_id}")
         print(f"token (shown once): {created.token}")
     return EXIT_OK
+
+
+async def dead_letters_command(
+    settings: Settings, *, retry: int | None, discard: int | None, as_json: bool
+) -> int:
+    """Lists the dead letters (newest first), or puts one back to work, or forgets one."""
+    async with migrated_session(settings) as session:
+        try:
+            if retry is not None:
+                outbox_id = await dead_letters.retry(session, retry)
+                print(f"dead-letters: {retry} queued again (outbox row {outbox_id})")
+                return EXIT_OK
+            if discard is not None:
+                await dead_letters.discard(session, discard)
+                print(f"dead-letters: {discard} discarded")
+                return EXIT_OK
+        except dead_letters.DeadLetterNotFoundError as exc:
+            raise CommandError(f"no dead letter {exc.args[0]}") from exc
+        listed = await dead_letters.summary(session, newest=LISTED_DEAD_LETTERS)
+    if as_json:
+        print_json(listed.as_json())
+        return EXIT_OK
+    for letter in listed.newest:
+        print(
+            f"{letter.id}\tvehicle {letter.vehicle_id}\t{letter.created_at.isoformat()}"
+            f"\t{letter.attempts} tries\t{letter.error}"
+        )
+    shown = len(listed.newest)
+    more = f" (newest {shown} shown)" if shown < listed.count else ""
+    print(f"dead-letters: {listed.count} in all{more}", file=sys.stderr)
+    return EXIT_OK
+
+
+LISTED_DEAD_LETTERS = 1000

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from obd2_dashboard.kit.db import driver_connection, utcnow
 from obd2_dashboard.models import (
     ROLLUP_15M_BUCKET_MS,
     ROLLUP_BUCKET_MS,
+    DeadLetter,
     Device,
     IngestOutbox,
     Sample,
@@ -29,6 +30,16 @@ _ROLLUP_LOCK_NAMESPACE = 0x524F4C4C << 32  # "ROLL"
 # last_seen columns are refreshed at most this often: a write per batch would make every
 # ingest of one vehicle queue on the same row lock.
 LAST_SEEN_RESOLUTION = timedelta(seconds=5)
+
+
+# History leaves out stored values beyond this magnitude (and non-finite ones). No PID reads
+# anywhere near it (the largest, ODOMETER, stays below 10^7 km), yet a database written before
+# ingest refused such values may hold them: PostgreSQL's avg() accumulates squares, so one
+# 1e308 in a bucket makes the whole query fail with "value out of range: overflow", and SQLite
+# turns the sum into inf, which JSON cannot carry. Left out rather than clamped: a clamped value
+# would be drawn as if it had been read. A rollup row holding one (made before) is left out
+# whole, as its average is no reading either.
+HISTORY_VALUE_LIMIT = 1e15
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +213,19 @@ class SampleRepository:
             text(
                 "SELECT min(ts), avg(value), min(value), max(value), count(*) FROM samples "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid AND ts >= :start AND ts < :end "
+                # NaN compares above every number in PostgreSQL; SQLite stores it as NULL.
+                "AND value BETWEEN :low AND :high "
                 "GROUP BY (ts - :start) / :width ORDER BY 1"
             ),
-            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+            {
+                "vehicle_id": vehicle_id,
+                "pid": pid,
+                "start": start,
+                "end": end,
+                "width": width,
+                "low": -HISTORY_VALUE_LIMIT,
+                "high": HISTORY_VALUE_LIMIT,
+            },
         )
         return [_bucket(row) for row in result]
 
@@ -218,9 +239,18 @@ class SampleRepository:
                 f"sum(count) FROM {table} "
                 "WHERE vehicle_id = :vehicle_id AND pid = :pid "
                 "AND bucket_ts >= :start AND bucket_ts < :end "
+                "AND min >= :low AND max <= :high AND avg BETWEEN :low AND :high "
                 "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
             ),
-            {"vehicle_id": vehicle_id, "pid": pid, "start": start, "end": end, "width": width},
+            {
+                "vehicle_id": vehicle_id,
+                "pid": pid,
+                "start": start,
+                "end": end,
+                "width": width,
+                "low": -HISTORY_VALUE_LIMIT,
+                "high": HISTORY_VALUE_LIMIT,
+            },
         )
         return [_bucket(row) for row in result]
 
@@ -272,14 +302,52 @@ class OutboxRepository:
         result = await self.session.execute(select(IngestOutbox).where(IngestOutbox.id.in_(ids)))
         return result.scalars().all()
 
-    async def older_than(self, cutoff: datetime, limit: int) -> Sequence[IngestOutbox]:
-        result = await self.session.execute(
-            select(IngestOutbox)
-            .where(IngestOutbox.created_at < cutoff)
-            .order_by(IngestOutbox.id)
-            .limit(limit)
-        )
+    async def older_than(
+        self, cutoff: datetime, limit: int, *, due_at: datetime | None = None
+    ) -> Sequence[IngestOutbox]:
+        """The oldest rows stored before ``cutoff``; with ``due_at``, only those whose retry
+        (after a failure) is due by then."""
+        statement = select(IngestOutbox).where(IngestOutbox.created_at < cutoff)
+        if due_at is not None:
+            statement = statement.where(
+                or_(IngestOutbox.next_attempt_at.is_(None), IngestOutbox.next_attempt_at <= due_at)
+            )
+        result = await self.session.execute(statement.order_by(IngestOutbox.id).limit(limit))
         return result.scalars().all()
+
+    async def record_failure(self, outbox_id: int, error: str) -> int | None:
+        """Counts one failed try of the batch; returns its tries so far (None: row gone)."""
+        result = await self.session.execute(
+            update(IngestOutbox)
+            .where(IngestOutbox.id == outbox_id)
+            .values(attempts=IngestOutbox.attempts + 1, last_error=error)
+            .returning(IngestOutbox.attempts)
+        )
+        attempts = result.scalar_one_or_none()
+        return None if attempts is None else int(attempts)
+
+    async def schedule_retry(self, outbox_id: int, at: datetime) -> None:
+        await self.session.execute(
+            update(IngestOutbox).where(IngestOutbox.id == outbox_id).values(next_attempt_at=at)
+        )
+
+    async def move_to_dead_letters(self, outbox_id: int) -> DeadLetter | None:
+        """Replaces the outbox row with a dead letter holding its work and last error."""
+        row = await self.session.get(IngestOutbox, outbox_id, populate_existing=True)
+        if row is None:
+            return None
+        letter = DeadLetter(
+            outbox_id=row.id,
+            vehicle_id=row.vehicle_id,
+            buckets=row.buckets,
+            error=row.last_error or "",
+            attempts=row.attempts,
+            batch_created_at=row.created_at,
+        )
+        self.session.add(letter)
+        await self.session.delete(row)
+        await self.session.flush()
+        return letter
 
     async def delete_many(self, ids: Sequence[int]) -> None:
         await self.session.execute(delete(IngestOutbox).where(IngestOutbox.id.in_(ids)))
@@ -347,3 +415,43 @@ class RollupRepository:
             ]
             if params:
                 await self.session.execute(text(statement), params)
+
+
+class DeadLetterRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def count(self) -> int:
+        result = await self.session.execute(select(func.count()).select_from(DeadLetter))
+        return int(result.scalar_one())
+
+    async def newest(self, limit: int) -> Sequence[DeadLetter]:
+        result = await self.session.execute(
+            select(DeadLetter)
+            .order_by(DeadLetter.created_at.desc(), DeadLetter.id.desc())
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def get(self, letter_id: int) -> DeadLetter | None:
+        return await self.session.get(DeadLetter, letter_id)
+
+    async def delete(self, letter: DeadLetter) -> None:
+        await self.session.delete(letter)
+        await self.session.flush()
+
+    async def requeue(self, letter: DeadLetter) -> IngestOutbox:
+        """Puts the batch's work back in the outbox (tries counted afresh) and forgets the letter.
+
+        The outbox row keeps the batch's own time, so the next sweep takes it at once.
+        """
+        row = IngestOutbox(
+            vehicle_id=letter.vehicle_id,
+            buckets=letter.buckets,
+            created_at=letter.batch_created_at,
+            attempts=0,
+        )
+        self.session.add(row)
+        await self.session.delete(letter)
+        await self.session.flush()
+        return row

@@ -3,8 +3,14 @@
 Work arrives on a consumer-group stream (one entry per stored batch, naming its outbox row).
 Delivery is at least once, so processing recomputes whole minutes from raw rows and is
 idempotent. Entries left pending by a dead consumer are claimed after ``claim_idle_ms``; an
-entry that keeps failing goes to a dead-letter stream. A sweep of the outbox table does the work
-of any batch whose stream entry never arrived (Redis down or restarted empty).
+entry that keeps crashing its consumer goes to a dead-letter stream. A sweep of the outbox table
+does the work of any batch whose stream entry never arrived (Redis down or restarted empty).
+
+Each vehicle's batches are done in a transaction of their own, so one vehicle's failure never
+rolls back or holds up another's work. A batch that fails (for any reason but the database not
+answering) is tried again after a doubling delay, ``max_attempts`` times in all, then moved to
+the ``dead_letters`` table with its last error. Finishing trips is a step of its own, in its own
+transaction: it happens whatever the rollups do.
 """
 
 import asyncio
@@ -16,15 +22,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.alerts.firing import evaluate_touched
 from obd2_dashboard.kit.broker import Broker, StreamEntry
-from obd2_dashboard.kit.db import session_scope, utcnow
+from obd2_dashboard.kit.db import is_unavailable, session_scope, utcnow
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
@@ -39,6 +46,15 @@ log = logging.getLogger("obd2_dashboard.worker")
 PROCESSED = Counter("obd2_worker_batches_total", "Outbox batches turned into rollups", ["path"])
 FAILURES = Counter("obd2_worker_failures_total", "Work entries that failed processing")
 DEAD_LETTERED = Counter("obd2_worker_dead_letters_total", "Work entries given up on")
+BATCH_FAILURES = Counter(
+    "obd2_worker_batch_failures_total", "Failed tries of a stored batch's derived data"
+)
+BATCHES_DEAD_LETTERED = Counter(
+    "obd2_worker_batches_dead_lettered_total",
+    "Stored batches moved to dead_letters after their last try failed",
+)
+# A failing batch waits retry_backoff_s * 2^(tries - 1) before its next try, at most this long.
+MAX_RETRY_DELAY_S = 3600.0
 
 DEFAULT_TRIP_JOIN_GAP_MS: int = Settings.model_fields["TRIP_JOIN_GAP_S"].default * 1000
 
@@ -55,6 +71,9 @@ class WorkerConfig:
     retention_days: float | None = None
     retention_interval_s: float = 3600.0
     trip_join_gap_ms: int = DEFAULT_TRIP_JOIN_GAP_MS
+    # Tries of a failing batch before it is dead-lettered, and the delay before the second.
+    max_attempts: int = 5
+    retry_backoff_s: float = 5.0
     # Queue trip events for the MQTT publisher (only when MQTT is configured).
     trip_events: bool = False
 
@@ -67,12 +86,27 @@ class WorkerConfig:
             retention_days=settings.RETENTION_DAYS,
             retention_interval_s=settings.RETENTION_INTERVAL_S,
             trip_join_gap_ms=settings.TRIP_JOIN_GAP_S * 1000,
+            max_attempts=settings.WORKER_MAX_ATTEMPTS,
+            retry_backoff_s=settings.WORKER_RETRY_BACKOFF_S,
             trip_events=settings.MQTT_URL is not None,
         )
 
 
 def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming what went wrong: the driver's error rather than SQLAlchemy's wrapper, and
+    never the statement or its parameters (this is shown on the Status page)."""
+    cause: BaseException = exc
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        # asyncpg's own exception (NumericValueOutOfRangeError…) behind the DB-API adapter's.
+        cause = orig.__cause__ if orig.__cause__ is not None else orig
+    lines = str(cause).strip().splitlines()
+    name = type(cause).__name__
+    return f"{name}: {lines[0][:300]}" if lines else name
 
 
 def _parse_buckets(text: str) -> set[tuple[str, int]]:
@@ -176,6 +210,51 @@ class RollupWorker:
             log.info("worker stopped", extra={"consumer": self.config.consumer})
 
     async def _process(self, ids: Sequence[int], path: str) -> None:
+        """Does the batches' work, each vehicle's in a transaction of its own; a batch that
+        fails is counted and retried later (or dead-lettered), never raised. Raises only when
+        the database does not answer: nothing can be done or recorded then."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = await OutboxRepository(session).get_many(sorted(set(ids)))
+            per_vehicle: dict[int, list[int]] = defaultdict(list)
+            for row in rows:
+                # A batch waiting out its retry delay (its entry delivered again) waits on.
+                if row.next_attempt_at is None or row.next_attempt_at <= now:
+                    per_vehicle[row.vehicle_id].append(row.id)
+        for vehicle_id in sorted(per_vehicle):
+            await self._process_vehicle(vehicle_id, per_vehicle[vehicle_id], path)
+
+    async def _process_vehicle(self, vehicle_id: int, ids: list[int], path: str) -> None:
+        try:
+            await self._process_together(ids, path)
+            return
+        except Exception as exc:
+            await self._raise_if_unreachable(exc)
+            if len(ids) == 1:
+                await self._record_failure(vehicle_id, ids[0], exc)
+                return
+        # One of them fails the others: each on its own, so that only the failing one's tries
+        # are counted and the rest is done now.
+        for outbox_id in ids:
+            try:
+                await self._process_together([outbox_id], path)
+            except Exception as exc:
+                await self._raise_if_unreachable(exc)
+                await self._record_failure(vehicle_id, outbox_id, exc)
+
+    async def _raise_if_unreachable(self, exc: Exception) -> None:
+        """Re-raises a failure of the database to answer: no batch is to blame for it, so no
+        try is counted. An error that only looks like one (a driver error some statement
+        raises every time) is the batch's when the database answers a ping right after."""
+        if not is_unavailable(exc):
+            return
+        try:
+            async with self.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            raise exc from None
+
+    async def _process_together(self, ids: Sequence[int], path: str) -> None:
         async with session_scope(self.sessionmaker) as session:
             done = await process_outbox(
                 session,
@@ -184,6 +263,45 @@ class RollupWorker:
                 events=self.broker if self.config.trip_events else None,
             )
         PROCESSED.labels(path).inc(done)
+
+    def _retry_at(self, attempts: int) -> datetime:
+        delay = min(self.config.retry_backoff_s * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY_S)
+        return utcnow() + timedelta(seconds=delay)
+
+    async def _record_failure(self, vehicle_id: int, outbox_id: int, exc: Exception) -> None:
+        error = describe_error(exc)
+        BATCH_FAILURES.inc()
+        async with session_scope(self.sessionmaker) as session:
+            outbox = OutboxRepository(session)
+            attempts = await outbox.record_failure(outbox_id, error)
+            if attempts is None:
+                return  # done meanwhile by another worker
+            if attempts < self.config.max_attempts:
+                await outbox.schedule_retry(outbox_id, self._retry_at(attempts))
+                log.warning(
+                    "batch failed, will retry",
+                    extra={
+                        "vehicle_id": vehicle_id,
+                        "outbox_id": outbox_id,
+                        "attempts": attempts,
+                        "error": error,
+                    },
+                )
+                return
+            letter = await outbox.move_to_dead_letters(outbox_id)
+            letter_id = None if letter is None else letter.id
+        if letter_id is not None:
+            BATCHES_DEAD_LETTERED.inc()
+            log.error(
+                "batch dead-lettered",
+                extra={
+                    "vehicle_id": vehicle_id,
+                    "outbox_id": outbox_id,
+                    "dead_letter_id": letter_id,
+                    "attempts": attempts,
+                    "error": error,
+                },
+            )
 
     async def _consume_loop(self, stop: asyncio.Event) -> None:
         backoff = 0.2
@@ -234,7 +352,9 @@ class RollupWorker:
             await self._process(ids, "stream")
         except Exception:
             FAILURES.inc(len(good))
-            raise  # left pending: claimed again after claim_idle_ms, dead-lettered if it persists
+            # Only when the database does not answer (a batch that fails is recorded and
+            # acknowledged): left pending, claimed again after claim_idle_ms.
+            raise
         await self.broker.xack(WORK_STREAM, WORK_GROUP, good)
         return len(good)
 
@@ -247,9 +367,10 @@ class RollupWorker:
         log.error("work entry dead-lettered", extra={"entry": entry_id, "reason": reason})
 
     async def sweep_once(self) -> int:
-        cutoff = utcnow() - timedelta(seconds=self.config.sweep_age_s)
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.config.sweep_age_s)
         async with self.sessionmaker() as session:
-            rows = await OutboxRepository(session).older_than(cutoff, self.config.batch)
+            rows = await OutboxRepository(session).older_than(cutoff, self.config.batch, due_at=now)
         if rows:
             await self._process([row.id for row in rows], "sweep")
         return len(rows)
@@ -280,12 +401,19 @@ class RollupWorker:
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                # A batch that fails waits out its retry delay, so this ends.
                 while await self.sweep_once() >= self.config.batch:
                     pass
-                await self.finish_trips_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("worker sweep error: %s", type(exc).__name__)
+            # A step of its own: trips end on time whatever the rollups do.
+            try:
+                await self.finish_trips_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("worker trip finishing error: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.sweep_interval_s)

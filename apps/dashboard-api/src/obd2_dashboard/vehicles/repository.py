@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.models import Device, Sample, User, Vehicle, VehicleShare
+from obd2_dashboard.models import DeadLetter, Device, Sample, User, Vehicle, VehicleShare
 
 
 def _visible_to(user_id: int) -> ColumnElement[bool]:
@@ -76,6 +76,8 @@ class VehicleRepository:
     async def delete(self, vehicle: Vehicle) -> None:
         # samples carry no foreign key (see models.sample), so they go explicitly.
         await self.session.execute(delete(Sample).where(Sample.vehicle_id == vehicle.id))
+        # Work given up on for samples that are gone is nothing to retry.
+        await self.session.execute(delete(DeadLetter).where(DeadLetter.vehicle_id == vehicle.id))
         await self.session.execute(delete(Device).where(Device.vehicle_id == vehicle.id))
         await self.session.delete(vehicle)
         await self.session.flush()

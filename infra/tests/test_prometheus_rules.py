@@ -18,7 +18,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid() -> None:
     checked = promtool("check", "rules", "obd2-dashboard.rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 9 rules found" in checked.stdout
 
 
 def test_scrape_config_is_valid() -> None:
@@ -52,6 +52,7 @@ def test_every_alert_has_a_firing_test_and_the_doc_names_its_metrics() -> None:
         "obd2_ingest_samples_total",
         "obd2_devices_online",
         "obd2_stream_lag_messages",
+        "obd2_dead_letters",
         "obd2_stream_pending_messages",
         "obd2_backup_newest_verified_timestamp_seconds",
         "obd2_restore_drill_last_success_timestamp_seconds",

@@ -207,7 +207,10 @@ async def test_a_poison_batch_is_dead_lettered_and_holds_up_no_one(
     status = ready.json()["dead_letters"]
     assert status["count"] == len(expected)
     assert [entry["vehicle_id"] for entry in status["newest"]] == [ids["poisoned"]] * len(expected)
-    assert {entry["error"] for entry in status["newest"]} == set(errors.values())
+    # Public data: the kind of error, never the database's message (it can quote the value).
+    assert {entry["error"] for entry in status["newest"]} == {
+        error.split(":", 1)[0] for error in errors.values()
+    }
     assert all(entry["at"] and entry["attempts"] == 3 for entry in status["newest"])
 
 

@@ -92,6 +92,6 @@ async def dead_letter_status(
     """The dead letters' count and the newest few, for the Status page; None when unreadable."""
     try:
         async with asyncio.timeout(_TIMEOUT_S), sessionmaker() as session:
-            return (await dead_letters.summary(session)).as_json()
+            return (await dead_letters.summary(session)).as_json(whole_errors=False)
     except Exception:
         return None

@@ -20,11 +20,13 @@ class DeadLetterView:
     batch_created_at: datetime
     created_at: datetime
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, *, whole_error: bool = True) -> dict[str, object]:
         return {
             "id": self.id,
             "vehicle_id": self.vehicle_id,
-            "error": self.error,
+            # The status data is public (/readyz): there it names the kind of error only, since
+            # a database's message can quote the stored value. The operator's CLI shows it all.
+            "error": self.error if whole_error else self.error.split(":", 1)[0],
             "attempts": self.attempts,
             "batch_stored_at": self.batch_created_at.isoformat(),
             "at": self.created_at.isoformat(),
@@ -36,8 +38,11 @@ class DeadLetterSummary:
     count: int
     newest: list[DeadLetterView]
 
-    def as_json(self) -> dict[str, object]:
-        return {"count": self.count, "newest": [letter.as_json() for letter in self.newest]}
+    def as_json(self, *, whole_errors: bool = True) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "newest": [letter.as_json(whole_error=whole_errors) for letter in self.newest],
+        }
 
 
 class DeadLetterNotFoundError(LookupError):

@@ -116,6 +116,7 @@ class OutboundRefusedError(Exception):
     """The policy refuses this URL, name or address; the message says why, in one line."""
 
     def __init__(self, reason: str, *, allowable: bool = False) -> None:
+        self.plain_reason = reason
         if allowable:
             reason += f"; the operator can allow it with {ALLOW_SETTING}"
         super().__init__(reason)
@@ -336,9 +337,10 @@ class OutboundPolicy:
             try:
                 self.check_address(embedded)
             except OutboundRefusedError as exc:
-                rest = exc.reason.removeprefix("the address ")
+                rest = exc.plain_reason.removeprefix("the address ")
                 raise OutboundRefusedError(
-                    f"the address is the NAT64 form of an IPv4 address that {rest}"
+                    f"the address is the NAT64 form of an IPv4 address that {rest}",
+                    allowable=exc.allowable,
                 ) from None
             return address
         for network, label in _SPECIAL:
@@ -370,8 +372,10 @@ class OutboundPolicy:
             try:
                 checked.append(self.check_address(address))
             except OutboundRefusedError as exc:
-                reason = exc.reason.removeprefix("the address ")
-                raise OutboundRefusedError(f"{host} resolves to an address that {reason}") from None
+                reason = exc.plain_reason.removeprefix("the address ")
+                raise OutboundRefusedError(
+                    f"{host} resolves to an address that {reason}", allowable=exc.allowable
+                ) from None
         return checked
 
     async def check_url(self, url: str) -> Target:

@@ -14,10 +14,6 @@ from typing import Any
 
 import pytest
 
-AddressInfo = tuple[
-    socket.AddressFamily, socket.SocketKind, int, str, tuple[str, int] | tuple[str, int, int, int]
-]
-
 
 @dataclass
 class LoopbackOnly:
@@ -46,7 +42,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> LoopbackOnly:
         type: int = 0,
         proto: int = 0,
         flags: int = 0,
-    ) -> list[AddressInfo]:
+    ) -> list[Any]:
         name = host.decode() if isinstance(host, bytes) else host
         if name is None:
             return real_getaddrinfo(host, port, family, type, proto, flags)
@@ -59,7 +55,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> LoopbackOnly:
         answers = guard.names.get(name.lower().removesuffix("."))
         if not answers:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        found: list[AddressInfo] = []
+        found: list[Any] = []
         for answer in answers:
             found += real_getaddrinfo(
                 answer, port, family, type, proto, flags | socket.AI_NUMERICHOST

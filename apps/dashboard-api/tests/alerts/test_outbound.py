@@ -125,6 +125,12 @@ async def test_every_ssrf_form_is_refused_when_the_rule_is_saved(
             )
         ).json()["detail"]
     )
+    # A name without an address is a clear error too (the lookup is the test's table's).
+    unknown = await car.owner.post(
+        _rules(car), json={"name": "hook", "kind": "dtc", "webhook_url": "http://nowhere.example/"}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"].endswith("body.webhook_url: nowhere.example does not resolve")
     # Changing a rule's webhook to one is refused too, and changes nothing.
     rule = (await car.owner.post(_rules(car), json={"name": "ok", "kind": "dtc"})).json()
     changed = await car.owner.patch(

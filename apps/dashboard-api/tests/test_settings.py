@@ -28,6 +28,7 @@ SETTING_NAMES = [
     "LOG_LEVEL",
     "DATA_DIR",
     "REDIS_KEY_PREFIX",
+    "OUTBOUND_ALLOW_CIDRS",
 ]
 
 
@@ -163,6 +164,7 @@ def test_unsupported_database_url_is_one_line(tmp_path: Path, url: str) -> None:
         ("LOG_LEVEL", "loud"),
         ("SESSION_MAX_AGE_S", "soon"),
         ("API_MAX_BODY_BYTES", "10"),
+        ("OUTBOUND_ALLOW_CIDRS", "192.168.1.0/24,home-lan"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -170,3 +172,9 @@ def test_bad_value_is_one_line_naming_the_variable(tmp_path: Path, name: str, va
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert name in line
+
+
+def test_outbound_allow_cidrs_is_a_list_of_networks(no_settings_env: None) -> None:
+    settings = Settings(OUTBOUND_ALLOW_CIDRS=" 192.168.1.7/24, fd00::/8 ")
+    assert [str(n) for n in settings.outbound_allow_networks] == ["192.168.1.0/24", "fd00::/8"]
+    assert Settings().outbound_allow_networks == ()

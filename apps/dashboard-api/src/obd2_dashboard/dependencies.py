@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import session_scope
+from obd2_dashboard.kit.outbound import OutboundPolicy
 from obd2_dashboard.live.hub import LiveHub
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.committer import IngestCommitter
@@ -60,6 +61,10 @@ async def get_hub(state: StateDep) -> LiveHub:
     return state.hub
 
 
+async def get_outbound_policy(state: StateDep) -> OutboundPolicy:
+    return OutboundPolicy(state.settings.outbound_allow_networks)
+
+
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
     # The request owns the transaction: it commits before the response is sent (scope
     # "function"), so a 2xx means the write is durable; after-commit work (live fan-out) runs
@@ -73,4 +78,5 @@ BrokerDep = Annotated[Broker, Depends(get_broker)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 CommitterDep = Annotated[IngestCommitter, Depends(get_committer)]
 HubDep = Annotated[LiveHub, Depends(get_hub)]
+OutboundPolicyDep = Annotated[OutboundPolicy, Depends(get_outbound_policy)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -7,6 +7,8 @@ from typing import Annotated, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from obd2_dashboard.kit.outbound import IPNetwork, parse_networks
+
 MIN_SECRET_BYTES = 32
 
 
@@ -106,6 +108,20 @@ class Settings(BaseSettings):
     ALERT_WEBHOOK_BACKOFF_S: Annotated[float, Field(gt=0, le=3600)] = 5.0
     ALERT_DELIVERY_INTERVAL_S: Annotated[float, Field(gt=0, le=60)] = 1.0
     ALERT_SILENCE_INTERVAL_S: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Outbound requests (webhooks) reach public addresses only; these comma-separated ranges
+    # (e.g. a Home Assistant on the LAN: 192.168.1.0/24) are opened on top. Cloud metadata,
+    # multicast, broadcast and unspecified addresses stay refused whatever is listed.
+    OUTBOUND_ALLOW_CIDRS: str = ""
+
+    @field_validator("OUTBOUND_ALLOW_CIDRS")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # refused at start (exit 2), naming the entry
+        return value
+
+    @property
+    def outbound_allow_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.OUTBOUND_ALLOW_CIDRS)
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Self:

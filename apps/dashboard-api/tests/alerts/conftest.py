@@ -1,3 +1,10 @@
-from tests.alerts.helpers import car, quiet_app
+from tests.alerts.helpers import (
+    banner_listener,
+    car,
+    network,
+    quiet_app,
+    receiver,
+    silent_listener,
+)
 
-__all__ = ["car", "quiet_app"]
+__all__ = ["banner_listener", "car", "network", "quiet_app", "receiver", "silent_listener"]

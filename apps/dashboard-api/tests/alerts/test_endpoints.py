@@ -2,7 +2,8 @@ import httpx
 
 from obd2_dashboard.alerts.firing import raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
-from tests.alerts.helpers import Car
+from testkit.network import LoopbackOnly
+from tests.alerts.helpers import PUBLIC_ADDRESS, Car
 from tests.conftest import World
 
 HOT = {
@@ -25,9 +26,10 @@ async def _other(car: Car) -> httpx.AsyncClient:
     return await world.login("mallory@example.com")
 
 
-async def test_rule_crud(car: Car) -> None:
+async def test_rule_crud(car: Car, network: LoopbackOnly) -> None:
+    network.names["hooks.example.com"] = [PUBLIC_ADDRESS]  # looked up, never connected to
     created = await car.owner.post(
-        _rules(car), json={**HOT, "webhook_url": "http://127.0.0.1:8123/hook"}
+        _rules(car), json={**HOT, "webhook_url": "https://hooks.example.com/hook"}
     )
     assert created.status_code == 201, created.text
     rule = created.json()

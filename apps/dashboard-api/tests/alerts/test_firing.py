@@ -9,7 +9,8 @@ from sqlalchemy import update
 from obd2_dashboard.alerts.firing import check_silence, evaluate_touched, raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.models import Device
-from tests.alerts.helpers import Car, minutes_ago
+from testkit.network import LoopbackOnly
+from tests.alerts.helpers import PUBLIC_ADDRESS, Car, minutes_ago
 
 HOT_RULE = {
     "kind": "threshold",
@@ -76,8 +77,9 @@ async def test_late_and_out_of_order_samples_fire_as_if_in_order(car: Car) -> No
     assert [d.event for d in await car.deliveries()] == ["fired"]
 
 
-async def test_hysteresis_clear_and_cooldown(car: Car) -> None:
-    await car.rule(**{**HOT_RULE, "webhook_url": "http://127.0.0.1:9/hook"})
+async def test_hysteresis_clear_and_cooldown(car: Car, network: LoopbackOnly) -> None:
+    network.names["hooks.example.com"] = [PUBLIC_ADDRESS]  # looked up, never connected to
+    await car.rule(**{**HOT_RULE, "webhook_url": "https://hooks.example.com/hook"})
     t0 = minutes_ago(30)
     # Over for 40 s, between the thresholds (still firing), then below 100: cleared.
     await car.send(_coolant(t0, [106] * 9 + [103, 102] + [99]))

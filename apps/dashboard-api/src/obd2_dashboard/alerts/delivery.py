@@ -11,13 +11,29 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.alerts.firing import check_silence
 from obd2_dashboard.alerts.repository import DeliveryRepository
+from obd2_dashboard.alerts.schemas import (
+    MQTT_NOT_SET,
+    MQTT_UNAVAILABLE,
+    NO_HTTP_RESPONSE,
+    NO_WEBHOOK,
+    NOT_RESOLVED,
+    REFUSED_BY_POLICY,
+    UNKNOWN_CHANNEL,
+    http_error,
+)
 from obd2_dashboard.kit.db import session_scope, utcnow
+from obd2_dashboard.kit.outbound import (
+    OutboundClient,
+    OutboundFailedError,
+    OutboundPolicy,
+    OutboundRefusedError,
+    UnresolvableHostError,
+)
 from obd2_dashboard.kit.security import sign
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.mqtt.publisher import MqttPublisher, MqttUnavailableError
@@ -55,8 +71,9 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: str  # delivered, retry, failed, skipped
-    error: str | None = None
+    error: str | None = None  # coarse: what the rule's owner sees (alerts.schemas)
     response_status: int | None = None
+    detail: str | None = None  # for the operator's log only
 
 
 class AlertDispatcher:
@@ -74,14 +91,14 @@ class AlertDispatcher:
         self.backoff_s = settings.ALERT_WEBHOOK_BACKOFF_S
         self.interval_s = settings.ALERT_DELIVERY_INTERVAL_S
         self.silence_interval_s = settings.ALERT_SILENCE_INTERVAL_S
-        self.http = httpx.AsyncClient(
-            timeout=self.timeout_s,
-            follow_redirects=False,
-            headers={"User-Agent": f"obd2-dashboard/{VERSION}"},
+        self.outbound = OutboundClient(
+            OutboundPolicy(settings.outbound_allow_networks),
+            timeout_s=self.timeout_s,
+            user_agent=f"obd2-dashboard/{VERSION}",
         )
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.outbound.aclose()
 
     def retry_delay_s(self, attempts: int) -> float:
         delay: float = self.backoff_s * 2.0 ** max(0, attempts - 1)
@@ -158,7 +175,12 @@ class AlertDispatcher:
                 if status == "failed":
                     log.warning(
                         "alert delivery failed for good",
-                        extra={"delivery": job.id, "channel": job.channel, "error": outcome.error},
+                        extra={
+                            "delivery": job.id,
+                            "channel": job.channel,
+                            "error": outcome.error,
+                            "detail": outcome.detail,
+                        },
                     )
         return len(jobs)
 
@@ -167,11 +189,11 @@ class AlertDispatcher:
             return await self._send_webhook(job)
         if job.channel == "mqtt":
             return await self._send_mqtt(job)
-        return Outcome("failed", f"unknown channel {job.channel!r}")
+        return Outcome("failed", UNKNOWN_CHANNEL, detail=job.channel)
 
     async def _send_webhook(self, job: Job) -> Outcome:
         if not job.url:
-            return Outcome("failed", "the rule was deleted or has no webhook_url")
+            return Outcome("failed", NO_WEBHOOK)
         headers = {
             "Content-Type": "application/json",
             EVENT_HEADER: f"alert.{job.event}",
@@ -180,21 +202,29 @@ class AlertDispatcher:
         if job.secret:
             headers[SIGNATURE_HEADER] = signature(job.secret, job.body)
         try:
-            response = await self.http.post(job.url, content=job.body.encode(), headers=headers)
-        except httpx.HTTPError as exc:
-            return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
-        code = response.status_code
+            response = await self.outbound.post(job.url, job.body.encode(), headers)
+        except OutboundRefusedError as exc:
+            # Saved before the policy (or the operator's allow list) changed, or its name now
+            # resolves elsewhere (DNS rebinding): nothing was sent, and retrying will not help.
+            log.warning("webhook refused by the outbound policy: %s", exc.reason)
+            return Outcome("failed", REFUSED_BY_POLICY, detail=exc.reason)
+        except UnresolvableHostError as exc:
+            return Outcome("retry", NOT_RESOLVED, detail=str(exc))
+        except OutboundFailedError as exc:
+            return Outcome("retry", NO_HTTP_RESPONSE, detail=exc.detail)
+        code = response.status
         if 200 <= code < 300:
             return Outcome("delivered", None, code)
-        # The receiver refused this request itself: sending it again will not change that.
-        permanent = 400 <= code < 500 and code not in (408, 425, 429)
-        return Outcome("failed" if permanent else "retry", f"HTTP {code}", code)
+        # The receiver refused this request itself, or redirected it (redirects are never
+        # followed: the new address was not checked): sending it again will not change that.
+        permanent = 300 <= code < 500 and code not in (408, 425, 429)
+        return Outcome("failed" if permanent else "retry", http_error(code), code)
 
     async def _send_mqtt(self, job: Job) -> Outcome:
         if self.mqtt is None:
-            return Outcome("skipped", "MQTT_URL is not set")
+            return Outcome("skipped", MQTT_NOT_SET)
         try:
             await self.mqtt.publish(self.topics.events(job.vehicle_id), job.body)
         except MqttUnavailableError as exc:
-            return Outcome("retry", str(exc)[:300])
+            return Outcome("retry", MQTT_UNAVAILABLE, detail=str(exc)[:300])
         return Outcome("delivered")

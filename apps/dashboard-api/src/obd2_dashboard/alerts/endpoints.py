@@ -12,7 +12,7 @@ from obd2_dashboard.alerts.schemas import (
     DeliveryRead,
 )
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep
+from obd2_dashboard.dependencies import OutboundPolicyDep, SessionDep
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
 from obd2_dashboard.models import AlertRule, User, Vehicle
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
@@ -65,10 +65,14 @@ async def list_rules(
     summary="Create an alert rule (threshold on a PID, device silence, or new DTC)",
 )
 async def create_rule(
-    vehicle_id: IdPath, body: AlertRuleCreate, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath,
+    body: AlertRuleCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    outbound: OutboundPolicyDep,
 ) -> AlertRuleRead:
     try:
-        rule = await service.create_rule(session, user, vehicle_id, body)
+        rule = await service.create_rule(session, user, vehicle_id, body, outbound)
     except _NotFound as exc:
         raise _not_found(exc) from exc
     except service.InvalidRuleError as exc:
@@ -102,9 +106,10 @@ async def update_rule(
     body: AlertRuleUpdate,
     user: CurrentUser,
     session: SessionDep,
+    outbound: OutboundPolicyDep,
 ) -> AlertRuleRead:
     try:
-        rule = await service.update_rule(session, user, vehicle_id, rule_id, body)
+        rule = await service.update_rule(session, user, vehicle_id, rule_id, body, outbound)
     except _NotFound as exc:
         raise _not_found(exc) from exc
     except service.InvalidRuleError as exc:

@@ -144,14 +144,77 @@ class AlertRuleRead(Schema):
     updated_at: datetime
 
 
+# What a delivery's last_error says. Coarse on purpose: the rule's owner chose the address, and
+# a finer text (the exception, "connection refused" against a timeout) would make deliveries a
+# port scanner. The worker's log has the detail for the operator.
+REFUSED_BY_POLICY = "refused by policy"
+NOT_RESOLVED = "failed: host name does not resolve"
+NO_HTTP_RESPONSE = "failed: no HTTP response"
+NO_WEBHOOK = "failed: the rule was deleted or has no webhook_url"
+MQTT_NOT_SET = "MQTT_URL is not set"
+MQTT_UNAVAILABLE = "failed: MQTT broker unavailable"
+UNKNOWN_CHANNEL = "failed: unknown channel"
+REDIRECT_NOT_FOLLOWED = "failed: HTTP 3xx (redirects are not followed)"
+
+
+def http_error(status: int) -> str:
+    """The last_error for an HTTP answer that is not a success."""
+    if 300 <= status < 400:
+        return REDIRECT_NOT_FOLLOWED
+    if 400 <= status < 600:
+        return f"failed: HTTP {status // 100}xx"
+    return "failed: unexpected HTTP status"
+
+
+_SHOWN_ERRORS = frozenset(
+    {
+        REFUSED_BY_POLICY,
+        NOT_RESOLVED,
+        NO_HTTP_RESPONSE,
+        NO_WEBHOOK,
+        MQTT_NOT_SET,
+        MQTT_UNAVAILABLE,
+        UNKNOWN_CHANNEL,
+        REDIRECT_NOT_FOLLOWED,
+        "failed: HTTP 4xx",
+        "failed: HTTP 5xx",
+        "failed: unexpected HTTP status",
+    }
+)
+
+
+def shown_error(channel: str, text: str | None) -> str | None:
+    """``text`` if it is one of the coarse errors, else the coarse error it stands for.
+
+    Rows written before errors were coarse hold exception texts ("ConnectError: …").
+    """
+    if text is None or text in _SHOWN_ERRORS:
+        return text
+    code = text.removeprefix("HTTP ")
+    if code != text and code.isdigit():
+        return http_error(int(code))
+    return MQTT_UNAVAILABLE if channel == "mqtt" else NO_HTTP_RESPONSE
+
+
 class DeliveryRead(Schema):
     channel: str
     event: str
     status: Annotated[str, Field(description="pending, delivered, failed or skipped")]
     attempts: int
-    last_error: str | None
+    last_error: Annotated[
+        str | None,
+        Field(
+            description="why the last attempt did not deliver, coarsely: 'refused by policy', "
+            "'failed: no HTTP response', 'failed: HTTP 5xx', …"
+        ),
+    ]
     response_status: int | None
     delivered_at: datetime | None
+
+    @model_validator(mode="after")
+    def _coarse_error(self) -> Self:
+        self.last_error = shown_error(self.channel, self.last_error)
+        return self
 
 
 class AlertRead(Schema):
@@ -168,4 +231,7 @@ class AlertRead(Schema):
     cleared_ts: int | None
     created_at: datetime
     acknowledged_at: datetime | None
-    deliveries: list[DeliveryRead] = []
+    deliveries: Annotated[
+        list[DeliveryRead],
+        Field(description="how the alert was sent; the vehicle owner's only (empty for a viewer)"),
+    ] = []

@@ -13,6 +13,11 @@ from obd2_dashboard.alerts.repository import (
 )
 from obd2_dashboard.alerts.schemas import AlertRuleCreate, AlertRuleFields, AlertRuleUpdate
 from obd2_dashboard.kit.db import utcnow
+from obd2_dashboard.kit.outbound import (
+    OutboundPolicy,
+    OutboundRefusedError,
+    UnresolvableHostError,
+)
 from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, User, Vehicle
 from obd2_dashboard.vehicles.service import (
     VehicleNotFoundError,
@@ -66,6 +71,16 @@ async def _check_device(session: AsyncSession, vehicle_id: int, data: AlertRuleF
         )
 
 
+async def _check_webhook(outbound: OutboundPolicy, url: str) -> None:
+    """Refuses, when the rule is saved, a webhook the delivery would refuse (it checks again)."""
+    try:
+        await outbound.check_url(url)
+    except (OutboundRefusedError, UnresolvableHostError) as exc:
+        raise InvalidRuleError(
+            [{"loc": ["body", "webhook_url"], "msg": str(exc), "type": "value_error"}]
+        ) from exc
+
+
 async def list_rules(
     session: AsyncSession, user: User, vehicle_id: int
 ) -> tuple[Vehicle, Sequence[AlertRule]]:
@@ -94,21 +109,33 @@ async def _owned_rule(
 
 
 async def create_rule(
-    session: AsyncSession, user: User, vehicle_id: int, data: AlertRuleCreate
+    session: AsyncSession,
+    user: User,
+    vehicle_id: int,
+    data: AlertRuleCreate,
+    outbound: OutboundPolicy,
 ) -> AlertRule:
     vehicle = await get_owned_vehicle(session, user, vehicle_id)
     await _check_device(session, vehicle.id, data)
+    if data.webhook_url is not None:
+        await _check_webhook(outbound, str(data.webhook_url))
     rule = AlertRule(vehicle_id=vehicle.id, firing=False)
     _apply(rule, data)
     return await AlertRuleRepository(session).add(rule)
 
 
 async def update_rule(
-    session: AsyncSession, user: User, vehicle_id: int, rule_id: int, data: AlertRuleUpdate
+    session: AsyncSession,
+    user: User,
+    vehicle_id: int,
+    rule_id: int,
+    data: AlertRuleUpdate,
+    outbound: OutboundPolicy,
 ) -> AlertRule:
     rule = await _owned_rule(session, user, vehicle_id, rule_id)
     merged = {name: getattr(rule, name) for name in _RULE_FIELDS}
-    merged.update(data.model_dump(exclude_unset=True))
+    changes = data.model_dump(exclude_unset=True)
+    merged.update(changes)
     try:
         checked = AlertRuleFields.model_validate(merged)
     except ValidationError as exc:
@@ -119,6 +146,10 @@ async def update_rule(
             ]
         ) from exc
     await _check_device(session, rule.vehicle_id, checked)
+    # Only a URL this update sets is checked (and resolved): changing a rule's name does not
+    # depend on its receiver's DNS. The delivery checks every URL again anyway.
+    if changes.get("webhook_url") is not None and checked.webhook_url is not None:
+        await _check_webhook(outbound, str(checked.webhook_url))
     _apply(rule, checked)
     await session.flush()
     return rule
@@ -136,8 +167,12 @@ class AlertWithDeliveries:
 
 
 async def _with_deliveries(
-    session: AsyncSession, alerts: Sequence[Alert]
+    session: AsyncSession, alerts: Sequence[Alert], *, owner: bool
 ) -> list[AlertWithDeliveries]:
+    if not owner:
+        # How (and whether) alerts reached the owner's webhook and MQTT is the owner's: a
+        # viewer sees the alerts, not their deliveries.
+        return [AlertWithDeliveries(a, []) for a in alerts]
     deliveries = await DeliveryRepository(session).for_alerts([a.id for a in alerts])
     by_alert: dict[int, list[AlertDelivery]] = {}
     for delivery in deliveries:
@@ -158,7 +193,7 @@ async def history(
     alerts = await AlertRepository(session).history(
         vehicle.id, limit=limit, before_id=before_id, unacknowledged=unacknowledged
     )
-    return await _with_deliveries(session, alerts)
+    return await _with_deliveries(session, alerts, owner=vehicle.owner_id == user.id)
 
 
 async def acknowledge(session: AsyncSession, user: User, alert_id: int) -> AlertWithDeliveries:
@@ -174,4 +209,4 @@ async def acknowledge(session: AsyncSession, user: User, alert_id: int) -> Alert
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = user.id
         await session.flush()
-    return (await _with_deliveries(session, [alert]))[0]
+    return (await _with_deliveries(session, [alert], owner=True))[0]

@@ -244,9 +244,7 @@ class BridgeStatus(_Strict):
     spool_backlog: Count
     spool_dropped: Count = 0
     last_upload_ts: Annotated[int, Field(ge=0, le=MAX_TS_MS, strict=True)] | None = None
-    sample_rate: Annotated[
-        float, Field(ge=0, le=MAX_ABS_VALUE, allow_inf_nan=False, strict=True)
-    ]
+    sample_rate: Annotated[float, Field(ge=0, le=MAX_ABS_VALUE, allow_inf_nan=False, strict=True)]
 
 
 class BridgeClearDtcs(_Strict):

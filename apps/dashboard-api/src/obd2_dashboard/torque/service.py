@@ -91,6 +91,8 @@ SKIPPED_VALUES = Counter(
     "twice in one upload)",
     ["reason"],
 )
+for _reason in ("not_a_number", "out_of_range", "repeated"):
+    SKIPPED_VALUES.labels(_reason)  # exposed at 0 from the start, so a rate can be taken
 
 
 class TorqueRequestError(Exception):

@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from obd2_bridge import __version__
-from obd2_protocol import AdapterState, BridgeStatus
+from obd2_protocol import MAX_DETAIL, AdapterState, BridgeStatus, is_storable_value
 
 
 def now_ms() -> int:
@@ -48,14 +48,15 @@ class AgentState:
     def snapshot(self, backlog: int, dropped: int) -> BridgeStatus:
         rate = self.sample_rate()
         with self._lock:
+            voltage = self.battery_voltage
             return BridgeStatus(
                 ts=now_ms(),
                 agent_version=__version__,
                 adapter_state=self.adapter_state,
-                adapter_detail=self.adapter_detail[:500],
+                adapter_detail=self.adapter_detail[:MAX_DETAIL],
                 protocol=self.protocol,
                 vin=self.vin,
-                battery_voltage=self.battery_voltage,
+                battery_voltage=voltage if voltage is None or is_storable_value(voltage) else None,
                 spool_backlog=backlog,
                 spool_dropped=dropped,
                 last_upload_ts=self.last_upload_ts,

@@ -49,6 +49,19 @@ ODD_TEXT: list[str] = [
     '{"type": "batch", "id": 1, "samples": {"seq": 1}}',
     '{"type": "batch", "id": 1, "samples": [{"seq": 1, "ts": 1, "pid": "RPM", "value": 1}]}',
     '{"type": "status"}',
+    # Values no table can hold, and values that are not numbers: refused, not stored.
+    '{"type": "batch", "id": 1, "samples": [{"seq": 1, "ts": 1750000000000, "pid": "RPM", '
+    '"value": 1e308}]}',
+    '{"type": "batch", "id": 1, "samples": [{"seq": 1, "ts": 1750000000000, "pid": "RPM", '
+    '"value": NaN}]}',
+    '{"type": "batch", "id": 1, "samples": [{"seq": 1, "ts": 1750000000000, "pid": "RPM", '
+    '"value": "12"}]}',
+    '{"type": "batch", "id": 1, "samples": [{"seq": 1, "ts": 1750000000000, "pid": "RPM", '
+    '"value": true}]}',
+    # Report fields over their columns' sizes.
+    '{"type": "status", "ts": 1750000000000, "agent_version": "' + "v" * 100 + '", '
+    '"adapter_state": "connected", "spool_backlog": 0, "sample_rate": 1}',
+    '{"type": "command_result", "id": 18446744073709551616, "command": "clear_dtcs", "ok": true}',
     '{"type": "dtcs", "stored": "P0143"}',
     '{"type": "command_result", "id": "x"}',
     '{"type": "ack", "id": 1, "accepted": 1, "duplicates": 0}',

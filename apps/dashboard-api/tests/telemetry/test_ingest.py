@@ -116,7 +116,7 @@ async def test_ingest_refuses_missing_bad_and_revoked_tokens(
 
 async def test_values_are_stored_exactly(world: World, client: httpx.AsyncClient) -> None:
     _, device_id, token = await _device(world)
-    values = [0.1, 1 / 3, -0.0, 5e-324, 1.7976931348623157e308, -123456789.125, 42.0]
+    values = [0.1, 1 / 3, -0.0, 5e-324, 1e12, -1e12, -123456789.125, 42.0]
     body = batch(0, len(values))
     for sample, value in zip(body["samples"], values, strict=True):
         sample["value"] = value
@@ -178,3 +178,70 @@ async def test_oversized_ingest_body_is_413(world: World, client: httpx.AsyncCli
     assert response.status_code == 413
     assert "larger" in response.json()["detail"]
     assert await _rows(world, device_id) == []
+
+
+async def test_values_the_storage_cannot_hold_are_refused(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    _, device_id, token = await _device(world)
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    good = json.dumps(batch(0, 3)["samples"])[1:-1]
+    now = int(time.time() * 1000)
+    # Spelled as raw JSON: NaN and 1e999 are what a careless encoder writes.
+    for value in (
+        "1e308",
+        "-1e308",
+        "NaN",
+        "-Infinity",
+        "1e999",
+        "1000000000000.5",
+        '"12"',
+        "true",
+    ):
+        body = f'{{"samples": [{good}, {{"seq": 9, "ts": {now}, "pid": "RPM", "value": {value}}}]}}'
+        response = await client.post("/api/v1/ingest", content=body, headers=auth)
+        assert response.status_code == 422, (value, response.text)
+        assert "samples.3.value" in response.json()["detail"], (value, response.text)
+    assert await _rows(world, device_id) == []
+
+
+async def test_a_seq_repeated_with_another_reading_is_refused(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    _, device_id, token = await _device(world)
+    auth = {"Authorization": f"Bearer {token}"}
+    for field, other in (("value", 12345.0), ("pid", "SPEED"), ("ts", 1_800_000_000_000)):
+        body = batch(0, 3)
+        body["samples"].append({**body["samples"][1], field: other})
+        response = await client.post("/api/v1/ingest", json=body, headers=auth)
+        assert response.status_code == 422, (field, response.text)
+        assert "repeats the seq 1 of samples[1]" in response.json()["detail"]
+    assert await _rows(world, device_id) == []
+
+
+async def test_ingest_body_must_be_sent_as_json(world: World, client: httpx.AsyncClient) -> None:
+    _, device_id, token = await _device(world)
+    body = json.dumps(batch(0, 1))
+    for content_type in (
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+        "application/json; charset=latin-1",
+    ):
+        headers = {"Authorization": f"Bearer {token}"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        response = await client.post("/api/v1/ingest", content=body, headers=headers)
+        assert response.status_code == 415, (content_type, response.text)
+        assert "application/json" in response.json()["detail"]
+    assert await _rows(world, device_id) == []
+    for n, content_type in enumerate(("application/json", "Application/JSON; charset=UTF-8")):
+        response = await client.post(
+            "/api/v1/ingest",
+            content=json.dumps(batch(n, 1)),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        )
+        assert response.status_code == 200, (content_type, response.text)
+    document = (await client.get("/api/v1/openapi.json")).json()
+    assert "415" in document["paths"]["/api/v1/ingest"]["post"]["responses"]

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from obd2_dashboard.models import Sample
 from tests.conftest import Served, World
+from tests.health.test_metrics import sample
 
 
 def _recorded(token: str, ts: int) -> dict[str, str]:
@@ -116,3 +117,46 @@ async def test_torque_long_get_through_a_real_server(served: Served) -> None:
         response = await client.get(url)
     assert response.status_code == 200
     assert response.text == "OK!"
+
+
+async def test_values_the_storage_cannot_hold_are_skipped_and_counted(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    user = await world.user("torque3@example.com")
+    vehicle = await world.vehicle(user)
+    _, token = await world.device(vehicle)
+
+    async def counted() -> dict[str, float]:
+        text = (await client.get("/metrics")).text
+        return {
+            reason: sample(text, "obd2_torque_values_skipped_total", f'reason="{reason}"')
+            for reason in ("out_of_range", "not_a_number", "repeated")
+        }
+
+    before = await counted()
+    ts = int(time.time() * 1000)
+    fields = {
+        "token": token,
+        "time": str(ts),
+        "kc": "1e308",  # RPM
+        "kd": "-1e308",  # SPEED
+        "k5": "nan",  # COOLANT_TEMP
+        "k10": "inf",  # MAF
+        "k2f": "1000000000001",  # FUEL_LEVEL
+        "k4": "fast",  # ENGINE_LOAD
+        "kff1238": "12.6",  # ELM_VOLTAGE: the one value stored
+        "kFF1238": "13.0",  # the same PID again
+    }
+    response = await client.get("/api/v1/torque", params=fields)
+    assert response.status_code == 200
+    assert response.text == "OK!"
+    assert await _stored(world) == {"ELM_VOLTAGE": 12.6}
+    after = await counted()
+    assert after["out_of_range"] - before["out_of_range"] == 5
+    assert after["not_a_number"] - before["not_a_number"] == 1
+    assert after["repeated"] - before["repeated"] == 1
+    only_bad = await client.get(
+        "/api/v1/torque", params={"token": token, "time": str(ts + 1000), "kc": "1e308"}
+    )
+    assert only_bad.text == "OK!"
+    assert await _stored(world) == {"ELM_VOLTAGE": 12.6}

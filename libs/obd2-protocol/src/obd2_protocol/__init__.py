@@ -6,7 +6,12 @@ Both sides validate with the same models, so a batch the agent builds is a batch
 from obd2_protocol.fastwire import FastSample, decode_ingest_batch
 from obd2_protocol.pids import PID_SCHEMA, PIDS, PidInfo, is_known_pid
 from obd2_protocol.wire import (
+    MAX_ABS_VALUE,
     MAX_BATCH_SAMPLES,
+    MAX_DETAIL,
+    MAX_DTC_DESCRIPTION,
+    MAX_DTCS,
+    MAX_REPORT_FRAME_CHARS,
     AdapterState,
     AgentFrame,
     BridgeAck,
@@ -21,11 +26,19 @@ from obd2_protocol.wire import (
     IngestResult,
     Sample,
     SampleFields,
+    SampleValue,
     ServerFrame,
+    conflicting_seq,
+    is_storable_value,
 )
 
 __all__ = [
+    "MAX_ABS_VALUE",
     "MAX_BATCH_SAMPLES",
+    "MAX_DETAIL",
+    "MAX_DTCS",
+    "MAX_DTC_DESCRIPTION",
+    "MAX_REPORT_FRAME_CHARS",
     "PIDS",
     "PID_SCHEMA",
     "AdapterState",
@@ -44,7 +57,10 @@ __all__ = [
     "PidInfo",
     "Sample",
     "SampleFields",
+    "SampleValue",
     "ServerFrame",
+    "conflicting_seq",
     "decode_ingest_batch",
     "is_known_pid",
+    "is_storable_value",
 ]

@@ -6,28 +6,36 @@ accepts, with the same values: anything it refuses goes to ``IngestBatch`` itsel
 pydantic models stay the one definition of the wire format and of its error messages.
 """
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 from obd2_protocol.pids import PIDS
-from obd2_protocol.wire import MAX_BATCH_SAMPLES, MAX_SEQ, MIN_TS_MS, IngestBatch
+from obd2_protocol.wire import (
+    MAX_ABS_VALUE,
+    MAX_BATCH_SAMPLES,
+    MAX_SEQ,
+    MAX_TS_MS,
+    MIN_TS_MS,
+    IngestBatch,
+    conflicting_seq,
+)
 
-# A Literal of the PID table and bounds that exclude infinity (msgspec reads 1e999 as inf) keep
-# every check inside msgspec's C code.
+# A Literal of the PID table and the value bounds of ``SampleValue`` (which also exclude
+# infinity: msgspec reads 1e999 as inf) keep every check inside msgspec's C code. msgspec is
+# strict by default: a string or a boolean is no float.
 if TYPE_CHECKING:
     _KnownPid = str
 else:
     _KnownPid = Literal[tuple(PIDS)]
-_FINITE = msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)
+_VALUE = msgspec.Meta(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
 
 
 class FastSample(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
-    ts: Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=2**53)]
+    ts: Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
     pid: _KnownPid
-    value: Annotated[float, _FINITE]
+    value: Annotated[float, _VALUE]
 
 
 class _FastBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -40,6 +48,9 @@ _decoder = msgspec.json.Decoder(_FastBatch)
 def decode_ingest_batch(body: bytes) -> list[FastSample] | IngestBatch:
     """The batch's samples; raises pydantic's ``ValidationError`` for what the wire refuses."""
     try:
-        return _decoder.decode(body).samples
+        samples = _decoder.decode(body).samples
     except msgspec.DecodeError:
         return IngestBatch.model_validate_json(body)
+    if conflicting_seq(samples) is not None:
+        return IngestBatch.model_validate_json(body)  # refuses it, with the model's error
+    return samples

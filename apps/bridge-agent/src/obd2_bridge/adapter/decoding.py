@@ -8,6 +8,8 @@ from typing import Any
 import obd
 from obd.protocols.protocol import ECU, Message
 
+from obd2_protocol import is_storable_value
+
 VIN_PATTERN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 MAX_PIDS_PER_REQUEST = 6
 
@@ -24,9 +26,14 @@ def numeric(value: Any) -> float | None:
     magnitude = getattr(value, "magnitude", value)
     if isinstance(magnitude, bool):
         return None
-    if isinstance(magnitude, int | float):
-        return float(magnitude)
-    return None
+    if not isinstance(magnitude, int | float):
+        return None
+    try:
+        number = float(magnitude)
+    except OverflowError:
+        return None
+    # NaN, infinities and absurd decodes are readings the server would refuse.
+    return number if is_storable_value(number) else None
 
 
 def engine_messages(messages: Iterable[Message]) -> list[Message]:

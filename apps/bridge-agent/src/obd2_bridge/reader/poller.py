@@ -14,7 +14,15 @@ from obd2_bridge.config import AgentConfig
 from obd2_bridge.reader.schedule import Schedule
 from obd2_bridge.spool import Spool
 from obd2_bridge.status import AgentState, now_ms
-from obd2_protocol import BridgeClearDtcs, BridgeCommandResult, BridgeDtcReport, DtcEntry
+from obd2_protocol import (
+    MAX_DETAIL,
+    MAX_DTC_DESCRIPTION,
+    MAX_DTCS,
+    BridgeClearDtcs,
+    BridgeCommandResult,
+    BridgeDtcReport,
+    DtcEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +249,7 @@ class Reader:
                 raise
             except AdapterError as exc:
                 result = BridgeCommandResult(
-                    id=command.id, command="clear_dtcs", ok=False, detail=str(exc)
+                    id=command.id, command="clear_dtcs", ok=False, detail=str(exc)[:MAX_DETAIL]
                 )
             self.outbound.put(result)
             self._report_dtcs(force=True)
@@ -249,7 +257,8 @@ class Reader:
 
 def _dtc_report(snapshot: DtcSnapshot) -> BridgeDtcReport:
     def entries(codes: list[tuple[str, str]]) -> list[DtcEntry]:
-        return [DtcEntry(code=c, description=d) for c, d in codes]
+        # Within the wire's limits, or the server would refuse the whole report.
+        return [DtcEntry(code=c, description=d[:MAX_DTC_DESCRIPTION]) for c, d in codes[:MAX_DTCS]]
 
     return BridgeDtcReport(
         ts=now_ms(),

@@ -202,3 +202,21 @@ async def _send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def is_json_content_type(header: str | None) -> bool:
+    """Whether a Content-Type says JSON: ``application/json``, with at most a UTF-8 charset.
+
+    JSON is UTF-8 (RFC 8259); a body sent as anything else was not meant as JSON, however it
+    happens to parse.
+    """
+    if header is None:
+        return False
+    media_type, *parameters = (part.strip().lower() for part in header.split(";"))
+    if media_type != "application/json":
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip() != "charset" or value.strip().strip('"') not in {"utf-8", "utf8"}:
+            return False
+    return True

@@ -8,6 +8,7 @@ pushed to it.
 
 import asyncio
 import contextlib
+import json
 import logging
 from functools import partial
 
@@ -31,6 +32,7 @@ from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_protocol import (
+    MAX_REPORT_FRAME_CHARS,
     BridgeAck,
     BridgeBatch,
     BridgeClearDtcs,
@@ -52,6 +54,24 @@ _REPORTS: dict[str, type[Report]] = {
     "dtcs": BridgeDtcReport,
     "command_result": BridgeCommandResult,
 }
+
+
+def _encoded_size(value: object) -> int:
+    try:
+        return len(json.dumps(value))
+    except (ValueError, RecursionError):
+        return 0
+
+
+def _oversized_report(kind: str, frame: dict[str, object], size: int) -> str:
+    """The error for a report frame over the size limit, naming its largest field."""
+    sizes = {key: _encoded_size(value) for key, value in frame.items() if key != "type"}
+    largest = max(sizes, key=sizes.__getitem__, default=None)
+    where = f"{largest}: " if largest is not None else ""
+    return (
+        f"invalid {kind}: {where}frame of {size} characters is over the limit of "
+        f"{MAX_REPORT_FRAME_CHARS} for reports"
+    )
 
 
 def _bearer(websocket: WebSocket) -> str | None:
@@ -85,7 +105,11 @@ class _Connection:
     async def error(self, batch_id: int | None, status: int, detail: str) -> None:
         await self.send(BridgeError(id=batch_id, status=status, detail=detail).model_dump_json())
 
-    async def report(self, kind: str, frame: dict[str, object]) -> None:
+    async def report(self, kind: str, frame: dict[str, object], size: int) -> None:
+        """Keeps one report; an error frame, and nothing kept, for one over any wire limit."""
+        if size > MAX_REPORT_FRAME_CHARS:
+            await self.error(None, 413, _oversized_report(kind, frame, size))
+            return
         try:
             report = _REPORTS[kind].model_validate(frame)
         except ValidationError as exc:
@@ -94,23 +118,29 @@ class _Connection:
             await self.error(None, 422, f"invalid {kind}: {where}: {first['msg']}")
             return
         try:
+            async with session_scope(self.state.sessionmaker) as session:
+                if isinstance(report, BridgeStatus):
+                    await SampleRepository(session).touch_last_seen_by_id(
+                        self.device_id, utcnow(), report.agent_version
+                    )
+                elif isinstance(report, BridgeDtcReport):
+                    new = await dtcs.apply_report(session, self.vehicle_id, report)
+                    if new:
+                        after_commit(session, partial(self._announce_dtcs, new))
+                else:
+                    await dtcs.record_result(session, self.device_id, report)
+        except Exception as exc:
+            # The agent sends its reports again; the socket and its batches go on.
+            log.warning("device report not stored: %s", type(exc).__name__)
+            await self.error(None, 503, f"{kind} not stored; storage unavailable")
+            return
+        try:
             # The newest report of each kind, where every API process can read it.
             await self.state.broker.set(
                 device_report_key(kind, self.device_id), report.model_dump_json()
             )
         except Exception as exc:
             log.warning("device report not kept: %s", type(exc).__name__)
-        async with session_scope(self.state.sessionmaker) as session:
-            if isinstance(report, BridgeStatus):
-                await SampleRepository(session).touch_last_seen_by_id(
-                    self.device_id, utcnow(), report.agent_version
-                )
-            elif isinstance(report, BridgeDtcReport):
-                new = await dtcs.apply_report(session, self.vehicle_id, report)
-                if new:
-                    after_commit(session, partial(self._announce_dtcs, new))
-            else:
-                await dtcs.record_result(session, self.device_id, report)
 
     async def _announce_dtcs(self, new: list[tuple[str, str]]) -> None:
         for code, kind in new:
@@ -193,7 +223,8 @@ async def bridge_socket(websocket: WebSocket) -> None:
     try:
         while True:
             try:
-                frame = parse_json_frame(await receive_text_frame(websocket, max_bytes))
+                text = await receive_text_frame(websocket, max_bytes)
+                frame = parse_json_frame(text)
             except FrameError as exc:
                 await connection.error(None, 413 if "larger" in str(exc) else 422, str(exc))
                 continue
@@ -202,7 +233,7 @@ async def bridge_socket(websocket: WebSocket) -> None:
                 continue
             kind = frame["type"]
             if kind in _REPORTS:
-                await connection.report(kind, frame)
+                await connection.report(kind, frame, len(text))
             elif kind == "batch":
                 if not await connection.batch(token, frame):
                     await connection.close("device token revoked")

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from obd2_dashboard.auth.dependencies import CurrentUser, DeviceCredentials
 from obd2_dashboard.dependencies import CommitterDep, SessionDep, StateDep
 from obd2_dashboard.devices.dependencies import CHALLENGE
+from obd2_dashboard.kit.http import is_json_content_type
 from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_schema
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
@@ -46,6 +47,11 @@ def _check_range(start: int, end: int) -> None:
 async def _ingest_samples(request: Request) -> Sequence[SampleFields]:
     # FastAPI's own body handling builds Python dicts with the json module and then models,
     # which costs more than storing the samples; IngestBatch still documents the body.
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with Content-Type: application/json",
+        )
     body = await request.body()
     try:
         decoded = decode_ingest_batch(body)
@@ -58,7 +64,7 @@ async def _ingest_samples(request: Request) -> Sequence[SampleFields]:
 @router.post(
     "/ingest",
     response_model=IngestResult,
-    responses=error_responses(401, 413, 422, 503),
+    responses=error_responses(401, 413, 415, 422, 503),
     summary="Store a batch of samples from a device; 200 means durable",
     openapi_extra=request_body_schema(IngestBatch),
 )

@@ -6,9 +6,11 @@ sequence number, so one is made from the request's time and the PID: a request s
 stores nothing twice.
 """
 
-import math
 import time
 from collections.abc import Mapping
+
+from prometheus_client import Counter
+from pydantic import ValidationError
 
 from obd2_protocol import MAX_BATCH_SAMPLES, Sample
 
@@ -80,13 +82,27 @@ _SLOTS = 128
 assert len(_SLOT) <= _SLOTS
 
 
+# Torque retries an upload until it is answered "OK!", so a value the wire refuses cannot be
+# refused with the request (it would come back forever): it is skipped, and counted here.
+SKIPPED_VALUES = Counter(
+    "obd2_torque_values_skipped_total",
+    "Values of known PIDs in Torque uploads that were not stored: not_a_number (text that is no "
+    "number), out_of_range (NaN, infinite or beyond the wire's bound), repeated (the same PID "
+    "twice in one upload)",
+    ["reason"],
+)
+for _reason in ("not_a_number", "out_of_range", "repeated"):
+    SKIPPED_VALUES.labels(_reason)  # exposed at 0 from the start, so a rate can be taken
+
+
 class TorqueRequestError(Exception):
     pass
 
 
 def samples_from_query(fields: Mapping[str, str], now_ms: int | None = None) -> list[Sample]:
-    """The samples in one Torque request; keys we do not know and values that are not finite
-    numbers are skipped (Torque also sends units, names and profile data we do not store)."""
+    """The samples in one Torque request. Keys we do not know are skipped (Torque also sends
+    units, names and profile data we do not store); values of known PIDs that the wire's
+    ``Sample`` refuses are skipped and counted in ``SKIPPED_VALUES``."""
     raw_time = fields.get("time")
     if raw_time is None:
         ts = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -96,18 +112,34 @@ def samples_from_query(fields: Mapping[str, str], now_ms: int | None = None) -> 
         except ValueError as exc:
             raise TorqueRequestError(f"time must be epoch milliseconds, got {raw_time!r}") from exc
     samples: list[Sample] = []
+    taken: set[int] = set()
     for key, raw in fields.items():
         if len(key) < 2 or key[0] != "k":
             continue
         try:
             pid_number = int(key[1:], 16)
-            value = float(raw)
         except ValueError:
             continue
         name = TORQUE_PIDS.get(pid_number)
-        if name is None or not math.isfinite(value):
+        if name is None:
             continue
-        samples.append(Sample(seq=ts * _SLOTS + _SLOT[pid_number], ts=ts, pid=name, value=value))
+        try:
+            value = float(raw)
+        except ValueError:
+            SKIPPED_VALUES.labels("not_a_number").inc()
+            continue
+        if pid_number in taken:  # "kc" and "k0c": one seq cannot hold two readings
+            SKIPPED_VALUES.labels("repeated").inc()
+            continue
+        try:
+            sample = Sample(seq=ts * _SLOTS + _SLOT[pid_number], ts=ts, pid=name, value=value)
+        except ValidationError as exc:
+            if any(error["loc"] != ("value",) for error in exc.errors()):
+                raise  # the request's time: the whole upload is refused
+            SKIPPED_VALUES.labels("out_of_range").inc()
+            continue
+        taken.add(pid_number)
+        samples.append(sample)
         if len(samples) >= MAX_BATCH_SAMPLES:
             break
     return samples

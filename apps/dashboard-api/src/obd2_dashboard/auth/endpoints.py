@@ -1,7 +1,12 @@
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from obd2_dashboard.auth import service
-from obd2_dashboard.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, CurrentUser
+from obd2_dashboard.auth.dependencies import (
+    CSRF_COOKIE,
+    KNOWN_BROWSER_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+)
 from obd2_dashboard.auth.schemas import LoginRequest, LoginResponse, UserRead
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep
 from obd2_dashboard.kit.schemas import error_responses
@@ -32,6 +37,7 @@ async def login(
             email=body.email,
             password=body.password,
             client_ip=client_ip,
+            known_browser=request.cookies.get(KNOWN_BROWSER_COOKIE),
         )
     except service.RateLimitedError as exc:
         raise HTTPException(
@@ -61,6 +67,16 @@ async def login(
         secure=secure,
         samesite="strict",
         path="/",
+    )
+    # Sign-in from this browser is not slowed down by strangers' failures on the account.
+    response.set_cookie(
+        KNOWN_BROWSER_COOKIE,
+        signed_in.known_browser,
+        max_age=settings.LOGIN_KNOWN_FOR_S,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/api/v1/auth",
     )
     return LoginResponse(
         user=UserRead.model_validate(signed_in.user), csrf_token=signed_in.csrf_token

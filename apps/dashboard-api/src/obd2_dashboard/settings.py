@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # How long a browser or an address that signed in to an account is known to it.
     LOGIN_KNOWN_FOR_S: Annotated[int, Field(ge=60)] = 365 * 24 * 3600
     GIT_SHA: str | None = None
+    # A client must send a request's headers within this long, or its connection is closed.
+    HTTP_HEADER_TIMEOUT_S: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # An idle keep-alive connection is closed after this long: longer than nginx keeps an idle
+    # upstream connection (keepalive_timeout, 60 s), or nginx could send a request on one as
+    # the API closes it and answer that request (a POST is not retried) with a 502.
+    HTTP_KEEP_ALIVE_S: Annotated[int, Field(ge=1, le=3600)] = 75
     SSE_HEARTBEAT_S: Annotated[float, Field(gt=0, le=15)] = 10.0
     # Open live streams re-check their viewer's session and right to the vehicle this often:
     # signing out or losing a share ends them within about this long.

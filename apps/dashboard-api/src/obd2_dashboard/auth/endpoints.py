@@ -1,3 +1,5 @@
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from obd2_dashboard.auth import service
@@ -9,7 +11,9 @@ from obd2_dashboard.auth.dependencies import (
 )
 from obd2_dashboard.auth.schemas import LoginRequest, LoginResponse, UserRead
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep
+from obd2_dashboard.kit.db import after_commit
 from obd2_dashboard.kit.schemas import error_responses
+from obd2_dashboard.live.revocations import announce_sign_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -90,10 +94,19 @@ async def login(
     summary="End this browser's session",
 )
 async def logout(
-    request: Request, _user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    _user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    broker: BrokerDep,
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    await service.sign_out(session, settings.session_secret(), cookie)
+    secret = settings.session_secret()
+    await service.sign_out(session, secret, cookie)
+    digest = service.session_digest(secret, cookie)
+    if digest is not None:
+        # Once the session is gone for good: its open live streams end now, not at a re-check.
+        after_commit(session, partial(announce_sign_out, broker, digest))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -185,6 +185,13 @@ async def sign_in(
     )
 
 
+def session_digest(secret: bytes, cookie_value: str) -> str | None:
+    """The hex SHA-256 of the cookie's session token (how sign-out names the session to the
+    live streams it ends), or None for a cookie we did not sign."""
+    token = token_from_cookie(secret, cookie_value)
+    return None if token is None else token_digest(token).hex()
+
+
 async def user_for_cookie(session: AsyncSession, secret: bytes, cookie_value: str) -> User | None:
     token = token_from_cookie(secret, cookie_value)
     if token is None:

@@ -1,10 +1,13 @@
 from dataclasses import asdict
+from functools import partial
 
 from fastapi import APIRouter, HTTPException, Response, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep
+from obd2_dashboard.dependencies import BrokerDep, SessionDep
+from obd2_dashboard.kit.db import after_commit
 from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.live.revocations import announce_share_withdrawn
 from obd2_dashboard.models import User, Vehicle
 from obd2_dashboard.vehicles import service
 from obd2_dashboard.vehicles.schemas import (
@@ -107,10 +110,12 @@ async def share_vehicle(
     summary="Withdraw a user's access (owner only)",
 )
 async def unshare_vehicle(
-    vehicle_id: IdPath, user_id: IdPath, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath, user_id: IdPath, user: CurrentUser, session: SessionDep, broker: BrokerDep
 ) -> Response:
     try:
         await service.unshare_vehicle(session, user, vehicle_id, user_id)
     except service.ShareError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    # The former viewer's open live streams of the vehicle end now, not at a re-check.
+    after_commit(session, partial(announce_share_withdrawn, broker, vehicle_id, user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -36,6 +36,7 @@ from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.trips.endpoints import router as trips_router
+from obd2_dashboard.vehicles.endpoints import invitations_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, VehicleReadOnlyError
 from obd2_dashboard.web.endpoints import install_web
@@ -58,6 +59,7 @@ def api_router() -> APIRouter:
     router.include_router(telemetry_router)
     router.include_router(auth_router)
     router.include_router(vehicles_router)
+    router.include_router(invitations_router)
     router.include_router(devices_router)
     router.include_router(trips_router)
     router.include_router(live_router)

@@ -9,6 +9,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import PASSWORD, Served, World
+from tests.vehicles.test_sharing import share_and_accept
 
 
 async def _recv(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
@@ -92,21 +93,20 @@ async def test_browser_socket_follows_sign_out_and_withdrawn_shares(served: Serv
             "/api/v1/auth/login", json={"email": "ws-alice@example.com", "password": PASSWORD}
         )
         owner.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        shared = await owner.post(
-            f"/api/v1/vehicles/{vehicle}/shares", json={"email": "ws-bob@example.com"}
-        )
-        assert shared.status_code == 201, shared.text
         async with httpx.AsyncClient(base_url=served.url) as bobs_browser:
             bob = await bobs_browser.post(
                 "/api/v1/auth/login", json={"email": "ws-bob@example.com", "password": PASSWORD}
             )
+            bobs_browser.headers["X-CSRF-Token"] = bob.json()["csrf_token"]
+            await share_and_accept(owner, bobs_browser, vehicle, "ws-bob@example.com")
+        shares = (await owner.get(f"/api/v1/vehicles/{vehicle}/shares")).json()
         bob_cookie, bob_csrf = bob.cookies["obd2_session"], bob.json()["csrf_token"]
         url = f"{served.ws_url}/api/v1/streams/ws"
         async with connect(url, additional_headers={"Cookie": f"obd2_session={bob_cookie}"}) as ws:
             await ws.send(json.dumps({"type": "subscribe", "vehicle_id": vehicle}))
             await _recv(ws, "subscribed")
             withdrawn = await owner.delete(
-                f"/api/v1/vehicles/{vehicle}/shares/{shared.json()['user_id']}"
+                f"/api/v1/vehicles/{vehicle}/shares/{shares[0]['user_id']}"
             )
             assert withdrawn.status_code == 204, withdrawn.text
             lost = await _recv(ws, "error", timeout=3)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import PASSWORD, Served, World
 from tests.live.sse import SseEvent, next_event, sse_events
+from tests.vehicles.test_sharing import share_and_accept
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,16 +172,15 @@ async def test_a_withdrawn_share_ends_open_streams(served: Served, viewer: Viewe
     transport = httpx.ASGITransport(app=served.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as setup:
         await World(served.app, setup).user("guest@example.com")
-    shared = await owner.post(
-        f"/api/v1/vehicles/{viewer.vehicle}/shares", json={"email": "guest@example.com"}
-    )
-    assert shared.status_code == 201, shared.text
-    guest_id = shared.json()["user_id"]
     async with httpx.AsyncClient(base_url=served.url, timeout=10) as guest:
         login = await guest.post(
             "/api/v1/auth/login", json={"email": "guest@example.com", "password": PASSWORD}
         )
         assert login.status_code == 200
+        guest.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        await share_and_accept(owner, guest, viewer.vehicle, "guest@example.com")
+        shares = (await owner.get(f"/api/v1/vehicles/{viewer.vehicle}/shares")).json()
+        guest_id = shares[0]["user_id"]
         url = f"/api/v1/streams/vehicles/{viewer.vehicle}"
         async with guest.stream("GET", url) as response:
             events = sse_events(response)

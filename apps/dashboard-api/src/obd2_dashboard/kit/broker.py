@@ -116,7 +116,7 @@ for i, key in ipairs(KEYS) do
   local failures = redis.call('HINCRBY', key, 'failures', 1)
   local delay = 0
   if failures >= free then
-    delay = math.min(cap, first * 2 ^ math.min(failures - free, 40))
+    delay = math.floor(math.min(cap, first * 2 ^ math.min(failures - free, 40)))
     redis.call('HSET', key, 'until', now_ms + delay)
   end
   redis.call('PEXPIRE', key, math.floor(forget + delay))

@@ -62,7 +62,7 @@ async def test_create_user_vehicle_device(
     env = migrated
     user = run_cli(
         "create-user", "--email", "Me@Example.com", "--password-stdin", "--admin",
-        env=env, stdin="s3cret password\n", cwd=tmp_path,
+        env=env, stdin="s3cret tractor passphrase\n", cwd=tmp_path,
     )  # fmt: skip
     assert user.returncode == 0, user.stderr
     assert "s3cret" not in user.stdout + user.stderr
@@ -79,7 +79,14 @@ async def test_create_user_vehicle_device(
         env=env, stdin="short\n", cwd=tmp_path,
     )  # fmt: skip
     assert short.returncode == 1
-    assert "at least 8" in _one_line(short.stderr)
+    assert "at least 15" in _one_line(short.stderr)
+
+    common = run_cli(
+        "create-user", "--email", "common@example.com", "--password-stdin",
+        env=env, stdin="passwordpassword\n", cwd=tmp_path,
+    )  # fmt: skip
+    assert common.returncode == 1
+    assert "repeated" in _one_line(common.stderr)
 
     empty = run_cli(
         "create-user", "--email", "empty@example.com", "--password-stdin",

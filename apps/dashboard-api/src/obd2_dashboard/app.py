@@ -16,8 +16,13 @@ from obd2_dashboard.dtcs.endpoints import router as dtcs_router
 from obd2_dashboard.health.endpoints import router as health_router
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.kit.docs import install_docs
 from obd2_dashboard.kit.errors import install_database_error_handlers, install_error_handlers
-from obd2_dashboard.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from obd2_dashboard.kit.http import (
+    ApiHeadersMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+)
 from obd2_dashboard.kit.openapi import install_openapi
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.live.endpoints import router as live_router
@@ -31,6 +36,7 @@ from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.trips.endpoints import router as trips_router
+from obd2_dashboard.vehicles.endpoints import invitations_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, VehicleReadOnlyError
 from obd2_dashboard.web.endpoints import install_web
@@ -39,6 +45,12 @@ log = logging.getLogger("obd2_dashboard")
 
 API_PREFIX = "/api/v1"
 INGEST_PATHS = frozenset({f"{API_PREFIX}/ingest", f"{API_PREFIX}/torque"})
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def is_api_path(path: str) -> bool:
+    """Everything but the web UI's files."""
+    return path.startswith(f"{API_PREFIX}/") or path == API_PREFIX or path in OPS_PATHS
 
 
 def api_router() -> APIRouter:
@@ -47,6 +59,7 @@ def api_router() -> APIRouter:
     router.include_router(telemetry_router)
     router.include_router(auth_router)
     router.include_router(vehicles_router)
+    router.include_router(invitations_router)
     router.include_router(devices_router)
     router.include_router(trips_router)
     router.include_router(live_router)
@@ -119,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=VERSION,
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # FastAPI's page loads its script from a CDN: install_docs instead
         redoc_url=None,
     )
     install_error_handlers(app)
@@ -127,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_vehicle_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())
+    install_docs(app, f"{API_PREFIX}/docs", f"{API_PREFIX}/openapi.json")
     install_web(app, settings)
     install_openapi(app, API_PREFIX)
 
@@ -137,4 +151,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(RequestContextMiddleware, quiet_paths=INGEST_PATHS)
+    # Outermost: its headers go on every answer, the other middleware's errors included.
+    app.add_middleware(ApiHeadersMiddleware, applies_to=is_api_path)
     return app

@@ -44,10 +44,29 @@ class Settings(BaseSettings):
     SESSION_MAX_AGE_S: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
     INGEST_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
     API_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # Sign-in: every attempt from one address counts against LOGIN_MAX_ATTEMPTS_PER_IP in a
+    # window. Failures are counted per (account, address): from the
+    # LOGIN_MAX_ATTEMPTS_PER_ACCOUNT-th on, that address waits LOGIN_DELAY_S before its next
+    # try, doubling up to LOGIN_MAX_DELAY_S.
+    # Failures of an account from all addresses together slow down the same way from the
+    # LOGIN_MAX_FAILURES_UNKNOWN-th on, but only for browsers and addresses that never signed in
+    # to it: a stranger cannot lock the owner out. Counts are forgotten LOGIN_WINDOW_S after the
+    # last delay ends, or at a successful sign-in.
     LOGIN_MAX_ATTEMPTS_PER_IP: Annotated[int, Field(ge=1)] = 20
     LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: Annotated[int, Field(ge=1)] = 5
+    LOGIN_MAX_FAILURES_UNKNOWN: Annotated[int, Field(ge=1)] = 50
+    LOGIN_DELAY_S: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    LOGIN_MAX_DELAY_S: Annotated[float, Field(gt=0, le=86400)] = 900.0
     LOGIN_WINDOW_S: Annotated[int, Field(ge=1)] = 300
+    # How long a browser or an address that signed in to an account is known to it.
+    LOGIN_KNOWN_FOR_S: Annotated[int, Field(ge=60)] = 365 * 24 * 3600
     GIT_SHA: str | None = None
+    # A client must send a request's headers within this long, or its connection is closed.
+    HTTP_HEADER_TIMEOUT_S: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # An idle keep-alive connection is closed after this long: longer than nginx keeps an idle
+    # upstream connection (keepalive_timeout, 60 s), or nginx could send a request on one as
+    # the API closes it and answer that request (a POST is not retried) with a 502.
+    HTTP_KEEP_ALIVE_S: Annotated[int, Field(ge=1, le=3600)] = 75
     SSE_HEARTBEAT_S: Annotated[float, Field(gt=0, le=15)] = 10.0
     # Open live streams re-check their viewer's session and right to the vehicle this often:
     # signing out or losing a share ends them within about this long.

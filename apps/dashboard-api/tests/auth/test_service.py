@@ -14,26 +14,43 @@ from obd2_dashboard.models import User
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [("", "at least 8"), ("seven77", "at least 8"), ("x" * 1025, "at most 1024")],
+    [
+        ("", "at least 15"),
+        ("password", "at least 15"),
+        (" " * 8, "at least 15"),
+        ("fourteen chars", "at least 15"),
+        ("x" * 15, "different characters"),
+        ("passwordpassword", "repeated"),
+        ("P@ssw0rd P@ssw0rd!", "repeated"),
+        ("abcdefabcdefabcdef", "repeated"),
+        ("iloveyouforever", "too common"),  # an entry of the bundled list
+        ("Correct Horse Battery Staple", "too common"),
+        ("qwertyuiopasdfgh", "too common"),
+        ("123456789012345", "too common"),
+        ("sunshine-butterfly-2024", "too common"),
+        ("a.long.email.address@example.com", "email"),
+        ("ab" + "cdefghij" * 128, "at most 1024"),
+    ],
 )
 async def test_passwords_sign_in_could_not_take_are_refused(
     app: FastAPI, password: str, message: str
 ) -> None:
     async with app.state.obd2.sessionmaker() as session:
         with pytest.raises(service.WeakPasswordError, match=message):
-            await service.create_user(session, "a@example.com", password)
+            await service.create_user(session, "a.long.email.address@example.com", password)
         assert (await session.execute(select(User))).scalars().all() == []
 
 
 async def test_email_is_normalised_and_unique(app: FastAPI) -> None:
     async with app.state.obd2.sessionmaker() as session:
-        user = await service.create_user(session, " Alice@Example.COM ", "x" * 1024)
+        longest = "".join(chr(0x41 + i % 58) for i in range(1024))
+        user = await service.create_user(session, " Alice@Example.COM ", longest)
         await session.commit()
         assert user.email == "alice@example.com"
         assert user.password_hash.startswith("$argon2id$")
-        assert verify_password(user.password_hash, "x" * 1024)
+        assert verify_password(user.password_hash, longest)
         with pytest.raises(service.UserExistsError):
-            await service.create_user(session, "ALICE@example.com", "another password")
+            await service.create_user(session, "ALICE@example.com", "another long passphrase")
 
 
 async def test_password_hashing_runs_off_the_event_loop(
@@ -53,11 +70,11 @@ async def test_password_hashing_runs_off_the_event_loop(
     monkeypatch.setattr(service, "verify_password", recording(security.verify_password))
     state = app.state.obd2
     async with state.sessionmaker() as session:
-        await service.create_user(session, "a@example.com", "long enough")
+        await service.create_user(session, "a@example.com", "long enough passphrase")
         await session.commit()
         signed_in = await service.sign_in(
             session, state.broker, state.settings,
-            email="a@example.com", password="long enough", client_ip="192.0.2.1",
+            email="a@example.com", password="long enough passphrase", client_ip="192.0.2.1",
         )  # fmt: skip
         assert signed_in.user.email == "a@example.com"
     assert len(threads) == 2
@@ -82,7 +99,7 @@ def _argon2_parameters(encoded: str) -> tuple[str, int, dict[str, int], bytes, b
 
 async def test_stored_hashes_meet_owasp_argon2id_minimums(app: FastAPI) -> None:
     async with app.state.obd2.sessionmaker() as session:
-        user = await service.create_user(session, "a@example.com", "long enough")
+        user = await service.create_user(session, "a@example.com", "long enough passphrase")
         await session.commit()
         stored = (await session.execute(select(User.password_hash))).scalar_one()
     assert stored == user.password_hash

@@ -100,7 +100,7 @@ def _furnish(client: httpx.Client) -> str:
             "threshold": 5, "duration_s": 0}  # fmt: skip
     assert client.post(f"/api/v1/vehicles/{vid}/alert-rules", json=rule).status_code == 201
     share = client.post(f"/api/v1/vehicles/{vid}/shares", json={"email": "bob@example.com"})
-    assert share.status_code == 201, share.text
+    assert share.status_code == 202, share.text
     return token
 
 

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from obd2_dashboard.kit.broker import Broker, BrokerUnavailableError, make_broker
+from obd2_dashboard.kit.broker import Backoff, Broker, BrokerUnavailableError, make_broker
 from tests.conftest import REDIS_URL, closed_port_url
 
 
@@ -79,3 +79,37 @@ async def test_streams_are_trimmed_by_age_as_well_as_by_length(broker: Broker) -
     await broker.xadd("kept", {"n": "1"}, maxlen=10_000)
     await broker.xadd("kept", {"n": "2"}, maxlen=10_000, max_age_ms=60_000)
     assert len(await broker.xrange("kept", "0-0", count=10)) == 2
+
+
+def _backoff(name: str, free: int, first_s: float = 60.0) -> Backoff:
+    return Backoff(
+        name, free_failures=free, first_delay_s=first_s, max_delay_s=3600, forget_after_s=60
+    )
+
+
+async def test_reserve_attempt_lets_through_no_more_than_the_free_failures(
+    broker: Broker,
+) -> None:
+    counter = _backoff("failures", free=5)
+    waits = await asyncio.gather(*(broker.reserve_attempt([counter]) for _ in range(20)))
+    assert sum(1 for w in waits if w == 0) == 5
+    assert all(50 < w <= 60 for w in waits if w)
+    await broker.forget("failures")
+    assert await broker.reserve_attempt([counter]) == 0
+
+
+async def test_reserve_attempt_delays_double_and_block_every_counter(broker: Broker) -> None:
+    address, account = _backoff("address", free=1, first_s=0.2), _backoff("account", free=9)
+    assert await broker.reserve_attempt([address, account]) == 0  # first failure: 0.2 s delay
+    first_wait = await broker.reserve_attempt([address, account])
+    assert 0 < first_wait <= 0.2
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while (await broker.reserve_attempt([address, account])) > 0:  # counted once let through
+        assert loop.time() < deadline, "the first delay never ended"
+        await asyncio.sleep(0.05)
+    second_wait = await broker.reserve_attempt([address])
+    assert 0.2 < second_wait <= 0.4  # doubled
+    # A counter in its delay refuses the attempt on every counter, and counts it on none.
+    assert await broker.reserve_attempt([account, address]) > 0
+    assert await broker.reserve_attempt([account]) == 0  # account: 3rd failure of 9 free

@@ -21,6 +21,9 @@ WRITE_ROUTES = [
     ("POST", "/api/v1/devices/{device_id}/revoke", None),
     ("POST", "/api/v1/vehicles/{vehicle_id}/shares", {"email": "bob@example.com"}),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/shares/{user_id}", None),
+    ("DELETE", "/api/v1/vehicles/{vehicle_id}/invitations/{invitation_id}", None),
+    ("POST", "/api/v1/invitations/{invitation_id}/accept", None),
+    ("POST", "/api/v1/invitations/{invitation_id}/decline", None),
     ("POST", "/api/v1/vehicles/{vehicle_id}/dtcs/clear", {"confirm": True}),
     (
         "POST",
@@ -117,6 +120,7 @@ async def ids(world: World, alice: httpx.AsyncClient) -> dict[str, int]:
         "user_id": me["id"],
         "rule_id": 1,
         "alert_id": 1,
+        "invitation_id": 1,
     }
 
 
@@ -194,7 +198,9 @@ async def test_bad_path_ids_are_4xx(
 
 async def test_unauthenticated_bad_input_is_still_4xx(client: httpx.AsyncClient) -> None:
     for method, path, _ in WRITE_ROUTES:
-        url = path.format(vehicle_id=1, device_id=1, user_id=1, rule_id=1, alert_id=1)
+        url = path.format(
+            vehicle_id=1, device_id=1, user_id=1, rule_id=1, alert_id=1, invitation_id=1
+        )
         for name, content, headers in BODIES:
             response = await client.request(method, url, content=content, headers=headers)
             assert_error_shape(response, context=(method, path, name))

@@ -57,6 +57,11 @@ def _owner_only(status: int) -> Expected:
     return {**_everyone(401), "owner": status, "viewer": 403, "other": 404, "admin": 404}
 
 
+def _invitee(status: int) -> Expected:
+    """An invitation addressed to the other user: theirs to answer, not found to anyone else."""
+    return {**_everyone(401), "owner": 404, "other": status, "admin": 404, "viewer": 404}
+
+
 def _device_upload(status: int) -> Expected:
     """Uploads: a device's token, nothing else (a session cookie does not authenticate)."""
     return {**_everyone(401), "device": status}
@@ -80,6 +85,8 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/vehicles"): Call(_signed_in(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/shares"): Call(_owner_only(200)),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/invitations"): Call(_owner_only(200)),
+    ("GET", "/api/v1/invitations"): Call(_signed_in(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/devices"): Call(_owner_only(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/samples"): Call(
         _readable(200), query={"pid": "RPM", "from": "0", "to": str(2**53)}
@@ -104,8 +111,11 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("PATCH", "/api/v1/vehicles/{vehicle_id}"): Call(_owner_only(200), {"fuel_type": "petrol"}),
     ("POST", "/api/v1/vehicles/{vehicle_id}/devices"): Call(_owner_only(201), {"name": "Pi 2"}),
     ("POST", "/api/v1/vehicles/{vehicle_id}/shares"): Call(
-        _owner_only(201), {"email": "xavier@example.com"}
+        _owner_only(202), {"email": "xavier@example.com"}
     ),
+    # Each on an invitation of its own (see _call): accepting shares a vehicle no other route uses.
+    ("POST", "/api/v1/invitations/{invitation_id}/accept"): Call(_invitee(200)),
+    ("POST", "/api/v1/invitations/{invitation_id}/decline"): Call(_invitee(204)),
     ("POST", "/api/v1/vehicles/{vehicle_id}/dtcs/clear"): Call(_owner_only(202), {"confirm": True}),
     ("POST", "/api/v1/vehicles/{vehicle_id}/alert-rules"): Call(
         _owner_only(201),
@@ -118,6 +128,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     # Destructive from here on; each on something of its own, so the rest stays.
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}"): Call(_owner_only(204)),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/shares/{user_id}"): Call(_owner_only(204)),
+    ("DELETE", "/api/v1/vehicles/{vehicle_id}/invitations/{invitation_id}"): Call(_owner_only(204)),
     # The viewer never sees the vehicle's devices (their list is the owner's): not found.
     ("POST", "/api/v1/devices/{device_id}/revoke"): Call({**_owner_only(200), "viewer": 404}),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}"): Call(_owner_only(204)),
@@ -165,6 +176,7 @@ def test_every_route_is_classified(app: FastAPI) -> None:
 class Ids:
     vehicle: int  # the owner's, shared with the viewer
     spare_vehicle: int  # the owner's, shared with the viewer: for DELETE
+    invited_vehicle: int  # the owner's, which the other user is invited to
     other_vehicle: int  # the other user's
     trip: int
     rule: int
@@ -172,6 +184,9 @@ class Ids:
     alert: int
     spare_device: int  # for revoke
     second_viewer: int  # for DELETE share
+    # Invitations of the owner's: to the other user, to accept (a vehicle of its own) and to
+    # decline; to an email with no account, to withdraw.
+    invitations: dict[str, int]
 
 
 @dataclass
@@ -210,16 +225,29 @@ async def _build(served: Served) -> World2:
         await world.user("xavier@example.com")
         vehicle = await world.vehicle(owner, OWNER_NAME, OWNER_VIN)
         spare_vehicle = await world.vehicle(owner, OWNER_NAME)
+        invited_vehicle = await world.vehicle(owner, OWNER_NAME)
         other_vehicle = await world.vehicle(other, "Bob's car")
         _, token = await world.device(vehicle, "pi")
         revoked_id, revoked = await world.device(vehicle, "old pi")
         spare_device, _ = await world.device(vehicle, "spare pi")
         await world.device(other_vehicle, "bob's pi")
     async with app.state.obd2.sessionmaker() as session:
-        from obd2_dashboard.models import VehicleShare
+        from obd2_dashboard.models import ShareInvitation, VehicleShare
 
         for vid, uid in ((vehicle, viewer), (spare_vehicle, viewer), (vehicle, second_viewer)):
             session.add(VehicleShare(vehicle_id=vid, user_id=uid))
+        invitations = {
+            "accept": ShareInvitation(
+                vehicle_id=invited_vehicle, invited_by=owner, email="bob@example.com"
+            ),
+            "decline": ShareInvitation(
+                vehicle_id=vehicle, invited_by=owner, email="bob@example.com"
+            ),
+            "withdraw": ShareInvitation(
+                vehicle_id=vehicle, invited_by=owner, email="yvonne@example.com"
+            ),
+        }
+        session.add_all(invitations.values())
         device = await session.get(Device, revoked_id)
         assert device is not None
         device.revoked_at = utcnow()
@@ -259,6 +287,7 @@ async def _build(served: Served) -> World2:
         ids = Ids(
             vehicle=vehicle,
             spare_vehicle=spare_vehicle,
+            invited_vehicle=invited_vehicle,
             other_vehicle=other_vehicle,
             trip=trip.id,
             rule=rules[0].id,
@@ -266,6 +295,7 @@ async def _build(served: Served) -> World2:
             alert=alert.id,
             spare_device=spare_device,
             second_viewer=second_viewer,
+            invitations={name: i.id for name, i in invitations.items()},
         )
     emails = {"owner": "alice", "other": "bob", "admin": "root", "viewer": "vera"}
     clients: dict[str, httpx.AsyncClient] = {}
@@ -327,6 +357,9 @@ async def _call(
     url = world.url(path)
     if method == "DELETE" and path == "/api/v1/vehicles/{vehicle_id}":
         url = f"/api/v1/vehicles/{world.ids.spare_vehicle}"
+    if "{invitation_id}" in path:
+        action = "withdraw" if method == "DELETE" else path.rsplit("/", 1)[1]
+        url = url.replace("{invitation_id}", str(world.ids.invitations[action]))
     if method == "DELETE" and path.endswith("/alert-rules/{rule_id}"):
         url = url.removesuffix(f"/{world.ids.rule}") + f"/{world.ids.spare_rule}"
     query = dict(call.query or {})
@@ -366,7 +399,9 @@ async def test_every_route_as_every_principal(world2: World2) -> None:
                 continue
             streamed = "event-stream" in response.headers.get("content-type", "")
             text = "" if streamed else response.text
-            if principal in {"other", "admin", "anonymous", "device", "revoked"}:
+            # An invitation shows its invitee (the other user) the vehicle and who invites.
+            invited = principal == "other" and path.startswith("/api/v1/invitations")
+            if principal in {"other", "admin", "anonymous", "device", "revoked"} and not invited:
                 for secret in SECRETS:
                     assert secret not in text, (principal, method, path, secret)
             if principal == "viewer":
@@ -383,7 +418,7 @@ async def test_lists_hold_only_what_is_yours(world2: World2) -> None:
     admins = {v["id"] for v in (await world2.clients["admin"].get("/api/v1/vehicles")).json()}
     shared = (await world2.clients["viewer"].get("/api/v1/vehicles")).json()
     ids = world2.ids
-    assert mine == {ids.vehicle, ids.spare_vehicle}
+    assert mine == {ids.vehicle, ids.spare_vehicle, ids.invited_vehicle}
     assert theirs == {ids.other_vehicle}
     assert admins == set()
     assert {(v["id"], v["role"]) for v in shared} == {

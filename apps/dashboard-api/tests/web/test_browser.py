@@ -649,23 +649,39 @@ def test_alert_rule_fires_and_is_acknowledged(session: Session, web: WebStack) -
 def test_sharing_add_remove_and_the_viewers_view(session: Session, web: WebStack) -> None:
     viewer_email = "passenger@example.com"
     web.add_user(viewer_email)
-    session.watch.allow(r"status of 422 ")  # sharing with an unknown address, on purpose
+    session.watch.allow(r"status of 422 ")  # sharing with a malformed address, on purpose
     page = session.page()
     page.goto(f"/vehicles/{web.vehicle_id}")
     page.get_by_role("link", name="Sharing").click()
     shared = page.get_by_role("region", name="Shared with")
+    pending = page.get_by_role("region", name="Invited, not yet accepted")
     expect(shared).to_contain_text("Not shared with anyone.")
     form = page.get_by_role("form", name="Share read-only")
-    form.get_by_label("Their account's email").fill("nobody@example.com")
-    form.get_by_role("button", name="Share").click()
+    form.get_by_label("Their email").fill("nobody@@example")
+    form.get_by_role("button", name="Invite").click()
     expect(form.get_by_role("alert")).to_be_visible()
-    form.get_by_label("Their account's email").fill(viewer_email)
-    form.get_by_role("button", name="Share").click()
-    expect(shared).to_contain_text(viewer_email)
+    # An address with no account is invited like any other: nothing tells them apart.
+    for email in ("nobody@example.com", viewer_email):
+        form.get_by_label("Their email").fill(email)
+        form.get_by_role("button", name="Invite").click()
+        expect(pending).to_contain_text(email)
+    expect(shared).to_contain_text("Not shared with anyone.")  # until they accept
+    pending.get_by_role("button", name="Withdraw the invitation to nobody@example.com").click()
+    expect(pending).not_to_contain_text("nobody@example.com")
     screenshot(page, "sharing-desktop")
 
     viewer = session.page(email=viewer_email)
     viewer.goto("/vehicles")
+    invitations = viewer.get_by_role("region", name="Invitations")
+    expect(invitations).to_contain_text(VEHICLE_NAME)
+    expect(viewer.get_by_role("heading", name="No vehicles yet")).to_be_visible()
+    screenshot(viewer, "invitation-desktop")
+    invitations.get_by_role("button", name=f"Accept {VEHICLE_NAME}").click()
+    expect(invitations).to_be_hidden()
+    page.reload()
+    expect(shared).to_contain_text(viewer_email)
+    expect(pending).to_be_hidden()
+
     card = viewer.get_by_role("listitem").filter(has_text=VEHICLE_NAME)
     expect(card).to_contain_text("Shared with you")
     expect(card).to_contain_text("Volkswagen")

@@ -33,6 +33,27 @@ export interface Share {
   created_at: string;
 }
 
+/** An invitation to a vehicle, as its owner sees it while it waits for an answer. */
+export interface Invitation {
+  id: number;
+  email: string;
+  created_at: string;
+}
+
+/** An invitation addressed to the signed-in user. */
+export interface MyInvitation {
+  id: number;
+  vehicle_id: number;
+  vehicle_name: string;
+  invited_by: string;
+  created_at: string;
+}
+
+export interface InvitationSent {
+  detail: string;
+  email: string;
+}
+
 export interface Trip {
   id: number;
   start_ts: number;

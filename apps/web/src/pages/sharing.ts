@@ -1,5 +1,5 @@
 import { ApiError, SignedOutError, api, get } from "../api/client";
-import type { Share } from "../api/types";
+import type { Invitation, InvitationSent, Share } from "../api/types";
 import { formatDateTime } from "../format";
 import { confirmDialog } from "../ui/dialog";
 import { h, uid } from "../ui/dom";
@@ -13,6 +13,13 @@ export function sharingPage(ctx: PageContext): Page {
   const frame = vehicleFrame(ctx, id, "sharing");
   const base = `/api/v1/vehicles/${id ?? 0}/shares`;
   const list = h("ul", { class: "share-list", "aria-busy": "true" });
+  const pendingList = h("ul", { class: "share-list" });
+  const pending = h(
+    "section",
+    { "aria-labelledby": "pending-title", hidden: true },
+    h("h2", { id: "pending-title" }, "Invited, not yet accepted"),
+    pendingList,
+  );
   const message = h("div");
 
   const item = (share: Share): HTMLElement => {
@@ -35,11 +42,35 @@ export function sharingPage(ctx: PageContext): Page {
     );
   };
 
+  const invitationsBase = `/api/v1/vehicles/${id ?? 0}/invitations`;
+  const invitationItem = (invitation: Invitation): HTMLElement => {
+    const withdraw = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Withdraw the invitation to ${invitation.email}` }, "Withdraw");
+    withdraw.addEventListener(
+      "click",
+      act(async () => {
+        await api<void>("DELETE", `${invitationsBase}/${invitation.id}`);
+        toast(`The invitation to ${invitation.email} was withdrawn.`, "success");
+        await load();
+      }),
+    );
+    return h(
+      "li",
+      { class: "card share-card", "data-invitation": invitation.id },
+      h("div", null, h("p", { class: "share-email" }, invitation.email), h("p", { class: "muted" }, `Invited ${formatDateTime(invitation.created_at)}`)),
+      withdraw,
+    );
+  };
+
   const load = async (): Promise<void> => {
-    const shares = await get<Share[]>(base, { signal: ctx.signal });
+    const [shares, invitations] = await Promise.all([
+      get<Share[]>(base, { signal: ctx.signal }),
+      get<Invitation[]>(invitationsBase, { signal: ctx.signal }),
+    ]);
     list.removeAttribute("aria-busy");
     message.replaceChildren();
     list.replaceChildren(...(shares.length ? shares.map(item) : [h("li", { class: "card empty" }, "Not shared with anyone.")]));
+    pendingList.replaceChildren(...invitations.map(invitationItem));
+    pending.hidden = invitations.length === 0;
   };
   const failed = (error: unknown): void => {
     if (ctx.signal.aborted || error instanceof SignedOutError) return;
@@ -54,13 +85,13 @@ export function sharingPage(ctx: PageContext): Page {
     "form",
     { class: "card add-form", novalidate: true, "aria-labelledby": "share-title" },
     h("h2", { id: "share-title" }, "Share read-only"),
-    h("p", { class: "muted" }, "The person sees live data, history, trips, alerts and trouble codes, and changes nothing."),
+    h("p", { class: "muted" }, "We send an invitation: once they accept it, they see live data, history, trips, alerts and trouble codes, and change nothing."),
     formMessage,
     h(
       "div",
       { class: "form-row" },
-      h("div", { class: "field" }, h("label", { for: emailId }, "Their account's email"), email),
-      h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button primary" }, icon("plus"), "Share")),
+      h("div", { class: "field" }, h("label", { for: emailId }, "Their email"), email),
+      h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button primary" }, icon("plus"), "Invite")),
     ),
   );
   form.addEventListener(
@@ -70,14 +101,14 @@ export function sharingPage(ctx: PageContext): Page {
       formMessage.replaceChildren();
       const address = email.value.trim();
       if (!address.includes("@")) {
-        formMessage.replaceChildren(errorBox("Enter the email address of their account."));
+        formMessage.replaceChildren(errorBox("Enter their email address."));
         email.focus();
         return;
       }
       try {
-        const share = await api<Share>("POST", base, { body: { email: address } });
+        const sent = await api<InvitationSent>("POST", base, { body: { email: address } });
         email.value = "";
-        toast(`Shared with ${share.email}.`, "success");
+        toast(`Invitation sent to ${sent.email}: they see the vehicle once they accept it.`, "success");
         await load();
       } catch (error) {
         if (!(error instanceof ApiError) || error.status === 401) throw error;
@@ -87,7 +118,7 @@ export function sharingPage(ctx: PageContext): Page {
     }),
   );
 
-  frame.body.append(message, h("section", { "aria-labelledby": "shares-title" }, h("h2", { id: "shares-title" }, "Shared with"), list), form);
+  frame.body.append(message, h("section", { "aria-labelledby": "shares-title" }, h("h2", { id: "shares-title" }, "Shared with"), list), pending, form);
   frame.vehicle
     .then((vehicle) => {
       if (!vehicle) return;

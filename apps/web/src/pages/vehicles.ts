@@ -6,6 +6,7 @@ import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { invitationsPanel } from "./invitations";
 import { sharedBadge, vinSummary } from "./vehicle-frame";
 
 const ONLINE_WINDOW_MS = 60_000;
@@ -197,8 +198,13 @@ export function vehiclesPage(ctx: PageContext): Page {
     }),
   );
 
-  refresh();
-  const timer = window.setInterval(refresh, REFRESH_MS);
+  const invitations = invitationsPanel(ctx, load);
+  const refreshAll = (): void => {
+    refresh();
+    invitations.refresh();
+  };
+  refreshAll();
+  const timer = window.setInterval(refreshAll, REFRESH_MS);
 
   return {
     title: "Vehicles",
@@ -207,6 +213,7 @@ export function vehiclesPage(ctx: PageContext): Page {
       { class: "page" },
       h("div", { class: "page-head" }, h("h1", null, "Vehicles")),
       status,
+      invitations.el,
       list,
       addForm,
     ),

@@ -10,6 +10,8 @@ from obd2_dashboard.models import User
 
 SESSION_COOKIE = "obd2_session"
 CSRF_COOKIE = "obd2_csrf"
+# Set at sign-in and kept after sign-out: this browser has signed in to the account before.
+KNOWN_BROWSER_COOKIE = "obd2_known"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -1,10 +1,19 @@
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from obd2_dashboard.auth import service
-from obd2_dashboard.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, CurrentUser
+from obd2_dashboard.auth.dependencies import (
+    CSRF_COOKIE,
+    KNOWN_BROWSER_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+)
 from obd2_dashboard.auth.schemas import LoginRequest, LoginResponse, UserRead
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep
+from obd2_dashboard.kit.db import after_commit
 from obd2_dashboard.kit.schemas import error_responses
+from obd2_dashboard.live.revocations import announce_sign_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -32,6 +41,7 @@ async def login(
             email=body.email,
             password=body.password,
             client_ip=client_ip,
+            known_browser=request.cookies.get(KNOWN_BROWSER_COOKIE),
         )
     except service.RateLimitedError as exc:
         raise HTTPException(
@@ -62,6 +72,16 @@ async def login(
         samesite="strict",
         path="/",
     )
+    # Sign-in from this browser is not slowed down by strangers' failures on the account.
+    response.set_cookie(
+        KNOWN_BROWSER_COOKIE,
+        signed_in.known_browser,
+        max_age=settings.LOGIN_KNOWN_FOR_S,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/api/v1/auth",
+    )
     return LoginResponse(
         user=UserRead.model_validate(signed_in.user), csrf_token=signed_in.csrf_token
     )
@@ -74,10 +94,19 @@ async def login(
     summary="End this browser's session",
 )
 async def logout(
-    request: Request, _user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    _user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    broker: BrokerDep,
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    await service.sign_out(session, settings.session_secret(), cookie)
+    secret = settings.session_secret()
+    await service.sign_out(session, secret, cookie)
+    digest = service.session_digest(secret, cookie)
+    if digest is not None:
+        # Once the session is gone for good: its open live streams end now, not at a re-check.
+        after_commit(session, partial(announce_sign_out, broker, digest))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -1,4 +1,5 @@
 import asyncio
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -6,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.auth.passwords import password_problem
 from obd2_dashboard.auth.repository import UserRepository, UserSessionRepository
-from obd2_dashboard.kit.broker import Broker
+from obd2_dashboard.kit.broker import Backoff, Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.security import (
     constant_time_equal,
@@ -19,18 +21,15 @@ from obd2_dashboard.kit.security import (
 from obd2_dashboard.models import User, UserSession
 from obd2_dashboard.settings import Settings
 
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024  # what sign-in accepts (auth.schemas.Password)
-
 
 class AuthError(Exception):
     pass
 
 
 class RateLimitedError(AuthError):
-    def __init__(self, retry_after_s: int) -> None:
+    def __init__(self, retry_after_s: float) -> None:
         super().__init__("too many sign-in attempts; try again later")
-        self.retry_after_s = retry_after_s
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
 
 
 class InvalidCredentialsError(AuthError):
@@ -45,11 +44,19 @@ class WeakPasswordError(AuthError):
     pass
 
 
+def check_password(password: str, *, email: str = "") -> None:
+    """Raises ``WeakPasswordError`` naming what is wrong with a password someone chose."""
+    problem = password_problem(password, email=email)
+    if problem is not None:
+        raise WeakPasswordError(problem)
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     user: User
     cookie_value: str
     csrf_token: str
+    known_browser: str
 
 
 def normalize_email(email: str) -> str:
@@ -58,6 +65,11 @@ def normalize_email(email: str) -> str:
 
 def _cookie_value(secret: bytes, token: str) -> str:
     return f"{token}.{sign(secret, 'session:' + token)}"
+
+
+def known_browser_value(secret: bytes, email: str) -> str:
+    """The cookie that tells sign-in this browser has signed in to ``email`` before."""
+    return sign(secret, "known-browser:" + normalize_email(email))
 
 
 def csrf_token_for(secret: bytes, cookie_value: str) -> str:
@@ -77,13 +89,9 @@ def token_from_cookie(secret: bytes, cookie_value: str) -> str | None:
 async def create_user(
     session: AsyncSession, email: str, password: str, *, is_admin: bool = False
 ) -> User:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPasswordError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        # Sign-in refuses longer ones: such an account could never be used.
-        raise WeakPasswordError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
-    users = UserRepository(session)
     email = normalize_email(email)
+    check_password(password, email=email)
+    users = UserRepository(session)
     if await users.get_by_email(email) is not None:
         raise UserExistsError(f"a user with email {email} already exists")
     password_hash = await asyncio.to_thread(hash_password, password)  # slow on purpose
@@ -96,6 +104,24 @@ async def create_user(
         raise UserExistsError(f"a user with email {email} already exists") from exc
 
 
+def _login_backoffs(settings: Settings, email: str, client_ip: str) -> tuple[Backoff, Backoff]:
+    """The (account, address) counter and the account's counter for unknown browsers."""
+
+    def backoff(name: str, free_failures: int) -> Backoff:
+        return Backoff(
+            name,
+            free_failures=free_failures,
+            first_delay_s=settings.LOGIN_DELAY_S,
+            max_delay_s=settings.LOGIN_MAX_DELAY_S,
+            forget_after_s=settings.LOGIN_WINDOW_S,
+        )
+
+    return (
+        backoff(f"login:failures:{email}:{client_ip}", settings.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT),
+        backoff(f"login:account:{email}", settings.LOGIN_MAX_FAILURES_UNKNOWN),
+    )
+
+
 async def sign_in(
     session: AsyncSession,
     broker: Broker,
@@ -104,16 +130,29 @@ async def sign_in(
     email: str,
     password: str,
     client_ip: str,
+    known_browser: str | None = None,
 ) -> SignedIn:
+    """Signs in, or raises. Attackers cannot use it to lock the owner out: failures slow down
+    the address they come from, and the account as a whole only for browsers and addresses
+    that never signed in to it."""
     email = normalize_email(email)
-    window = settings.LOGIN_WINDOW_S
-    ip_count, ip_left = await broker.hit(f"login:ip:{client_ip}", window)
+    secret = settings.session_secret()
+    ip_count, ip_left = await broker.hit(f"login:ip:{client_ip}", settings.LOGIN_WINDOW_S)
     if ip_count > settings.LOGIN_MAX_ATTEMPTS_PER_IP:
         raise RateLimitedError(ip_left)
-    account_key = f"login:account:{email}"
-    account_failures, account_left = await broker.count(account_key)
-    if account_failures >= settings.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT:
-        raise RateLimitedError(account_left)
+    from_address, from_anywhere = _login_backoffs(settings, email, client_ip)
+    known_address = f"login:known:{email}:{client_ip}"
+    known = bool(known_browser) and constant_time_equal(
+        known_browser or "", known_browser_value(secret, email)
+    )
+    if not known:
+        known = (await broker.count(known_address))[0] > 0
+    # Counted as a failure before the password is checked (and forgotten if it is right), so
+    # that concurrent attempts cannot check more passwords than the limit allows.
+    counters = [from_address] if known else [from_address, from_anywhere]
+    wait_s = await broker.reserve_attempt(counters)
+    if wait_s > 0:
+        raise RateLimitedError(wait_s)
 
     user = await UserRepository(session).get_by_email(email)
     # argon2 takes tens of milliseconds of CPU on purpose: off the event loop, which other
@@ -122,11 +161,12 @@ async def sign_in(
         verify_password, user.password_hash if user else None, password
     )
     if not verified or user is None:
-        await broker.hit(account_key, window)
         raise InvalidCredentialsError("wrong email or password")
-    await broker.forget(account_key)
+    await broker.forget(from_address.name)
+    await broker.forget(from_anywhere.name)
+    await broker.forget(known_address)
+    await broker.hit(known_address, settings.LOGIN_KNOWN_FOR_S)
 
-    secret = settings.session_secret()
     token = secrets.token_urlsafe(32)
     now = utcnow()
     sessions = UserSessionRepository(session)
@@ -140,7 +180,16 @@ async def sign_in(
         )
     )
     cookie_value = _cookie_value(secret, token)
-    return SignedIn(user, cookie_value, csrf_token_for(secret, cookie_value))
+    return SignedIn(
+        user, cookie_value, csrf_token_for(secret, cookie_value), known_browser_value(secret, email)
+    )
+
+
+def session_digest(secret: bytes, cookie_value: str) -> str | None:
+    """The hex SHA-256 of the cookie's session token (how sign-out names the session to the
+    live streams it ends), or None for a cookie we did not sign."""
+    token = token_from_cookie(secret, cookie_value)
+    return None if token is None else token_digest(token).hex()
 
 
 async def user_for_cookie(session: AsyncSession, secret: bytes, cookie_value: str) -> User | None:

@@ -76,6 +76,55 @@ class BrokerUnavailableError(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """A failure counter that, from its ``free_failures``-th failure on, makes the next attempt
+    wait ``first_delay_s``, doubling with each further failure up to ``max_delay_s``. The count
+    is forgotten ``forget_after_s`` after the current delay ends (or by ``forget``)."""
+
+    name: str
+    free_failures: int
+    first_delay_s: float
+    max_delay_s: float
+    forget_after_s: int
+
+    def delay_ms(self, failures: int) -> int:
+        if failures < self.free_failures:
+            return 0
+        doublings = min(failures - self.free_failures, 40)
+        return int(min(self.max_delay_s, self.first_delay_s * 2**doublings) * 1000)
+
+
+# Checks every counter, and only when none is in a delay counts the attempt on all of them: one
+# script, so concurrent attempts cannot all pass the check before any of them is counted.
+# KEYS: the counters; ARGV: per key free_failures, first_delay_ms, max_delay_ms, forget_ms.
+_RESERVE_ATTEMPT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local blocked_until = tonumber(redis.call('HGET', key, 'until') or '0')
+  if blocked_until - now_ms > wait then wait = blocked_until - now_ms end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  local base = (i - 1) * 4
+  local free = tonumber(ARGV[base + 1])
+  local first = tonumber(ARGV[base + 2])
+  local cap = tonumber(ARGV[base + 3])
+  local forget = tonumber(ARGV[base + 4])
+  local failures = redis.call('HINCRBY', key, 'failures', 1)
+  local delay = 0
+  if failures >= free then
+    delay = math.floor(math.min(cap, first * 2 ^ math.min(failures - free, 40)))
+    redis.call('HSET', key, 'until', now_ms + delay)
+  end
+  redis.call('PEXPIRE', key, math.floor(forget + delay))
+end
+return 0
+"""
+
+
 class Broker(ABC):
     kind: BrokerKind
 
@@ -108,6 +157,12 @@ class Broker(ABC):
 
     @abstractmethod
     async def forget(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def reserve_attempt(self, counters: Sequence[Backoff]) -> float:
+        """Counts an attempt as a failure on every counter, atomically, unless one of them is
+        in its delay: then nothing is counted and the seconds left are returned (0.0: go on).
+        An attempt that succeeds ``forget``s its counters."""
 
     # -- streams ---------------------------------------------------------------------------
     @abstractmethod
@@ -194,6 +249,8 @@ class EmbeddedBroker(Broker):
         super().__init__(prefix)
         self._values: dict[str, str] = {}
         self._windows: dict[str, tuple[int, float]] = {}
+        # name → (failures, blocked until, forgotten at): monotonic times.
+        self._backoffs: dict[str, tuple[int, float, float]] = {}
         self._streams: dict[str, _Stream] = {}
         self._lock = asyncio.Lock()
 
@@ -232,6 +289,31 @@ class EmbeddedBroker(Broker):
     async def forget(self, name: str) -> None:
         self._windows.pop(self.key(name), None)
         self._values.pop(self.key(name), None)
+        self._backoffs.pop(self.key(name), None)
+
+    async def reserve_attempt(self, counters: Sequence[Backoff]) -> float:
+        # No await between the check and the count: no other task runs in between.
+        now = time.monotonic()
+        states = []
+        for counter in counters:
+            failures, blocked_until, forgotten_at = self._backoffs.get(
+                self.key(counter.name), (0, 0.0, 0.0)
+            )
+            if forgotten_at <= now:
+                failures, blocked_until = 0, 0.0
+            states.append(failures)
+            if blocked_until > now:
+                return blocked_until - now
+        for counter, failures in zip(counters, states, strict=True):
+            delay = counter.delay_ms(failures + 1) / 1000
+            self._backoffs[self.key(counter.name)] = (
+                failures + 1,
+                now + delay,
+                now + delay + counter.forget_after_s,
+            )
+        if len(self._backoffs) > 100_000:
+            self._backoffs = {k: v for k, v in self._backoffs.items() if v[2] > now}
+        return 0.0
 
     def _stream(self, name: str) -> _Stream:
         key = self.key(name)
@@ -377,6 +459,7 @@ class RedisBroker(Broker):
             retry=Retry(NoBackoff(), 2),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        self._reserve_attempt = self.redis.register_script(_RESERVE_ATTEMPT)
 
     async def ping(self) -> None:
         try:
@@ -414,6 +497,18 @@ class RedisBroker(Broker):
 
     async def forget(self, name: str) -> None:
         await self.redis.delete(self.key(name))
+
+    async def reserve_attempt(self, counters: Sequence[Backoff]) -> float:
+        if not counters:
+            return 0.0
+        arguments: list[int] = []
+        for c in counters:
+            first_ms, max_ms = int(c.first_delay_s * 1000), int(c.max_delay_s * 1000)
+            arguments += [c.free_failures, first_ms, max_ms, c.forget_after_s * 1000]
+        wait_ms = await self._reserve_attempt(
+            keys=[self.key(c.name) for c in counters], args=arguments
+        )
+        return int(wait_ms) / 1000
 
     async def xadd(
         self, stream: str, fields: dict[str, str], maxlen: int, *, max_age_ms: int | None = None

@@ -133,6 +133,40 @@ class RequestContextMiddleware:
         HTTP_LATENCY.labels(method, route).observe(seconds)
 
 
+class ApiHeadersMiddleware:
+    """``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every response to
+    the paths ``applies_to`` accepts, whoever made it (errors of outer middleware included).
+
+    API answers carry a user's data: no browser or proxy cache may keep them, and none may be
+    read as anything but their declared type. The web UI's files keep their own cache headers.
+    """
+
+    def __init__(self, app: ASGIApp, applies_to: Callable[[str], bool]) -> None:
+        self.app = app
+        self.applies_to = applies_to
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.applies_to(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in {b"cache-control", b"x-content-type-options"}
+                ]
+                headers += [
+                    (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class _BodyTooLargeError(Exception):
     pass
 

@@ -10,13 +10,14 @@ from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from obd2_dashboard.auth.dependencies import SESSION_COOKIE, CurrentUser
-from obd2_dashboard.auth.service import user_for_cookie
+from obd2_dashboard.auth.service import session_digest, user_for_cookie
 from obd2_dashboard.dependencies import HubDep, SessionDep, get_state
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
 from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.access import watchable
 from obd2_dashboard.live.events import LiveEvent, Reset, parse_event_id
 from obd2_dashboard.live.hub import OPEN_STREAMS, Attached, LiveHub, SubscriberOverflowError
+from obd2_dashboard.live.revocations import Watch
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 
@@ -72,6 +73,8 @@ async def vehicle_events(
     heartbeat = float(state.settings.SSE_HEARTBEAT_S)
     recheck_s = state.settings.LIVE_ACCESS_RECHECK_S
     cookie = request.cookies.get(SESSION_COOKIE)
+    digest = session_digest(state.settings.session_secret(), cookie or "") or ""
+    await hub.revocations.start()
 
     async def still_allowed() -> bool:
         secret = state.settings.session_secret()
@@ -81,21 +84,28 @@ async def vehicle_events(
         OPEN_STREAMS.labels("sse").inc()
         checked_at = time.monotonic()
         try:
-            batches = hub.event_batches(
-                vehicle.id, resume, invalid_resume=invalid, idle_s=heartbeat
-            )
-            async with contextlib.aclosing(batches):
-                # A stream entry goes out in one write: a write per event cost the API, nginx
-                # and the browser more than the events themselves.
-                async for batch in batches:
-                    if batch is None or isinstance(batch, Attached):
-                        yield _sse_event(batch)
-                    else:
-                        yield "".join(map(_sse_event, batch))
-                    if time.monotonic() - checked_at >= recheck_s:
-                        checked_at = time.monotonic()
-                        if not await still_allowed():
-                            return  # the browser's reconnection then gets its 401 or 404
+            with hub.revocations.watch(digest, user.id) as watch:
+                # Signing out or a withdrawn share ends the stream at once (the browser's
+                # reconnection then gets its 401 or 404); the re-check below is the backstop.
+                batches = hub.event_batches(
+                    vehicle.id,
+                    resume,
+                    invalid_resume=invalid,
+                    idle_s=heartbeat,
+                    until=watch.ended(vehicle.id),
+                )
+                async with contextlib.aclosing(batches):
+                    # A stream entry goes out in one write: a write per event cost the API,
+                    # nginx and the browser more than the events themselves.
+                    async for batch in batches:
+                        if batch is None or isinstance(batch, Attached):
+                            yield _sse_event(batch)
+                        else:
+                            yield "".join(map(_sse_event, batch))
+                        if time.monotonic() - checked_at >= recheck_s:
+                            checked_at = time.monotonic()
+                            if not await still_allowed():
+                                return
         except SubscriberOverflowError:
             return
         finally:
@@ -104,7 +114,7 @@ async def vehicle_events(
     return StreamingResponse(
         body(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
@@ -189,6 +199,8 @@ async def browser_socket(websocket: WebSocket) -> None:
     if user is None:
         await websocket.close(code=4401, reason="not signed in")
         return
+    digest = session_digest(state.settings.session_secret(), cookie or "") or ""
+    await state.hub.revocations.start()
     await websocket.accept()
     OPEN_STREAMS.labels("ws").inc()
     pumps: dict[int, asyncio.Task[None]] = {}
@@ -198,69 +210,89 @@ async def browser_socket(websocket: WebSocket) -> None:
         async with send_lock:
             await websocket.send_text(json.dumps(message))
 
-    async def recheck_access() -> None:
-        while True:
-            await asyncio.sleep(state.settings.LIVE_ACCESS_RECHECK_S)
-            secret = state.settings.session_secret()
-            allowed = await watchable(state.sessionmaker, secret, cookie, list(pumps))
-            if allowed is None:
-                for task in pumps.values():
-                    task.cancel()
-                async with send_lock:
-                    await websocket.close(code=4401, reason="signed out")
-                return
-            for vehicle_id in [v for v in pumps if v not in allowed]:
-                pumps.pop(vehicle_id).cancel()
-                await reply(
-                    {"type": "error", "vehicle_id": vehicle_id, "detail": "vehicle not found"}
-                )
+    async def end_subscriptions(allowed: set[int] | None) -> bool:
+        """Drops what the viewer may no longer watch; False once signed out (socket closed)."""
+        if allowed is None:
+            for task in pumps.values():
+                task.cancel()
+            async with send_lock:
+                await websocket.close(code=4401, reason="signed out")
+            return False
+        for vehicle_id in [v for v in pumps if v not in allowed]:
+            pumps.pop(vehicle_id).cancel()
+            await reply({"type": "error", "vehicle_id": vehicle_id, "detail": "vehicle not found"})
+        return True
 
-    rechecks = asyncio.create_task(recheck_access())
-    try:
+    async def follow_access(watch: Watch) -> None:
+        # Sign-out and withdrawn shares arrive as events (live.revocations) and act at once;
+        # every LIVE_ACCESS_RECHECK_S the database is asked too, as a backstop.
         while True:
-            try:
-                raw = await receive_text_frame(websocket, MAX_WS_MESSAGE_BYTES)
-            except FrameError as exc:
-                await reply({"type": "error", "detail": str(exc)})
-                continue
-            parsed = _parse_subscription(raw)
-            if parsed is None:
-                await reply(
-                    {"type": "error", "detail": 'expected {"type": "subscribe", "vehicle_id": N}'}
-                )
-                continue
-            kind, vehicle_id = parsed
-            if kind == "subscribe":
-                running = pumps.get(vehicle_id)
-                if running is not None and not running.done():
-                    await reply({"type": "subscribed", "vehicle_id": vehicle_id})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.changed.wait(), state.settings.LIVE_ACCESS_RECHECK_S)
+            if watch.changed.is_set():
+                watch.changed.clear()
+                allowed = None if watch.signed_out else set(pumps) - watch.withdrawn
+                watch.withdrawn.clear()  # a share granted again later may be watched again
+            else:
+                secret = state.settings.session_secret()
+                allowed = await watchable(state.sessionmaker, secret, cookie, list(pumps))
+            if not await end_subscriptions(allowed):
+                return
+
+    with state.hub.revocations.watch(digest, user.id) as watch:
+        rechecks = asyncio.create_task(follow_access(watch))
+        try:
+            while True:
+                try:
+                    raw = await receive_text_frame(websocket, MAX_WS_MESSAGE_BYTES)
+                except FrameError as exc:
+                    await reply({"type": "error", "detail": str(exc)})
                     continue
-                if len(pumps) >= MAX_WS_SUBSCRIPTIONS:
-                    await reply({"type": "error", "detail": "too many subscriptions"})
-                    continue
-                async with state.sessionmaker() as session:
-                    owned = await VehicleRepository(session).get_visible(user.id, vehicle_id)
-                if owned is None:
+                parsed = _parse_subscription(raw)
+                if parsed is None:
                     await reply(
-                        {"type": "error", "vehicle_id": vehicle_id, "detail": "vehicle not found"}
+                        {
+                            "type": "error",
+                            "detail": 'expected {"type": "subscribe", "vehicle_id": N}',
+                        }
                     )
                     continue
-                pumps[vehicle_id] = asyncio.create_task(
-                    _pump(websocket, state.hub, vehicle_id, send_lock)
-                )
-            elif kind == "unsubscribe":
-                task = pumps.pop(vehicle_id, None)
-                if task is not None:
-                    task.cancel()
-                await reply({"type": "unsubscribed", "vehicle_id": vehicle_id})
-            else:
-                await reply({"type": "error", "detail": f"unknown message type {kind!r}"})
-    except WebSocketDisconnect:
-        pass
-    finally:
-        for task in (rechecks, *pumps.values()):
-            task.cancel()
-        for task in (rechecks, *pumps.values()):
-            with contextlib.suppress(BaseException):
-                await task
-        OPEN_STREAMS.labels("ws").dec()
+                kind, vehicle_id = parsed
+                if kind == "subscribe":
+                    running = pumps.get(vehicle_id)
+                    if running is not None and not running.done():
+                        await reply({"type": "subscribed", "vehicle_id": vehicle_id})
+                        continue
+                    if len(pumps) >= MAX_WS_SUBSCRIPTIONS:
+                        await reply({"type": "error", "detail": "too many subscriptions"})
+                        continue
+                    async with state.sessionmaker() as session:
+                        owned = await VehicleRepository(session).get_visible(user.id, vehicle_id)
+                    if owned is None:
+                        await reply(
+                            {
+                                "type": "error",
+                                "vehicle_id": vehicle_id,
+                                "detail": "vehicle not found",
+                            }
+                        )
+                        continue
+                    pumps[vehicle_id] = asyncio.create_task(
+                        _pump(websocket, state.hub, vehicle_id, send_lock)
+                    )
+                elif kind == "unsubscribe":
+                    task = pumps.pop(vehicle_id, None)
+                    if task is not None:
+                        task.cancel()
+                    await reply({"type": "unsubscribed", "vehicle_id": vehicle_id})
+                else:
+                    await reply({"type": "error", "detail": f"unknown message type {kind!r}"})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in (rechecks, *pumps.values()):
+                task.cancel()
+            for task in (rechecks, *pumps.values()):
+                with contextlib.suppress(BaseException):
+                    await task
+            OPEN_STREAMS.labels("ws").dec()

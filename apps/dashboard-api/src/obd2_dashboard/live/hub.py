@@ -26,6 +26,7 @@ from obd2_dashboard.live.events import (
     is_gap_entry,
     live_stream,
 )
+from obd2_dashboard.live.revocations import RevocationWatcher
 
 log = logging.getLogger("obd2_dashboard.live")
 
@@ -69,6 +70,12 @@ class _Subscriber:
     queue: asyncio.Queue[list[LiveEvent | Reset] | None] = field(default_factory=asyncio.Queue)
     queued_samples: int = 0
     overflowed: bool = False
+    stopped: bool = False
+
+    def stop(self) -> None:
+        """Ends the subscription at its next read, whatever is queued."""
+        self.stopped = True
+        self.queue.put_nowait([])  # wakes a reader waiting on an empty queue
 
     def offer(self, events: list[LiveEvent | Reset]) -> bool:
         """Queues ``events``; False (and the backlog dropped) when that would pass the bound."""
@@ -134,8 +141,10 @@ class LiveHub:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self._readers: dict[int, _VehicleReader] = {}
+        self.revocations = RevocationWatcher(broker)
 
     async def close(self) -> None:
+        await self.revocations.close()
         for reader in self._readers.values():
             if reader.task is not None:
                 reader.task.cancel()
@@ -171,6 +180,7 @@ class LiveHub:
         *,
         invalid_resume: bool = False,
         idle_s: float | None = None,
+        until: "asyncio.Future[None] | None" = None,
     ) -> AsyncGenerator[Attached | list[LiveEvent | Reset] | None, None]:
         """Live events of one vehicle, a stream entry at a time, first replaying what followed
         ``resume``. The lists are shared with other subscribers: read them, never change them.
@@ -179,9 +189,12 @@ class LiveHub:
         published in between is missed). With ``idle_s``, a None whenever that long passes
         without an event (for heartbeats). A ``Reset`` where the stream carries a gap marker.
         Ends with ``SubscriberOverflowError`` when the consumer fell a whole queue behind
-        (everything before it was delivered).
+        (everything before it was delivered), and returns as soon as ``until`` is done (the
+        viewer signed out or lost the vehicle: ``live.revocations``).
         """
         reader, subscriber = await self._attach(vehicle_id)
+        if until is not None:
+            until.add_done_callback(lambda _: subscriber.stop())
         # Entries up to here come from the replay, later ones from the queue: no gap, no repeat.
         attached_at = reader.position or "0-0"
         try:
@@ -200,6 +213,8 @@ class LiveHub:
                 except TimeoutError:
                     yield None
                     continue
+                if subscriber.stopped:
+                    return
                 if batch is None:
                     raise SubscriberOverflowError
                 yield batch

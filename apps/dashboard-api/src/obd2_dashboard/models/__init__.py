@@ -15,7 +15,7 @@ from obd2_dashboard.models.rollup import (
 from obd2_dashboard.models.sample import Sample
 from obd2_dashboard.models.trip import Trip, TripPoint
 from obd2_dashboard.models.user import User, UserSession
-from obd2_dashboard.models.vehicle import FuelType, Vehicle, VehicleShare
+from obd2_dashboard.models.vehicle import FuelType, ShareInvitation, Vehicle, VehicleShare
 
 __all__ = [
     "ROLLUP_15M_BUCKET_MS",
@@ -32,6 +32,7 @@ __all__ = [
     "Sample",
     "SampleRollup",
     "SampleRollup15m",
+    "ShareInvitation",
     "Trip",
     "TripPoint",
     "User",

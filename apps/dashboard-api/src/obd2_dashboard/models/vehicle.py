@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -38,4 +38,20 @@ class VehicleShare(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ShareInvitation(Base):
+    """An owner's offer of read-only access, addressed to an email: it becomes a
+    ``VehicleShare`` only when the account with that email accepts it. Sharing says the same
+    whether or not the email has an account, and grants nothing unasked."""
+
+    __tablename__ = "share_invitations"
+    __table_args__ = (UniqueConstraint("vehicle_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    invited_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Normalised (auth.service.normalize_email), like users.email.
+    email: Mapped[str] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

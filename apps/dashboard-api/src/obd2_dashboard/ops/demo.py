@@ -108,7 +108,7 @@ def run_demo(settings: Settings, *, host: str, port: int) -> int:
     settings.DATA_DIR = settings.DATA_DIR / "demo"
     prepare_embedded_storage(settings)
     upgrade_head(settings.database_url)
-    password = secrets.token_urlsafe(12)
+    password = secrets.token_urlsafe(18)  # 24 characters: auth.passwords asks for 15
     token = asyncio.run(_ensure_demo_data(settings, password))
     children = _start_agent(settings, f"http://127.0.0.1:{port}", token)
     print(f"obd2-dashboard demo: http://{host}:{port}/", flush=True)

@@ -7,14 +7,13 @@ from fastapi import FastAPI
 from obd2_dashboard.cli import CommandError
 from obd2_dashboard.kit.heap import freeze_startup_heap
 from obd2_dashboard.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+from obd2_dashboard.kit.server_protocol import HeaderTimeoutProtocol
 from obd2_dashboard.ops.commands import prepare_embedded_storage
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, load_settings
 
-# Longer than nginx keeps an idle upstream connection (keepalive_timeout, 60 s by default):
-# were the API to close one first, nginx could send a request on it as it closes, and answer
-# that request (a POST is not retried) with a 502.
-KEEP_ALIVE_S = 75
+# The default keep-alive (see Settings.HTTP_KEEP_ALIVE_S): longer than nginx's.
+KEEP_ALIVE_S: int = Settings.model_fields["HTTP_KEEP_ALIVE_S"].default
 
 _UVICORN_OPTIONS = {
     "log_config": None,
@@ -22,14 +21,20 @@ _UVICORN_OPTIONS = {
     "forwarded_allow_ips": "127.0.0.1,::1",
     "server_header": False,
     "timeout_graceful_shutdown": 10,
-    "timeout_keep_alive": KEEP_ALIVE_S,
+    # uvicorn's own protocol waits for ever on a client that sends part of its headers.
+    "http": HeaderTimeoutProtocol,
 }
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, object]:
-    # No WebSocket message may be larger than the largest upload: a bigger one is refused from its
-    # frame header (close code 1009) instead of being read into memory first.
-    return {**_UVICORN_OPTIONS, "ws_max_size": settings.INGEST_MAX_BODY_BYTES}
+    HeaderTimeoutProtocol.header_timeout_s = settings.HTTP_HEADER_TIMEOUT_S
+    return {
+        **_UVICORN_OPTIONS,
+        "timeout_keep_alive": settings.HTTP_KEEP_ALIVE_S,
+        # No WebSocket message may be larger than the largest upload: a bigger one is refused
+        # from its frame header (close code 1009) instead of being read into memory first.
+        "ws_max_size": settings.INGEST_MAX_BODY_BYTES,
+    }
 
 
 def app_from_environment() -> FastAPI:
@@ -39,6 +44,8 @@ def app_from_environment() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL, settings.log_format.value)
+    # This process's own copy of the protocol class: the parent's setting did not travel here.
+    HeaderTimeoutProtocol.header_timeout_s = settings.HTTP_HEADER_TIMEOUT_S
     app = create_app(settings)
     freeze_startup_heap()
     return app

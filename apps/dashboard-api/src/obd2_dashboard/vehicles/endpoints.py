@@ -1,13 +1,19 @@
 from dataclasses import asdict
+from functools import partial
 
 from fastapi import APIRouter, HTTPException, Response, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep
+from obd2_dashboard.dependencies import BrokerDep, SessionDep
+from obd2_dashboard.kit.db import after_commit
 from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.live.revocations import announce_share_withdrawn
 from obd2_dashboard.models import User, Vehicle
 from obd2_dashboard.vehicles import service
 from obd2_dashboard.vehicles.schemas import (
+    InvitationRead,
+    InvitationSent,
+    MyInvitationRead,
     ShareCreate,
     ShareRead,
     VehicleCreate,
@@ -85,19 +91,48 @@ async def list_shares(
 
 @router.post(
     "/{vehicle_id}/shares",
-    response_model=ShareRead,
-    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationSent,
+    status_code=status.HTTP_202_ACCEPTED,
     responses=error_responses(401, 403, 404, 422),
-    summary="Give another user read-only access (owner only)",
+    summary="Invite an email to read-only access (owner only); it begins when they accept",
 )
 async def share_vehicle(
     vehicle_id: IdPath, body: ShareCreate, user: CurrentUser, session: SessionDep
-) -> ShareRead:
+) -> InvitationSent:
     try:
-        share, grantee = await service.share_vehicle(session, user, vehicle_id, body.email)
+        email = await service.invite_to_vehicle(session, user, vehicle_id, body.email)
     except service.ShareError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    return ShareRead(user_id=grantee.id, email=grantee.email, created_at=share.created_at)
+    return InvitationSent(detail="invitation sent", email=email)
+
+
+@router.get(
+    "/{vehicle_id}/invitations",
+    response_model=list[InvitationRead],
+    responses=error_responses(401, 403, 404, 422),
+    summary="Invitations to this vehicle not yet accepted (owner only)",
+)
+async def list_invitations(
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep
+) -> list[InvitationRead]:
+    invitations = await service.list_invitations(session, user, vehicle_id)
+    return [InvitationRead.model_validate(i) for i in invitations]
+
+
+@router.delete(
+    "/{vehicle_id}/invitations/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Withdraw an invitation not yet accepted (owner only)",
+)
+async def withdraw_invitation(
+    vehicle_id: IdPath, invitation_id: IdPath, user: CurrentUser, session: SessionDep
+) -> Response:
+    try:
+        await service.withdraw_invitation(session, user, vehicle_id, invitation_id)
+    except service.InvitationNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete(
@@ -107,10 +142,66 @@ async def share_vehicle(
     summary="Withdraw a user's access (owner only)",
 )
 async def unshare_vehicle(
-    vehicle_id: IdPath, user_id: IdPath, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath, user_id: IdPath, user: CurrentUser, session: SessionDep, broker: BrokerDep
 ) -> Response:
     try:
         await service.unshare_vehicle(session, user, vehicle_id, user_id)
     except service.ShareError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    # The former viewer's open live streams of the vehicle end now, not at a re-check.
+    after_commit(session, partial(announce_share_withdrawn, broker, vehicle_id, user_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+invitations_router = APIRouter(prefix="/invitations", tags=["vehicles"])
+
+
+@invitations_router.get(
+    "",
+    response_model=list[MyInvitationRead],
+    responses=error_responses(401),
+    summary="Vehicles others invite you to watch",
+)
+async def my_invitations(user: CurrentUser, session: SessionDep) -> list[MyInvitationRead]:
+    return [
+        MyInvitationRead(
+            id=invitation.id,
+            vehicle_id=vehicle.id,
+            vehicle_name=vehicle.name,
+            invited_by=owner.email,
+            created_at=invitation.created_at,
+        )
+        for invitation, vehicle, owner in await service.my_invitations(session, user)
+    ]
+
+
+@invitations_router.post(
+    "/{invitation_id}/accept",
+    response_model=VehicleRead,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Accept an invitation: the vehicle is shared with you read-only",
+)
+async def accept_invitation(
+    invitation_id: IdPath, user: CurrentUser, session: SessionDep
+) -> VehicleRead:
+    try:
+        vehicle = await service.accept_invitation(session, user, invitation_id)
+    except service.InvitationNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return _read(vehicle, user)
+
+
+@invitations_router.post(
+    "/{invitation_id}/decline",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Decline an invitation",
+)
+async def decline_invitation(
+    invitation_id: IdPath, user: CurrentUser, session: SessionDep
+) -> Response:
+    try:
+        await service.decline_invitation(session, user, invitation_id)
+    except service.InvitationNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return Response(status_code=status.HTTP_204_NO_CONTENT)

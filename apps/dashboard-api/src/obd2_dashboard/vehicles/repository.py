@@ -3,7 +3,15 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.models import DeadLetter, Device, Sample, User, Vehicle, VehicleShare
+from obd2_dashboard.models import (
+    DeadLetter,
+    Device,
+    Sample,
+    ShareInvitation,
+    User,
+    Vehicle,
+    VehicleShare,
+)
 
 
 def _visible_to(user_id: int) -> ColumnElement[bool]:
@@ -64,6 +72,52 @@ class VehicleRepository:
             )
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def is_shared_with_email(self, vehicle_id: int, email: str) -> bool:
+        result = await self.session.execute(
+            select(VehicleShare.user_id)
+            .join(User, User.id == VehicleShare.user_id)
+            .where(VehicleShare.vehicle_id == vehicle_id, User.email == email)
+        )
+        return result.first() is not None
+
+    async def invitations(self, vehicle_id: int) -> Sequence[ShareInvitation]:
+        result = await self.session.execute(
+            select(ShareInvitation)
+            .where(ShareInvitation.vehicle_id == vehicle_id)
+            .order_by(ShareInvitation.email)
+        )
+        return result.scalars().all()
+
+    async def invitations_for(self, email: str) -> Sequence[tuple[ShareInvitation, Vehicle, User]]:
+        """Invitations addressed to ``email``, with their vehicle and who sent them."""
+        result = await self.session.execute(
+            select(ShareInvitation, Vehicle, User)
+            .join(Vehicle, Vehicle.id == ShareInvitation.vehicle_id)
+            .join(User, User.id == ShareInvitation.invited_by)
+            .where(ShareInvitation.email == email)
+            .order_by(ShareInvitation.id)
+        )
+        return [(invitation, vehicle, owner) for invitation, vehicle, owner in result]
+
+    async def get_invitation(self, invitation_id: int) -> ShareInvitation | None:
+        return await self.session.get(ShareInvitation, invitation_id)
+
+    async def add_invitation(self, vehicle_id: int, invited_by: int, email: str) -> None:
+        """Adds the invitation unless one for that email is pending (then it stays as it is)."""
+        existing = await self.session.execute(
+            select(ShareInvitation.id).where(
+                ShareInvitation.vehicle_id == vehicle_id, ShareInvitation.email == email
+            )
+        )
+        if existing.first() is not None:
+            return
+        self.session.add(ShareInvitation(vehicle_id=vehicle_id, invited_by=invited_by, email=email))
+        await self.session.flush()
+
+    async def delete_invitation(self, invitation: ShareInvitation) -> None:
+        await self.session.delete(invitation)
+        await self.session.flush()
 
     async def get(self, vehicle_id: int) -> Vehicle | None:
         return await self.session.get(Vehicle, vehicle_id)

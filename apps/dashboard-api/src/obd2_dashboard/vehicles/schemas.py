@@ -1,7 +1,8 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from obd2_dashboard.kit.schemas import Schema
 from obd2_dashboard.models import FuelType
@@ -59,11 +60,52 @@ class VehicleRead(Schema):
     ] = None
 
 
+def _email_address(value: str) -> str:
+    # The syntax only: whether an account has it is not told (see InvitationSent).
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an email address: {exc}") from None
+
+
 class ShareCreate(Schema):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+    email: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+        AfterValidator(_email_address),
+    ]
 
 
 class ShareRead(Schema):
     user_id: int
     email: str
+    created_at: datetime
+
+
+class InvitationSent(Schema):
+    detail: Annotated[
+        str,
+        Field(
+            description="Always the same: whether the email has an account is not told; "
+            "access begins when its owner accepts"
+        ),
+    ]
+    email: str
+
+
+class InvitationRead(Schema):
+    """A pending invitation, as the vehicle's owner sees it."""
+
+    id: int
+    email: str
+    created_at: datetime
+
+
+class MyInvitationRead(Schema):
+    """An invitation addressed to the signed-in user."""
+
+    id: int
+    vehicle_id: int
+    vehicle_name: str
+    invited_by: Annotated[str, Field(description="the owner's email")]
     created_at: datetime

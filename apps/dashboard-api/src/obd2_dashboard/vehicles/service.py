@@ -2,9 +2,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.auth.repository import UserRepository
 from obd2_dashboard.auth.service import normalize_email
-from obd2_dashboard.models import User, Vehicle, VehicleShare
+from obd2_dashboard.models import ShareInvitation, User, Vehicle, VehicleShare
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate, VehicleUpdate
 
@@ -51,17 +50,74 @@ async def list_shares(
     return await VehicleRepository(session).shares(vehicle.id)
 
 
-async def share_vehicle(
-    session: AsyncSession, owner: User, vehicle_id: int, email: str
-) -> tuple[VehicleShare, User]:
+class InvitationNotFoundError(Exception):
+    def __init__(self, invitation_id: int) -> None:
+        super().__init__(f"invitation {invitation_id} not found")
+
+
+async def invite_to_vehicle(session: AsyncSession, owner: User, vehicle_id: int, email: str) -> str:
+    """Invites ``email`` to read the vehicle; the normalised email.
+
+    The answer is the same whether or not an account has that email (the owner learns nothing
+    about who has an account), and nothing is granted until the invitee accepts.
+    """
     vehicle = await get_owned_vehicle(session, owner, vehicle_id)
-    grantee = await UserRepository(session).get_by_email(normalize_email(email))
-    if grantee is None:
-        raise ShareError(f"no user with email {email}")
-    if grantee.id == owner.id:
+    email = normalize_email(email)
+    if email == owner.email:
         raise ShareError("you own this vehicle already")
-    share = await VehicleRepository(session).add_share(vehicle.id, grantee.id)
-    return share, grantee
+    vehicles = VehicleRepository(session)
+    if not await vehicles.is_shared_with_email(vehicle.id, email):
+        await vehicles.add_invitation(vehicle.id, owner.id, email)
+    return email
+
+
+async def list_invitations(
+    session: AsyncSession, owner: User, vehicle_id: int
+) -> Sequence[ShareInvitation]:
+    vehicle = await get_owned_vehicle(session, owner, vehicle_id)
+    return await VehicleRepository(session).invitations(vehicle.id)
+
+
+async def withdraw_invitation(
+    session: AsyncSession, owner: User, vehicle_id: int, invitation_id: int
+) -> None:
+    vehicle = await get_owned_vehicle(session, owner, vehicle_id)
+    vehicles = VehicleRepository(session)
+    invitation = await vehicles.get_invitation(invitation_id)
+    if invitation is None or invitation.vehicle_id != vehicle.id:
+        raise InvitationNotFoundError(invitation_id)
+    await vehicles.delete_invitation(invitation)
+
+
+async def my_invitations(
+    session: AsyncSession, user: User
+) -> Sequence[tuple[ShareInvitation, Vehicle, User]]:
+    return await VehicleRepository(session).invitations_for(user.email)
+
+
+async def _my_invitation(session: AsyncSession, user: User, invitation_id: int) -> ShareInvitation:
+    invitation = await VehicleRepository(session).get_invitation(invitation_id)
+    # Someone else's invitation is "not found", like someone else's vehicle.
+    if invitation is None or invitation.email != user.email:
+        raise InvitationNotFoundError(invitation_id)
+    return invitation
+
+
+async def accept_invitation(session: AsyncSession, user: User, invitation_id: int) -> Vehicle:
+    """Turns the invitation into read-only access; the vehicle now shared with the user."""
+    invitation = await _my_invitation(session, user, invitation_id)
+    vehicles = VehicleRepository(session)
+    vehicle = await vehicles.get(invitation.vehicle_id)
+    assert vehicle is not None  # the invitation goes with its vehicle (ON DELETE CASCADE)
+    if vehicle.owner_id != user.id:
+        await vehicles.add_share(vehicle.id, user.id)
+    await vehicles.delete_invitation(invitation)
+    return vehicle
+
+
+async def decline_invitation(session: AsyncSession, user: User, invitation_id: int) -> None:
+    invitation = await _my_invitation(session, user, invitation_id)
+    await VehicleRepository(session).delete_invitation(invitation)
 
 
 async def unshare_vehicle(

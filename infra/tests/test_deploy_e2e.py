@@ -25,6 +25,7 @@ from redis import Redis
 from infra.tests.conftest import REDIS_URL, REPO, free_port, pg_url, psql, tool
 from obd2_dashboard.ops.migrations import head_revision, upgrade_head
 from obd2_dashboard.settings import async_database_url
+from stack.processes import wait_until
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 SOURCES = ("apps", "libs", "pyproject.toml", "uv.lock", "README.md", "infra", "deploy", "doc")
@@ -361,8 +362,11 @@ def test_deploys_keep_data_and_a_broken_release_is_rolled_back(
     secret = f"e2e-{'s' * 40}"
     # A request the access log records (health routes are left out of it).
     httpx.get(f"http://127.0.0.1:{vps.api_port}/api/v1/vehicles", timeout=10)
+    # The server writes its access line after the answer has gone out: wait for it.
+    wait_until(
+        lambda: '"request_id"' in (vps.state / "api.log").read_text(), 30, "the access log line"
+    )
     api_log = (vps.state / "api.log").read_text()
-    assert '"request_id"' in api_log
     for output in (api_log, first.stderr, second.stderr, third.stderr, first.stdout):
         assert secret not in output
 

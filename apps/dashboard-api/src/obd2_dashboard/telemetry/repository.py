@@ -217,15 +217,7 @@ class SampleRepository:
                 "AND value BETWEEN :low AND :high "
                 "GROUP BY (ts - :start) / :width ORDER BY 1"
             ),
-            {
-                "vehicle_id": vehicle_id,
-                "pid": pid,
-                "start": start,
-                "end": end,
-                "width": width,
-                "low": -HISTORY_VALUE_LIMIT,
-                "high": HISTORY_VALUE_LIMIT,
-            },
+            _history_window(vehicle_id, pid, start, end, width),
         )
         return [_bucket(row) for row in result]
 
@@ -242,15 +234,7 @@ class SampleRepository:
                 "AND min >= :low AND max <= :high AND avg BETWEEN :low AND :high "
                 "GROUP BY (bucket_ts - :start) / :width ORDER BY 1"
             ),
-            {
-                "vehicle_id": vehicle_id,
-                "pid": pid,
-                "start": start,
-                "end": end,
-                "width": width,
-                "low": -HISTORY_VALUE_LIMIT,
-                "high": HISTORY_VALUE_LIMIT,
-            },
+            _history_window(vehicle_id, pid, start, end, width),
         )
         return [_bucket(row) for row in result]
 
@@ -270,6 +254,21 @@ class SampleRepository:
         stream = await self.session.stream(statement.execution_options(yield_per=5000))
         async for partition in stream.partitions(5000):
             yield partition
+
+
+def _history_window(
+    vehicle_id: int, pid: str, start: int, end: int, width: int
+) -> dict[str, object]:
+    """The parameters of a history query: its window and the bound on the values it reads."""
+    return {
+        "vehicle_id": vehicle_id,
+        "pid": pid,
+        "start": start,
+        "end": end,
+        "width": width,
+        "low": -HISTORY_VALUE_LIMIT,
+        "high": HISTORY_VALUE_LIMIT,
+    }
 
 
 def _bucket(row: Sequence[Any]) -> Bucket:

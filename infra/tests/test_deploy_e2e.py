@@ -34,7 +34,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from infra.tests.conftest import REPO, free_port, pg_url, psql, tool
+from infra.tests.conftest import REPO, find_uv, free_port, pg_url, psql, tool
 from obd2_dashboard.ops.migrations import head_revision, upgrade_head
 from obd2_dashboard.settings import async_database_url
 from stack.processes import RedisServer, wait_until
@@ -42,13 +42,6 @@ from stack.processes import RedisServer, wait_until
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 SOURCES = ("apps", "libs", "pyproject.toml", "uv.lock", "README.md", "infra", "deploy", "doc")
 E2E_REVISION = "29990101_e2e_marker"
-
-
-def find_uv() -> str:
-    for candidate in (os.environ.get("UV"), shutil.which("uv"), f"{Path.home()}/.local/bin/uv"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail("uv is not installed: run tools/bootstrap.sh")
 
 
 def build(source: Path, sha: str, out: Path) -> Path:

@@ -162,8 +162,8 @@ def test_a_good_artifact_is_stored_and_its_deploy_script_run(
         (artifact_bytes(revision="f" * 40), "REVISION in obd2-dashboard-0123"),
         (artifact_bytes(deploy_script=None), "has no obd2-dashboard-0123456789abcdef"),
     ],
-    ids=["empty", "text", "broken-gzip", "gzip-not-tar", "other-top", "outside", "dotdot", "revision",
-         "no-deploy-script"],
+    ids=["empty", "text", "broken-gzip", "gzip-not-tar", "other-top", "outside", "dotdot",
+         "revision", "no-deploy-script"],
 )  # fmt: skip
 def test_a_bad_artifact_is_not_kept_and_nothing_runs(
     deploy_path: Path, data: bytes, reason: str

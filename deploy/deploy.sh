@@ -138,7 +138,7 @@ deploy (dry run): nothing is changed. Would:
   unpack $artifact into $release and install it into $release/.venv ($UV, $PYTHON)
   link $release/var -> $DEPLOY_PATH/shared/var
   $( [ "$compose" = 1 ] && echo "docker compose -f $compose_file -p obd2-dashboard --env-file $COMPOSE_ENV_FILE up -d --wait" || echo "skip docker compose (--no-compose)")
-  load $ENV_FILE and run: obd2-dashboard check-env --file $ENV_FILE
+  load $ENV_FILE and run: obd2-dashboard check-env --file $ENV_FILE (any warning stops here)
   obd2-dashboard migrate --check; if pending: obd2-dashboard backup --pre-migration, then obd2-dashboard migrate
   obd2-dashboard redis-bootstrap$( [ "$allow_missing_bootstrap" = 1 ] && echo " (skipped if this build lacks it)")
   switch $current from $previous to releases/$release_name (ln -s + mv -T)

@@ -78,6 +78,14 @@ test-repeat: install-test services ## the suite RUNS times (3), each in a random
 .PHONY: test
 test: install-test services lint typecheck web web-check pytest ## everything CI checks, from nothing
 
+.PHONY: bridge-wheel
+BRIDGE_DIST ?= dist/bridge-agent
+bridge-wheel: ## the Bridge Agent's wheels (obd2-bridge, obd2-protocol) into dist/bridge-agent
+	rm -rf $(BRIDGE_DIST)
+	$(UV) build --quiet --package obd2-protocol --wheel --out-dir $(BRIDGE_DIST)
+	$(UV) build --quiet --package obd2-bridge --wheel --out-dir $(BRIDGE_DIST)
+	@ls $(BRIDGE_DIST)/*.whl
+
 .PHONY: bench
 bench: install services ## benchmarks under bench/ (figures as a table and JSON)
 	$(PY) bench/run.py

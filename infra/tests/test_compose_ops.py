@@ -1,7 +1,9 @@
 """infra/docker-compose.ops.yml: valid against the compose spec, data on named volumes, every
-published port on loopback, pinned images, health checks, Redis with AOF."""
+published port on loopback, pinned (overridable) images, health checks, Redis with AOF and a
+required password that its health check uses."""
 
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from infra.tests.conftest import REPO
+from infra.tests.conftest import REPO, free_port, tool
+from stack.processes import RedisServer
 
 COMPOSE = REPO / "infra/docker-compose.ops.yml"
 LOOPBACK = ("127.0.0.1:", "[::1]:")
@@ -62,12 +65,54 @@ def test_the_loopback_check_catches_public_ports() -> None:
 def test_pinned_images_named_volumes_health_checks_and_aof() -> None:
     data = load()
     postgres, redis = data["services"]["postgres"], data["services"]["redis"]
-    assert re.fullmatch(r"postgres:16\.\d+(-\w+)?", postgres["image"])
-    assert re.fullmatch(r"redis:7\.\d+\.\d+(-\w+)?", redis["image"])
+    # Pinned, and replaceable from the compose env file (a mirror, stand-ins built locally).
+    assert re.fullmatch(r"\$\{POSTGRES_IMAGE:-postgres:16\.\d+(-\w+)?\}", postgres["image"])
+    assert re.fullmatch(r"\$\{REDIS_IMAGE:-redis:7\.\d+\.\d+(-\w+)?\}", redis["image"])
     assert set(data["volumes"]) == {"postgres-data", "redis-data"}
     assert postgres["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
     assert redis["volumes"] == ["redis-data:/data"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     command = redis["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
+
+
+REQUIRED_PASSWORD = re.compile(r"\$\{REDIS_PASSWORD:\?[^}]+\}")
+
+
+def test_redis_requires_the_password_of_the_compose_env_file() -> None:
+    redis = load()["services"]["redis"]
+    command = redis["command"]
+    # Required: compose refuses to start without it, rather than start a Redis open to all.
+    assert REQUIRED_PASSWORD.fullmatch(command[command.index("--requirepass") + 1])
+    assert REQUIRED_PASSWORD.fullmatch(redis["environment"]["REDIS_PASSWORD"])
+    kind, script = redis["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    # $$: the container's shell reads the variable, compose does not paste the password in.
+    assert '-a "$$REDIS_PASSWORD"' in script
+
+
+def healthcheck(port: int, password: str, tmp_path: Path) -> int:
+    """The redis service's health check as the container's shell runs it, against a Redis on
+    `port` (a redis-cli wrapper adds -p: in the container the port is the default)."""
+    script = load()["services"]["redis"]["healthcheck"]["test"][1].replace("$$", "$")
+    wrapper = tmp_path / "bin/redis-cli"
+    wrapper.parent.mkdir(exist_ok=True)
+    wrapper.write_text(f'#!/bin/sh\nexec {tool("redis-cli")} -p {port} "$@"\n')
+    wrapper.chmod(0o755)
+    return subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": f"{wrapper.parent}:/usr/bin:/bin", "REDIS_PASSWORD": password},
+        capture_output=True, timeout=30, check=False,
+    ).returncode  # fmt: skip
+
+
+def test_the_health_check_authenticates(tmp_path: Path) -> None:
+    password = secrets.token_hex(16)
+    server = RedisServer(free_port(), tmp_path, password=password)
+    server.start()
+    try:
+        assert healthcheck(server.port, password, tmp_path) == 0
+        assert healthcheck(server.port, secrets.token_hex(16), tmp_path) != 0
+        assert healthcheck(server.port, "", tmp_path) != 0
+    finally:
+        server.kill()

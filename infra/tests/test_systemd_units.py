@@ -141,3 +141,26 @@ def test_timers_run_nightly_and_monthly() -> None:
     assert "OnCalendar=*-*-01 05:30:00 UTC" in drill
     assert "Persistent=true" in backup
     assert "Persistent=true" in drill
+
+
+@pytest.mark.parametrize("unit", ["obd2-dashboard-api.service", "obd2-dashboard-worker.service"])
+def test_the_api_and_worker_may_reach_beyond_localhost_but_not_metadata(unit: str) -> None:
+    # The worker sends alert webhooks and talks to a remote MQTT broker; the API resolves webhook
+    # hosts with whatever resolver the machine has. kit/outbound.py decides where a user-given
+    # URL may go; the unit only keeps the cloud metadata services out.
+    lines = (UNITS / unit).read_text().splitlines()
+    assert "IPAddressDeny=any" not in lines
+    assert not [line for line in lines if line.startswith("IPAddressAllow=")]
+    denied = next(line for line in lines if line.startswith("IPAddressDeny="))
+    assert {"169.254.169.254", "fd00:ec2::254"} <= set(denied.split("=", 1)[1].split())
+    # The reason is written beside it, for whoever comes to tighten it again.
+    assert "kit/outbound.py" in (UNITS / unit).read_text()
+
+
+@pytest.mark.parametrize(
+    "unit", ["obd2-dashboard-backup.service", "obd2-dashboard-restore-drill.service"]
+)
+def test_backup_units_reach_localhost_only(unit: str) -> None:
+    lines = (UNITS / unit).read_text().splitlines()
+    assert "IPAddressDeny=any" in lines
+    assert "IPAddressAllow=localhost" in lines

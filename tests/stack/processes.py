@@ -123,15 +123,18 @@ class Proc:
 
 @dataclass
 class RedisServer:
-    """A Redis of the caller's own on a spare port, so it can be stopped without harm."""
+    """A Redis of the caller's own on a spare port, so it can be stopped without harm; with a
+    password, it requires it (``--requirepass``) and ``url`` carries it."""
 
     port: int
     dir: Path
     popen: subprocess.Popen[bytes] | None = None
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password is not None else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int:
@@ -154,17 +157,30 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.dir),
+                *(["--requirepass", self.password] if self.password is not None else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        # A password goes as a RESP array, so that any character in it is sent as it is.
+        auth = b""
+        if self.password is not None:
+            secret = self.password.encode()
+            auth = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret)
 
         def up() -> bool:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
+                    s.sendall(auth + b"PING\r\n")
+                    expected = (b"+OK\r\n" if auth else b"") + b"+PONG"
+                    received = b""
+                    while len(received) < len(expected):
+                        chunk = s.recv(64)
+                        if not chunk:
+                            break
+                        received += chunk
+                    return received.startswith(expected)
             except OSError:
                 return False
 

@@ -82,8 +82,18 @@ class Machine:
         overlay = self.workdir / "overlay.qcow2"
         overlay.unlink(missing_ok=True)
         subprocess.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-             "-b", str(self.image / "disk.raw"), str(overlay)],
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "raw",
+                "-b",
+                str(self.image / "disk.raw"),
+                str(overlay),
+            ],
             check=True,
         )
         for port in self.guest_ports:
@@ -105,7 +115,9 @@ class Machine:
             "-display", "none", "-monitor", "none",
             "-serial", f"file:{self.console_log}",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
 
     def ssh_command(self, user: str = "root") -> list[str]:
         return [
@@ -146,7 +158,9 @@ class Machine:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"qemu exited ({self.process.returncode}); see {self.console_log}")
+                raise RuntimeError(
+                    f"qemu exited ({self.process.returncode}); see {self.console_log}"
+                )
             probe = subprocess.run(
                 [*self.ssh_command(), "true"], capture_output=True, timeout=60, check=False
             )
@@ -159,7 +173,9 @@ class Machine:
 
     def reboot(self, timeout: float = 300) -> None:
         boot_id = self.run("cat /proc/sys/kernel/random/boot_id").stdout.strip()
-        subprocess.run([*self.ssh_command(), "systemctl reboot"], capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            [*self.ssh_command(), "systemctl reboot"], capture_output=True, timeout=60, check=False
+        )
         deadline = time.monotonic() + timeout
         while True:
             time.sleep(3)
@@ -177,7 +193,12 @@ class Machine:
         if self.process is None:
             return
         if self.process.poll() is None:
-            subprocess.run([*self.ssh_command(), "systemctl poweroff"], capture_output=True, timeout=30, check=False)
+            subprocess.run(
+                [*self.ssh_command(), "systemctl poweroff"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
             try:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:

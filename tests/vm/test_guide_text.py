@@ -31,7 +31,17 @@ def test_both_database_paths_are_whole_routes() -> None:
     for path in ("packages", "compose"):
         names = [step.name for step in guide.for_path(path)]
         # The order a reader follows: code on the machine, settings, data, units, TLS, deploy.
-        order = ["release", "packages", "users", "unpack", "settings", "units", "tls", "first-deploy", "first-user"]
+        order = [
+            "release",
+            "packages",
+            "users",
+            "unpack",
+            "settings",
+            "units",
+            "tls",
+            "first-deploy",
+            "first-user",
+        ]
         assert [name for name in names if name in order] == order, names
         assert f"data-{path}" in names
         assert names.index(f"data-{path}") < names.index("first-deploy")

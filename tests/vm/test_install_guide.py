@@ -28,6 +28,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -224,7 +225,7 @@ def _prepare_workstation(machine: Machine, base: Path) -> Install:
 def _prepare_world(machine: Machine) -> None:
     """DNS for the site's name, and a Let's Encrypt: pebble, trusted by certbot."""
     machine.run(
-        f"""
+        textwrap.dedent(f"""
         echo '127.0.0.1 {DOMAIN}' >> /etc/hosts
         certs=$(dirname "$(dpkg -L pebble | grep -m1 'pebble.minica.pem$')")
         install -d /etc/pebble
@@ -247,7 +248,7 @@ def _prepare_world(machine: Machine) -> None:
         # by the blackbox exporter's probe of the site.
         curl -fsS https://localhost:15000/roots/0 > /usr/local/share/ca-certificates/pebble-root.crt
         update-ca-certificates >/dev/null
-        """
+        """)
     )
 
 
@@ -265,9 +266,7 @@ def _boot(image: Path, workdir: Path) -> Machine:
     return machine
 
 
-def _run_guide(
-    install: Install, path: str, *, after: dict[str, str] | None = None
-) -> None:
+def _run_guide(install: Install, path: str, *, after: dict[str, str] | None = None) -> None:
     """Every step of the guide for ``path``; ``after[name]`` runs on the server after that step."""
     guide = read_guide(GUIDE)
     for step in guide.for_path(path):
@@ -280,14 +279,13 @@ def _run_guide(
 
 def _operator_settings(receiver: Receiver, prefix: str) -> str:
     """What an operator adds to the settings for this test: the webhook and MQTT outside."""
-    return f"""
-    cat >> /etc/obd2-dashboard.env <<EOF
-    OUTBOUND_ALLOW_CIDRS={HOST_FROM_GUEST}/32
-    MQTT_URL=mqtt://{HOST_FROM_GUEST}:1883
-    MQTT_TOPIC_PREFIX={prefix}
-    EOF
-    sed -i 's/^    //' /etc/obd2-dashboard.env
-    """
+    return textwrap.dedent(f"""
+        cat >> /etc/obd2-dashboard.env <<EOF
+        OUTBOUND_ALLOW_CIDRS={HOST_FROM_GUEST}/32
+        MQTT_URL=mqtt://{HOST_FROM_GUEST}:1883
+        MQTT_TOPIC_PREFIX={prefix}
+        EOF
+        """)
 
 
 SLOW_MACHINE = "echo READYZ_TIMEOUT=240 >> /opt/obd2-dashboard/deploy.env"
@@ -313,7 +311,9 @@ def _vehicle_and_device(install: Install) -> tuple[int, str]:
     return vehicle_id, str(json.loads(device)["token"])
 
 
-def _ingest(client: httpx.Client, token: str, first_seq: int, values: list[tuple[str, float]]) -> None:
+def _ingest(
+    client: httpx.Client, token: str, first_seq: int, values: list[tuple[str, float]]
+) -> None:
     now = int(time.time() * 1000)
     samples = [
         {"seq": first_seq + n, "ts": now + n, "pid": pid, "value": value}
@@ -411,7 +411,9 @@ def _check_site(install: Install, vehicle_id: int, token: str) -> None:
 def _check_closed(install: Install) -> None:
     """PostgreSQL, Redis and the API listen on loopback only; Redis asks for a password."""
     for guest in (5432, 6379, 8000):
-        with socket.create_connection(("127.0.0.1", install.machine.forwards[guest]), timeout=30) as s:
+        with socket.create_connection(
+            ("127.0.0.1", install.machine.forwards[guest]), timeout=30
+        ) as s:
             # qemu accepts on the host side, then finds nothing listening on the machine's address.
             s.settimeout(30)
             s.sendall(b"PING\r\n")
@@ -426,9 +428,7 @@ def _check_closed(install: Install) -> None:
 # -- the tests -----------------------------------------------------------------------------------
 
 
-def test_guide_with_debian_packages(
-    image: Path, tmp_path: Path, receiver: Receiver
-) -> None:
+def test_guide_with_debian_packages(image: Path, tmp_path: Path, receiver: Receiver) -> None:
     machine = _boot(image, tmp_path / "machine")
     try:
         install = _prepare_workstation(machine, tmp_path)
@@ -446,8 +446,12 @@ def test_guide_with_debian_packages(
         # The units run, and are enabled for the next boot.
         units = "obd2-dashboard-api obd2-dashboard-worker nginx postgresql redis-server"
         machine.run(f"systemctl is-active {units} && systemctl is-enabled {units}")
-        machine.run("systemctl is-enabled obd2-dashboard-backup.timer obd2-dashboard-restore-drill.timer certbot.timer")
-        drill = json.loads(machine.run("cat /var/lib/obd2-dashboard/backups/restore-drill.json").stdout)
+        machine.run(
+            "systemctl is-enabled obd2-dashboard-backup.timer obd2-dashboard-restore-drill.timer certbot.timer"
+        )
+        drill = json.loads(
+            machine.run("cat /var/lib/obd2-dashboard/backups/restore-drill.json").stdout
+        )
         assert drill.get("ok") is True, drill
 
         vehicle_id, token = _vehicle_and_device(install)
@@ -461,11 +465,19 @@ def test_guide_with_debian_packages(
         machine.reboot(timeout=600)
         install.timings["reboot"] = round(time.monotonic() - started, 1)
         _wait(
-            lambda: machine.run("systemctl is-active obd2-dashboard-api obd2-dashboard-worker nginx", check=False).returncode == 0,
+            lambda: (
+                machine.run(
+                    "systemctl is-active obd2-dashboard-api obd2-dashboard-worker nginx",
+                    check=False,
+                ).returncode
+                == 0
+            ),
             300,
             "the units after the reboot",
         )
-        _fetch_ca(install, tmp_path) if machine.run("systemctl is-active pebble", check=False).returncode == 0 else None
+        _fetch_ca(install, tmp_path) if machine.run(
+            "systemctl is-active pebble", check=False
+        ).returncode == 0 else None
         with install.client() as client:
             _wait(lambda: client.get("/readyz").status_code == 200, 300, "/readyz after the reboot")
         assert _sample_count(install) >= 2
@@ -532,7 +544,9 @@ def _check_renewal(install: Install) -> None:
     probe = machine.run(
         f"curl -fsS 'http://127.0.0.1:9115/probe?module=http_2xx&target=https://{DOMAIN}/healthz'"
     ).stdout
-    expiry = [line for line in probe.splitlines() if line.startswith("probe_ssl_earliest_cert_expiry")]
+    expiry = [
+        line for line in probe.splitlines() if line.startswith("probe_ssl_earliest_cert_expiry")
+    ]
     assert expiry, probe
     left_days = (float(expiry[0].split()[-1]) - time.time()) / 86400
     assert 0 < left_days < 14, left_days
@@ -555,7 +569,11 @@ def _build(tmp: Path, sha: str, *, broken: bool = False) -> Path:
     """An artifact of this checkout under another commit id; ``broken``: its API never starts."""
     source = tmp / f"source-{sha[:8]}"
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     for name in filter(None, files):
         target = source / name
@@ -569,7 +587,11 @@ def _build(tmp: Path, sha: str, *, broken: bool = False) -> Path:
         text = cli.read_text()
         marker = "def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:\n"
         assert marker in text
-        cli.write_text(text.replace(marker, marker + "    raise SystemExit('this release is broken on purpose')\n"))
+        cli.write_text(
+            text.replace(
+                marker, marker + "    raise SystemExit('this release is broken on purpose')\n"
+            )
+        )
     out = tmp / "dist"
     result = subprocess.run(
         ["bash", "deploy/build-artifact.sh", "--out", str(out), "--sha", sha],
@@ -643,7 +665,9 @@ def test_guide_with_docker_compose(image: Path, tmp_path: Path, receiver: Receiv
         machine.run("systemctl is-active obd2-dashboard-api obd2-dashboard-worker nginx docker")
         health = machine.run("docker ps --format '{{.Names}} {{.Status}}'").stdout
         assert health.count("(healthy)") == 2, health
-        drill = json.loads(machine.run("cat /var/lib/obd2-dashboard/backups/restore-drill.json").stdout)
+        drill = json.loads(
+            machine.run("cat /var/lib/obd2-dashboard/backups/restore-drill.json").stdout
+        )
         assert drill.get("ok") is True, drill
         vehicle_id, token = _vehicle_and_device(install)
         with install.client() as client:

@@ -1,12 +1,15 @@
 """The broker contract, held by the embedded broker and by the Redis one alike."""
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from obd2_dashboard.kit.broker import Backoff, Broker, BrokerUnavailableError, make_broker
 from tests.conftest import REDIS_URL, closed_port_url
+from tests.processes import RedisServer, free_port
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -56,6 +59,31 @@ async def test_prefixes_keep_installs_apart(redis_prefix: str) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_redis_that_requires_a_password_gets_the_one_in_the_url(tmp_path: Path) -> None:
+    # Production Redis requires a password (requirepass): REDIS_URL=redis://:PASSWORD@host/0.
+    password = secrets.token_urlsafe(24)
+    server = RedisServer(free_port(), tmp_path, password=password)
+    server.start()
+    try:
+        broker = make_broker(server.url, "pw:")
+        try:
+            await broker.ping()
+            await broker.set("k", "v")
+            assert await broker.get("k") == "v"
+        finally:
+            await broker.close()
+        wrong = server.url.replace(password, secrets.token_urlsafe(24))
+        for url in (wrong, f"redis://127.0.0.1:{server.port}/0"):
+            refused = make_broker(url, "pw:")
+            try:
+                with pytest.raises(BrokerUnavailableError):
+                    await refused.ping()
+            finally:
+                await refused.close()
+    finally:
+        server.kill()
 
 
 async def test_unreachable_redis_fails_ping_with_its_own_error() -> None:

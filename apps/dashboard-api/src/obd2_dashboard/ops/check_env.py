@@ -3,15 +3,20 @@
 It reads the file the way systemd's ``EnvironmentFile=`` does (``KEY=value`` lines, ``#`` and
 ``;`` comments) and warns, one line each and never showing a value, about: permissions other
 than 0600/0640, missing production variables, values the server would refuse, placeholders
-left from the example, and names the server does not know (typos).
+left from the example, weak secrets (a SESSION_SECRET under 32 characters, a database or Redis
+password under 16, a common password, a production Redis without a password) and names the
+server does not know (typos). The deploy stops on any warning.
 """
 
+import re
 import stat
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
+from obd2_dashboard.auth.passwords import common_passwords
 from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError
 from obd2_dashboard.settings import Settings, SettingsError
 
@@ -19,6 +24,11 @@ DEFAULT_FILE = Path("/etc/obd2-dashboard.env")
 ALLOWED_MODES = (0o600, 0o640)
 REQUIRED_IN_PRODUCTION = ("OBD2_ENV", "DATABASE_URL", "REDIS_URL", "SESSION_SECRET")
 PLACEHOLDER = "CHANGE_ME"
+# CHANGE_ME as the example writes it, and as people retype it.
+_PLACEHOLDER = re.compile(r"change[_-]?me", re.IGNORECASE)
+MIN_SESSION_SECRET_CHARS = 32
+MIN_PASSWORD_CHARS = 16
+MAKE_ONE = "make one with: openssl rand -hex 24"
 # Read by libraries or set by the units rather than by Settings.
 KNOWN_OUTSIDE_SETTINGS = frozenset({"PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED", "TZ"})
 
@@ -48,6 +58,76 @@ def parse_env_file(text: str) -> tuple[dict[str, str], list[str]]:
     return values, problems
 
 
+def _url_password(url: str) -> tuple[str | None, str | None]:
+    """(the password of a database or Redis URL, its host); either None when there is none.
+
+    Both libpq and redis-py also take the password as a ``password=`` query parameter, and a
+    Unix socket as a ``host=`` one (libpq) or the ``unix://`` scheme (Redis).
+    """
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        password = unquote(parts.password) if parts.password is not None else None
+        host = parts.hostname
+    except ValueError:
+        return None, None
+    if password is None and query.get("password"):
+        password = query["password"][-1]
+    if not host and query.get("host"):
+        host = query["host"][-1]
+    if parts.scheme == "unix":
+        host = parts.path
+    return password or None, host or None
+
+
+def _weak_secret(name: str, secret: str, minimum: int, what: str) -> str | None:
+    if _PLACEHOLDER.search(secret):
+        return None  # reported once, as a placeholder
+    if len(secret) < minimum:
+        return f"{name}: {what} is shorter than {minimum} characters; {MAKE_ONE}"
+    if secret.casefold() in common_passwords():
+        return f"{name}: {what} is a common password; {MAKE_ONE}"
+    return None
+
+
+def check_secrets(values: dict[str, str]) -> list[str]:
+    """Example and weak secrets: SESSION_SECRET, the passwords in DATABASE_URL and REDIS_URL."""
+    warnings: list[str] = []
+    production = values.get("OBD2_ENV") == "production"
+    secret = values.get("SESSION_SECRET", "")
+    if secret and not _PLACEHOLDER.search(secret):
+        if len(secret) < MIN_SESSION_SECRET_CHARS:
+            warnings.append(
+                f"SESSION_SECRET is shorter than {MIN_SESSION_SECRET_CHARS} characters; "
+                "make one with: openssl rand -base64 48"
+            )
+        elif secret.casefold() in common_passwords():
+            warnings.append("SESSION_SECRET is a common password; openssl rand -base64 48")
+    database = values.get("DATABASE_URL", "")
+    if database.startswith("postgres"):
+        password, host = _url_password(database)
+        if password is not None:
+            problem = _weak_secret("DATABASE_URL", password, MIN_PASSWORD_CHARS, "its password")
+            warnings += [problem] if problem else []
+        elif host is not None and not host.startswith("/"):
+            warnings.append(
+                "DATABASE_URL has no password: PostgreSQL over TCP takes one "
+                "(postgresql://obd2:PASSWORD@127.0.0.1:5432/obd2)"
+            )
+    redis = values.get("REDIS_URL", "")
+    if redis:
+        password, _host = _url_password(redis)
+        if password is not None:
+            problem = _weak_secret("REDIS_URL", password, MIN_PASSWORD_CHARS, "its password")
+            warnings += [problem] if problem else []
+        elif production:
+            warnings.append(
+                "REDIS_URL has no password: in production Redis requires one (requirepass) "
+                "and the URL carries it (redis://:PASSWORD@127.0.0.1:6379/0)"
+            )
+    return warnings
+
+
 def check(path: Path) -> list[str]:
     try:
         info = path.stat()
@@ -71,8 +151,10 @@ def check(path: Path) -> list[str]:
     if values.get("DATABASE_URL", "").startswith("sqlite"):
         warnings.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
     for name, value in values.items():
-        if PLACEHOLDER in value:
+        if _PLACEHOLDER.search(value):
             warnings.append(f"{name} still holds the example's placeholder ({PLACEHOLDER}…)")
+    secret_warnings = check_secrets(values)
+    warnings += secret_warnings
     known = set(Settings.model_fields) | KNOWN_OUTSIDE_SETTINGS
     warnings += [
         f"{name} is not a setting the server knows (a typo?)"
@@ -80,6 +162,9 @@ def check(path: Path) -> list[str]:
         if name not in known
     ]
     settable = {k: v for k, v in values.items() if k in Settings.model_fields and v != ""}
+    if any(w.startswith("SESSION_SECRET ") for w in secret_warnings):
+        # Reported above; the server's own length check would say it a second time.
+        settable["SESSION_SECRET"] = "x" * MIN_SESSION_SECRET_CHARS * 2
     try:
         Settings.model_validate(settable)
     except SettingsError as exc:

@@ -9,7 +9,6 @@ import json
 import re
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
-from infra.tests.conftest import free_port
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
-from stack.nginx import SITE, NginxSite, wait_for_port
+from stack.nginx import SITE, NginxSite, serving
 
 ASSET = "assets/app.3f2a1b.js"
 
@@ -82,19 +79,8 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     settings = Settings(DATA_DIR=data, BACKUP_DIR=data / "backups", SSE_HEARTBEAT_S=1)
     upgrade_head(settings.database_url)
     vehicle_id, token = asyncio.run(seed(settings))
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port, "the API")
-    try:
+    with serving(create_app(settings), "the API") as port:
         yield Upstream(port, vehicle_id, token)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ The site file is used as shipped except for its ports and paths. The upstream is
 import asyncio
 import json
 import re
+import socket
 import ssl
 import subprocess
 import time
@@ -17,12 +18,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
-from stack.nginx import SITE, NginxSite, serving
+from stack.nginx import (
+    SHIPPED_NAME,
+    SITE,
+    NginxSite,
+    Received,
+    RecordingUpstream,
+    serving,
+)
 
 ASSET = "assets/app.3f2a1b.js"
 
@@ -98,6 +107,26 @@ def site(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterat
         yield Site(nginx.https, nginx.http, nginx.ssl_context(), nginx.access_log, upstream)
     finally:
         nginx.stop()
+
+
+@dataclass
+class Recorded:
+    """The site in front of an upstream that keeps every request's headers."""
+
+    nginx: NginxSite
+    upstream: RecordingUpstream
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    upstream = RecordingUpstream()
+    with serving(upstream, "the recording upstream", lifespan="off") as port:
+        nginx = NginxSite(tmp_path_factory.mktemp("nginx-recorded"), [port])
+        nginx.start()
+        try:
+            yield Recorded(nginx, upstream)
+        finally:
+            nginx.stop()
 
 
 def logged(site: Site, request_id: str) -> list[dict[str, object]]:
@@ -229,6 +258,84 @@ def test_sse_events_arrive_while_the_stream_stays_open(site: Site) -> None:
 # whole-stack soak saturates both cores on the other worker it has answered an upgrade after
 # more than 10 s (nginx itself waits up to 60 s for it).
 HANDSHAKE_DEADLINE_S = 60
+
+
+@contextmanager
+def browser_websocket(
+    https: str, ssl_context: ssl.SSLContext, path: str, headers: dict[str, str] | None = None
+) -> Iterator[ClientConnection]:
+    """A WebSocket as the site's own page opens it: to the site's name (Host and Origin both
+    ``dashboard.example.com:<port>``), connected to nginx on loopback."""
+    port = int(https.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=HANDSHAKE_DEADLINE_S)
+    with connect(
+        f"wss://{SHIPPED_NAME}:{port}{path}",
+        sock=sock,
+        ssl=ssl_context,
+        server_hostname="127.0.0.1",
+        origin=Origin(f"https://{SHIPPED_NAME}:{port}"),
+        additional_headers=headers,
+        open_timeout=HANDSHAKE_DEADLINE_S,
+    ) as ws:
+        yield ws
+
+
+def test_browser_websocket_from_the_sites_own_page_is_accepted(site: Site) -> None:
+    """The API refuses a WebSocket whose Origin is not its Host (a cookie-authenticated socket
+    has no CORS): behind nginx it must see the Host the browser sent, not the upstream's name."""
+    with _signed_in(site) as client:
+        cookie = client.cookies["obd2_session"]
+        headers = {"Cookie": f"obd2_session={cookie}"}
+        with browser_websocket(site.https, site.ssl_context, "/api/v1/streams/ws", headers) as ws:
+            ws.send(json.dumps({"type": "subscribe", "vehicle_id": site.upstream.vehicle_id}))
+            assert json.loads(ws.recv(timeout=HANDSHAKE_DEADLINE_S))["type"] == "subscribed"
+
+
+# What a client may claim about itself; nginx must replace it with what it saw.
+FORGED = {
+    "X-Forwarded-For": "198.51.100.7",
+    "X-Real-IP": "198.51.100.7",
+    "X-Forwarded-Proto": "http",
+}
+
+
+def assert_client_facts(received: Received, host: str, request_id: str) -> None:
+    """What the API learns about the client from nginx, each header sent exactly once."""
+    assert received.header("host") == host
+    assert received.header("x-forwarded-for") == "127.0.0.1"
+    assert received.header("x-real-ip") == "127.0.0.1"
+    assert received.header("x-forwarded-proto") == "https"
+    assert received.header("x-request-id") == request_id
+
+
+def test_every_proxying_location_tells_the_upstream_about_the_client(recorded: Recorded) -> None:
+    nginx, upstream = recorded.nginx, recorded.upstream
+    port = nginx.https_port
+    http_paths = [
+        "/api/v1/vehicles", "/api/v1/auth/login", "/api/v1/ingest", "/api/v1/torque",
+        "/api/v1/torque/", "/healthz", "/readyz", "/api/v1/streams/vehicles/1",
+    ]  # fmt: skip
+    with nginx.client() as client:
+        for n, path in enumerate(http_paths):
+            headers = {"Host": SHIPPED_NAME, "X-Request-ID": f"http-{n}", **FORGED}
+            answer = client.get(f"{nginx.https}{path}", headers=headers)
+            assert answer.json() == {"recorded": True}, path
+            received = upstream.last(path)
+            assert_client_facts(received, SHIPPED_NAME, f"http-{n}")
+            # Nothing asks the upstream to close: nginx keeps its connections to the API open.
+            assert received.values("connection") == [], path
+            assert received.values("upgrade") == [], path
+    for path in ("/api/v1/streams/ws", "/api/v1/bridge/ws"):
+        request_id = f"ws-{path.split('/')[3]}"
+        headers = {"X-Request-ID": request_id, **FORGED}
+        with browser_websocket(nginx.https, nginx.ssl_context(), path, headers) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=HANDSHAKE_DEADLINE_S) == "ping"
+        received = upstream.last(path)
+        assert received.kind == "websocket"
+        assert_client_facts(received, f"{SHIPPED_NAME}:{port}", request_id)
+        assert received.header("connection").lower() == "upgrade"
+        assert received.header("upgrade").lower() == "websocket"
 
 
 def test_bridge_websocket_upgrades_and_acks_a_batch(site: Site) -> None:

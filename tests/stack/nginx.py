@@ -32,6 +32,9 @@ SITE = REPO / "infra/nginx/obd2-dashboard.conf"
 # directory (/etc/nginx on Debian, the test's base directory here).
 SNIPPETS = REPO / "infra/nginx/snippets"
 SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
+# The host name in the shipped site, which the operator replaces with the real one: the tests
+# leave it, and send it as Host where the site's behaviour depends on it.
+SHIPPED_NAME = "dashboard.example.com"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:

@@ -34,6 +34,10 @@ from stack.nginx import (
 )
 
 ASSET = "assets/app.3f2a1b.js"
+SITE_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
 
 
 EMAIL, PASSWORD = "nginx@example.com", "correct horse battery"
@@ -205,6 +209,99 @@ def test_web_ui_with_long_cached_hashed_assets(site: Site) -> None:
     assert asset.headers["strict-transport-security"].startswith("max-age=")
     assert missing_asset.status_code == 404
     assert metrics.status_code == 404
+
+
+# What every answer of the site tells browsers, whichever location made it (nginx or the API).
+BROWSER_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "strict-origin-when-cross-origin",
+    "permissions-policy": "geolocation=(), camera=(), microphone=()",
+    "content-security-policy": SITE_CONTENT_SECURITY_POLICY,
+}
+# Only over HTTPS: a browser ignores it over plain HTTP, where RFC 6797 forbids sending it.
+HSTS = {"strict-transport-security": "max-age=63072000; includeSubDomains"}
+
+
+def sent_once(response: httpx.Response, expected: dict[str, str]) -> dict[str, list[str]]:
+    """The headers of ``expected`` whose values differ from it (each must come exactly once)."""
+    return {
+        name: response.headers.get_list(name)
+        for name, value in expected.items()
+        if response.headers.get_list(name) != [value]
+    }
+
+
+def test_every_location_sends_the_whole_set_of_security_headers(site: Site) -> None:
+    """nginx drops every server-level add_header in a location that has one of its own: one
+    request per location (and per kind of answer: the API's, nginx's own errors, files)."""
+    vehicle = site.upstream.vehicle_id
+    https = [
+        ("GET", "/", 200),
+        ("GET", f"/{ASSET}", 200),
+        ("GET", "/assets/gone.1.js", 404),
+        ("GET", "/api/v1/vehicles", 401),
+        ("POST", "/api/v1/auth/login", 422),
+        ("POST", "/api/v1/ingest", 422),
+        ("GET", "/api/v1/torque", 401),
+        ("GET", "/api/v1/torque/", 307),
+        ("GET", "/healthz", 200),
+        ("GET", "/readyz", 200),
+        ("GET", "/metrics", 404),
+        ("GET", f"/api/v1/streams/vehicles/{vehicle}", 401),
+        ("GET", "/api/v1/streams/ws", 404),
+        ("GET", "/api/v1/bridge/ws", 404),
+    ]
+    wrong = {}
+    with site.client() as client:
+        for method, path, status in https:
+            response = client.request(method, f"{site.https}{path}", json={})
+            assert response.status_code == status, (path, response.text)
+            if mismatched := sent_once(response, BROWSER_HEADERS | HSTS):
+                wrong[f"{method} {path}"] = mismatched
+        # nginx's own refusal, before the API sees anything.
+        too_big = client.post(f"{site.https}/api/v1/ingest", content=b"x" * (3 * 1024 * 1024))
+        assert too_big.status_code == 413
+        if mismatched := sent_once(too_big, BROWSER_HEADERS | HSTS):
+            wrong["413"] = mismatched
+    with httpx.Client(timeout=10) as client:
+        for path, status in [
+            ("/", 301), ("/.well-known/acme-challenge/token123", 200),
+            ("/.well-known/acme-challenge/gone", 404),
+        ]:  # fmt: skip
+            response = client.get(f"{site.http}{path}")
+            assert response.status_code == status, path
+            if mismatched := sent_once(response, BROWSER_HEADERS):
+                wrong[f"port 80 {path}"] = mismatched
+            if "strict-transport-security" in response.headers:
+                wrong[f"port 80 {path}"] = {"strict-transport-security": ["sent over HTTP"]}
+    assert wrong == {}
+
+
+def test_the_api_docs_page_keeps_its_own_content_security_policy(site: Site) -> None:
+    """Its one inline script starts Swagger UI: with the site's policy as well (a browser
+    enforces every policy it gets) the page would stay blank."""
+    from obd2_dashboard.kit.docs import DOCS_CONTENT_SECURITY_POLICY
+
+    with site.client() as client:
+        docs = client.get(f"{site.https}/api/v1/docs")
+    assert docs.status_code == 200
+    assert docs.headers.get_list("content-security-policy") == [DOCS_CONTENT_SECURITY_POLICY]
+    assert sent_once(docs, HSTS) == {}
+
+
+def test_hashed_assets_are_cached_for_a_year_but_a_missing_one_is_not(site: Site) -> None:
+    with site.client() as client:
+        asset = client.get(f"{site.https}/{ASSET}")
+        revalidated = client.get(
+            f"{site.https}/{ASSET}", headers={"If-Modified-Since": asset.headers["last-modified"]}
+        )
+        missing = client.get(f"{site.https}/assets/gone.2.js")
+    assert (asset.status_code, revalidated.status_code, missing.status_code) == (200, 304, 404)
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert revalidated.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # A file missing now (a deploy under way, an old page) may be there at the next try.
+    assert "cache-control" not in missing.headers
 
 
 def test_long_torque_query_passes_and_big_bodies_stop_at_2_mib(site: Site) -> None:
@@ -416,6 +513,66 @@ def test_forged_forwarded_for_does_not_escape_the_sign_in_limit(site: Site) -> N
             f"{site.https}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}
         )
     assert ok.status_code == 200
+
+
+@dataclass
+class Block:
+    """A block of an nginx file (``server``, ``location = /healthz``): its own directives, each
+    with its spaces squeezed, and the blocks inside it."""
+
+    header: str
+    directives: list[str]
+    blocks: list["Block"]
+
+
+def parse_blocks(text: str) -> Block:
+    root = Block("", [], [])
+    stack = [root]
+    statement, quote, comment = "", "", False
+    for char in text:
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            statement += char
+            quote = "" if char == quote else quote
+        elif char == "#":
+            comment = True
+        elif char in "'\"":
+            statement += char
+            quote = char
+        elif char == "{":
+            block = Block(" ".join(statement.split()), [], [])
+            stack[-1].blocks.append(block)
+            stack.append(block)
+            statement = ""
+        elif char == "}":
+            stack.pop()
+            statement = ""
+        elif char == ";":
+            stack[-1].directives.append(" ".join(statement.split()) + ";")
+            statement = ""
+        else:
+            statement += char
+    return root
+
+
+def test_every_location_includes_the_header_snippets() -> None:
+    """A guard for locations added later: the requests above cover only the ones there are."""
+    servers = [b for b in parse_blocks(SITE.read_text()).blocks if b.header == "server"]
+    assert len(servers) == 2
+    locations = 0
+    for server in servers:
+        https = "listen 443 ssl http2;" in server.directives
+        snippet = "security-headers" if https else "browser-headers"
+        assert f"include snippets/obd2-dashboard-{snippet}.conf;" in server.directives
+        for location in server.blocks:
+            locations += 1
+            wanted = f"include snippets/obd2-dashboard-{snippet}.conf;"
+            assert wanted in location.directives, location.header
+            if any(d.startswith("proxy_pass ") for d in location.directives):
+                proxy = "include snippets/obd2-dashboard-proxy.conf;"
+                assert proxy in location.directives, location.header
+    assert locations >= 10
 
 
 def test_nginx_lets_go_of_idle_api_connections_before_the_api_closes_them() -> None:

@@ -24,6 +24,7 @@ from websockets.typing import Origin
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
+from obd2_dashboard.web.endpoints import CONTENT_SECURITY_POLICY
 from stack.nginx import (
     SHIPPED_NAME,
     SITE,
@@ -34,10 +35,9 @@ from stack.nginx import (
 )
 
 ASSET = "assets/app.3f2a1b.js"
-SITE_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
+# The policy the API serves the web UI with (and the browser tests run it under): behind nginx
+# the same, so that a deployment does not loosen or break what the tests saw.
+SITE_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY
 
 
 EMAIL, PASSWORD = "nginx@example.com", "correct horse battery"

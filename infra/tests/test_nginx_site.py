@@ -166,15 +166,35 @@ def handshake(site: Site, version: str) -> int:
     ).returncode  # fmt: skip
 
 
-def test_http_redirects_except_acme_challenges(site: Site) -> None:
+def test_http_redirects_to_the_sites_own_name_except_acme_challenges(site: Site) -> None:
     with httpx.Client(timeout=10) as client:
         redirected = client.get(f"{site.http}/api/v1/vehicles?x=1")
+        # Whatever name a request arrives with (this server is the only one on port 80 here),
+        # the redirect goes to the site's: never to a host the client chose.
+        bogus = client.get(f"{site.http}/login", headers={"Host": "attacker.example"})
         challenge = client.get(f"{site.http}/.well-known/acme-challenge/token123")
     assert redirected.status_code == 301
-    assert redirected.headers["location"].startswith("https://")
-    assert redirected.headers["location"].endswith("/api/v1/vehicles?x=1")
+    assert redirected.headers["location"] == f"https://{SHIPPED_NAME}/api/v1/vehicles?x=1"
+    assert bogus.status_code == 301
+    assert bogus.headers["location"] == f"https://{SHIPPED_NAME}/login"
     assert challenge.status_code == 200
     assert challenge.text == "token123.key"
+
+
+def test_no_answer_names_the_nginx_version(site: Site) -> None:
+    with httpx.Client(timeout=10) as client:
+        answers = [
+            client.get(f"{site.http}/"),
+            client.get(f"{site.http}/.well-known/acme-challenge/gone"),
+        ]
+    with site.client() as client:
+        answers += [client.get(f"{site.https}/metrics"), client.get(f"{site.https}/assets/x.js")]
+    assert [a.status_code for a in answers] == [301, 404, 404, 404]
+    for answer in answers:
+        assert answer.headers["server"] == "nginx"
+        # nginx's own pages end in "<center>nginx/1.22.1</center>" with server_tokens on.
+        assert "<center>nginx</center>" in answer.text
+        assert "nginx/" not in answer.text
 
 
 def test_request_id_is_echoed_or_generated_and_logged(site: Site) -> None:

@@ -33,6 +33,7 @@ from stack.nginx import (
     RecordingUpstream,
     serving,
 )
+from testkit.ports import free_port
 
 ASSET = "assets/app.3f2a1b.js"
 # The policy the API serves the web UI with (and the browser tests run it under): behind nginx
@@ -508,6 +509,28 @@ def test_torque_token_stays_out_of_nginx_logs(site: Site) -> None:
         text = log.read_text()
         assert token not in text, log.name
         assert token[12:] not in text, log.name
+
+
+def test_torque_tokens_stay_out_of_the_error_log_while_the_api_is_down(
+    tmp_path: Path,
+) -> None:
+    """nginx writes the request line, query string and all, with each upstream error: every
+    spelling of the Torque path must reach the location that keeps those lines out."""
+    nginx = NginxSite(tmp_path, [free_port()]).start()  # nothing listens upstream
+    try:
+        with nginx.client() as client:
+            paths = ["/api/v1/torque", "/api/v1/torque/", "/api/v1/torque/upload"]
+            for n, path in enumerate(paths):
+                down = client.get(f"{nginx.https}{path}", params={"token": f"SECRET{n}x", "kc": 1})
+                assert down.status_code == 502, path
+            # The same error elsewhere is logged with its query: the check below can see one.
+            other = client.get(f"{nginx.https}/api/v1/vehicles", params={"token": "VISIBLE"})
+            assert other.status_code == 502
+    finally:
+        nginx.stop()
+    log = nginx.error_log.read_text()
+    assert "token=VISIBLE" in log
+    assert "SECRET" not in log
 
 
 def test_forged_forwarded_for_does_not_escape_the_sign_in_limit(site: Site) -> None:

@@ -36,6 +36,13 @@ from stack.nginx import (
 from testkit.ports import free_port
 
 ASSET = "assets/app.3f2a1b.js"
+# The web UI's kinds of text files, long enough to be worth compressing.
+COMPRESSIBLE = {
+    "assets/app.51c0de.js": "export const gauges = [];\n" * 40,
+    "assets/app.51c0de.css": ".gauge { color: var(--series); }\n" * 40,
+    "favicon.svg": '<svg xmlns="http://www.w3.org/2000/svg"><circle r="1"/></svg>\n' * 20,
+    "assets/pids.51c0de.json": '{"RPM": "engine speed"}\n' * 40,
+}
 # The policy the API serves the web UI with (and the browser tests run it under): behind nginx
 # the same, so that a deployment does not loosen or break what the tests saw.
 SITE_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY
@@ -104,6 +111,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterat
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>obd2-dashboard</title>")
     (dist / ASSET).write_text("console.log('hashed');")
+    for name, text in COMPRESSIBLE.items():
+        (dist / name).write_text(text)
     (acme / ".well-known/acme-challenge").mkdir(parents=True)
     (acme / ".well-known/acme-challenge/token123").write_text("token123.key")
     nginx = NginxSite(base, [upstream.port], dist=dist, acme=acme, worker_connections=256)
@@ -323,6 +332,31 @@ def test_hashed_assets_are_cached_for_a_year_but_a_missing_one_is_not(site: Site
     assert revalidated.headers["cache-control"] == "public, max-age=31536000, immutable"
     # A file missing now (a deploy under way, an old page) may be there at the next try.
     assert "cache-control" not in missing.headers
+
+
+def test_the_web_uis_files_are_compressed_and_the_apis_answers_never(site: Site) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    with site.client() as client:
+        files = {name: client.get(f"{site.https}/{name}", headers=gzip) for name in COMPRESSIBLE}
+        # BREACH: a compressed answer that holds a secret (the CSRF token, a device's token)
+        # and text an attacker chose leaks the secret through its length.
+        api = [
+            client.get(f"{site.https}/api/v1/openapi.json", headers=gzip),
+            client.post(
+                f"{site.https}/api/v1/auth/login",
+                json={"email": EMAIL, "password": PASSWORD}, headers=gzip,
+            ),
+            client.get(f"{site.https}/healthz", headers=gzip),
+        ]  # fmt: skip
+    for name, answer in files.items():
+        assert answer.status_code == 200, name
+        assert answer.headers.get("content-encoding") == "gzip", name
+        assert answer.text == COMPRESSIBLE[name], name
+        assert answer.headers["vary"] == "Accept-Encoding", name
+    for answer in api:
+        assert answer.status_code == 200, answer.url
+        assert answer.headers["content-type"].startswith("application/json")
+        assert "content-encoding" not in answer.headers, answer.url
 
 
 def test_long_torque_query_passes_and_big_bodies_stop_at_2_mib(site: Site) -> None:

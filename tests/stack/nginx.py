@@ -216,6 +216,8 @@ class NginxSite:
         make_certificate(self.base)
         self._write_site()
         main_conf = self.base / "nginx.conf"
+        # What Debian's /etc/nginx/nginx.conf sets in http {} that the site depends on or must
+        # withstand (gzip on, for text/html) is set here the same.
         # As root, workers would otherwise run as nobody and could not read the test's files.
         user = "user root;" if os.geteuid() == 0 else ""
         main_conf.write_text(
@@ -228,6 +230,7 @@ class NginxSite:
             http {{
                 include /etc/nginx/mime.types;
                 default_type application/octet-stream;
+                gzip on;
                 client_body_temp_path {self.base}/client_body;
                 proxy_temp_path {self.base}/proxy;
                 fastcgi_temp_path {self.base}/fastcgi;

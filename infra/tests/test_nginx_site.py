@@ -93,6 +93,12 @@ class Site:
     def client(self) -> httpx.Client:
         return httpx.Client(verify=self.ssl_context, timeout=10)
 
+    def client_from(self, address: str) -> httpx.Client:
+        """A client whose requests come from ``address`` (any of 127.0.0.0/8): nginx's
+        per-address limits then count it apart from the other tests' clients."""
+        transport = httpx.HTTPTransport(verify=self.ssl_context, local_address=address)
+        return httpx.Client(transport=transport, timeout=30)
+
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
@@ -570,13 +576,8 @@ def test_torque_tokens_stay_out_of_the_error_log_while_the_api_is_down(
 def test_forged_forwarded_for_does_not_escape_the_sign_in_limit(site: Site) -> None:
     """The API counts sign-in attempts per client address, which it learns from nginx's
     X-Forwarded-For: an address the client made up must not count instead of its own."""
-
-    def client_from(address: str) -> httpx.Client:
-        transport = httpx.HTTPTransport(verify=site.ssl_context, local_address=address)
-        return httpx.Client(transport=transport, timeout=30)
-
     answers = []
-    with client_from("127.0.0.2") as client:
+    with site.client_from("127.0.0.2") as client:
         for n in range(21):  # LOGIN_MAX_ATTEMPTS_PER_IP is 20
             response = client.post(
                 f"{site.https}/api/v1/auth/login",
@@ -585,11 +586,38 @@ def test_forged_forwarded_for_does_not_escape_the_sign_in_limit(site: Site) -> N
             )
             answers.append(response.status_code)
     assert answers == [401] * 20 + [429]
-    with client_from("127.0.0.3") as other:
+    with site.client_from("127.0.0.3") as other:
         ok = other.post(
             f"{site.https}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}
         )
     assert ok.status_code == 200
+
+
+def test_sign_in_floods_are_refused_by_nginx_while_other_routes_answer(site: Site) -> None:
+    """Requests the API answers without counting them (a malformed body: 422) show nginx's own
+    limit; a person meets the API's first, which says how long to wait (Retry-After)."""
+    from obd2_dashboard.settings import Settings
+
+    login = f"{site.https}/api/v1/auth/login"
+    answers: list[int] = []
+    with site.client_from("127.0.0.4") as client:
+        while len(answers) < 200 and 429 not in answers:
+            answers.append(client.post(login, json={"email": "flood"}).status_code)
+        refused = client.post(login, json={"email": "flood"})
+        health = client.get(f"{site.https}/healthz")
+        me = client.get(f"{site.https}/api/v1/auth/me")
+    assert 429 in answers, f"{len(answers)} sign-in requests in a row, none refused"
+    allowed = answers.index(429)
+    assert set(answers[:allowed]) == {422}
+    assert allowed > Settings().LOGIN_MAX_ATTEMPTS_PER_IP
+    # nginx's answer, not the API's (which is JSON and names a wait).
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/html")
+    assert sent_once(refused, BROWSER_HEADERS | HSTS) == {}
+    assert (health.status_code, me.status_code) == (200, 401)
+    with site.client_from("127.0.0.5") as other:
+        signed_in = other.post(login, json={"email": EMAIL, "password": PASSWORD})
+    assert signed_in.status_code == 200
 
 
 @dataclass

@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -618,6 +618,50 @@ def test_sign_in_floods_are_refused_by_nginx_while_other_routes_answer(site: Sit
     with site.client_from("127.0.0.5") as other:
         signed_in = other.post(login, json={"email": EMAIL, "password": PASSWORD})
     assert signed_in.status_code == 200
+
+
+# limit_conn obd2_live_streams in the site: open streams (SSE or WebSocket) per client address.
+LIVE_STREAMS_PER_ADDRESS = 128
+
+
+def open_socket_status(nginx: NginxSite, path: str, source: str, stack: ExitStack) -> int:
+    """Opens a WebSocket through nginx from ``source`` (raw: no thread per socket), keeps it
+    open until ``stack`` closes, and returns the handshake's status."""
+    sock = socket.create_connection(
+        ("127.0.0.1", nginx.https_port), timeout=HANDSHAKE_DEADLINE_S, source_address=(source, 0)
+    )
+    tls = stack.enter_context(nginx.ssl_context().wrap_socket(sock, server_hostname="127.0.0.1"))
+    tls.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: {SHIPPED_NAME}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = tls.recv(4096)
+        assert chunk, "nginx closed the connection before answering"
+        head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def test_open_live_streams_per_address_are_limited(recorded: Recorded) -> None:
+    nginx, path = recorded.nginx, "/api/v1/streams/ws"
+    with ExitStack() as held:
+        statuses = [
+            open_socket_status(nginx, path, "127.0.0.6", held)
+            for _ in range(LIVE_STREAMS_PER_ADDRESS + 1)
+        ]
+        assert statuses == [101] * LIVE_STREAMS_PER_ADDRESS + [429]
+        with ExitStack() as other:
+            assert open_socket_status(nginx, path, "127.0.0.7", other) == 101
+    # Once they are closed, the address may open streams again (nginx counts what is open).
+    deadline = time.monotonic() + 30
+    while True:
+        with ExitStack() as again:
+            if open_socket_status(nginx, path, "127.0.0.6", again) == 101:
+                break
+        assert time.monotonic() < deadline, "the closed streams still count"
+        time.sleep(0.05)
 
 
 @dataclass

@@ -18,7 +18,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid() -> None:
     checked = promtool("check", "rules", "obd2-dashboard.rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert "SUCCESS: 11 rules found" in checked.stdout
 
 
 def test_scrape_config_is_valid() -> None:
@@ -57,6 +57,8 @@ def test_every_alert_has_a_firing_test_and_the_doc_names_its_metrics() -> None:
         "obd2_backup_newest_verified_timestamp_seconds",
         "obd2_restore_drill_last_success_timestamp_seconds",
         "node_filesystem_avail_bytes",
+        "probe_ssl_earliest_cert_expiry",
+        "probe_success",
     ):
         assert metric in doc
     for alert in alerts:

@@ -1,8 +1,10 @@
 """infra/nginx/obd2-dashboard.conf in a real nginx on loopback ports, with a certificate made here.
 
-The site file is used as shipped except for its ports, paths and the servers of its upstream;
-the test's own nginx.conf stands in for what /etc/nginx/nginx.conf gives the site on a server.
-Used by infra/tests/test_nginx_site.py (one API) and the whole-stack suite (several).
+The site file is used as shipped except for its ports, paths and the servers of its upstream,
+and its snippets (infra/nginx/snippets) are installed beside the test's nginx.conf as Debian has
+them beside /etc/nginx/nginx.conf; the test's own nginx.conf stands in for what
+/etc/nginx/nginx.conf gives the site on a server. Used by infra/tests/test_nginx_site.py (one API
+or an upstream in the test's process) and the whole-stack suite (several APIs).
 """
 
 import os
@@ -10,18 +12,29 @@ import shutil
 import signal
 import ssl
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
+import uvicorn
 
 from stack.processes import tool
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "infra/nginx/obd2-dashboard.conf"
+# The site includes these as snippets/<name>, which nginx resolves against its configuration
+# directory (/etc/nginx on Debian, the test's base directory here).
+SNIPPETS = REPO / "infra/nginx/snippets"
 SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
+# The host name in the shipped site, which the operator replaces with the real one: the tests
+# leave it, and send it as Host where the site's behaviour depends on it.
+SHIPPED_NAME = "dashboard.example.com"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -55,6 +68,78 @@ def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
         except httpx.TransportError:
             assert time.monotonic() < deadline, f"{what} did not answer on port {port}"
             time.sleep(0.1)
+
+
+@contextmanager
+def serving(app: Any, what: str, lifespan: Literal["on", "off"] = "on") -> Iterator[int]:
+    """The ASGI ``app`` on a spare loopback port, in a thread of this process; yields the port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan=lifespan)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), f"{what} did not start"
+        assert time.monotonic() < deadline, f"{what} did not answer on port {port}"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request or WebSocket handshake as it reached the upstream."""
+
+    kind: str  # "http" or "websocket"
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (a list: a header sent twice shows as two)."""
+        return [v for k, v in self.headers if k == name.lower()]
+
+    def header(self, name: str) -> str:
+        """The one value of ``name``; fails when it is missing or was sent more than once."""
+        values = self.values(name)
+        assert len(values) == 1, f"{name}: {values} in {self.kind} {self.path}"
+        return values[0]
+
+
+@dataclass
+class RecordingUpstream:
+    """An ASGI app (served with lifespan off) that keeps what nginx sends it: every request
+    answers 200 with a small JSON body, every WebSocket is accepted and echoes what it gets."""
+
+    received: list[Received] = field(default_factory=list)
+
+    def last(self, path: str) -> Received:
+        found = [r for r in self.received if r.path == path]
+        assert found, f"nothing reached the upstream at {path}"
+        return found[-1]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        query = scope["query_string"].decode("latin-1")
+        self.received.append(Received(scope["type"], scope["path"], query, headers))
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
+            while (message := await receive())["type"] == "websocket.receive":
+                await send({"type": "websocket.send", "text": message.get("text") or ""})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"application/json")]}
+        )  # fmt: skip
+        await send({"type": "http.response.body", "body": b'{"recorded": true}'})
 
 
 @dataclass
@@ -102,6 +187,10 @@ class NginxSite:
         acme = self.acme or self.base / "acme"
         dist.mkdir(exist_ok=True)
         acme.mkdir(exist_ok=True)
+        snippets = self.base / "snippets"
+        snippets.mkdir(exist_ok=True)
+        for snippet in SNIPPETS.glob("*.conf"):
+            shutil.copyfile(snippet, snippets / snippet.name)
         (self.base / "site.conf").write_text(
             templated_site(
                 {
@@ -127,6 +216,8 @@ class NginxSite:
         make_certificate(self.base)
         self._write_site()
         main_conf = self.base / "nginx.conf"
+        # What Debian's /etc/nginx/nginx.conf sets in http {} that the site depends on or must
+        # withstand (gzip on, for text/html) is set here the same.
         # As root, workers would otherwise run as nobody and could not read the test's files.
         user = "user root;" if os.geteuid() == 0 else ""
         main_conf.write_text(
@@ -139,6 +230,7 @@ class NginxSite:
             http {{
                 include /etc/nginx/mime.types;
                 default_type application/octet-stream;
+                gzip on;
                 client_body_temp_path {self.base}/client_body;
                 proxy_temp_path {self.base}/proxy;
                 fastcgi_temp_path {self.base}/fastcgi;

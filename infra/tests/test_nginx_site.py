@@ -28,6 +28,7 @@ from obd2_dashboard.web.endpoints import CONTENT_SECURITY_POLICY
 from stack.nginx import (
     SHIPPED_NAME,
     SITE,
+    site_text,
     NginxSite,
     Received,
     RecordingUpstream,
@@ -195,6 +196,28 @@ def test_http_redirects_to_the_sites_own_name_except_acme_challenges(site: Site)
     assert bogus.headers["location"] == f"https://{SHIPPED_NAME}/login"
     assert challenge.status_code == 200
     assert challenge.text == "token123.key"
+
+
+def test_the_port_80_file_alone_serves_challenges_before_there_is_a_certificate(
+    tmp_path: Path,
+) -> None:
+    # The guide's first step: only obd2-dashboard-http.conf is enabled, certbot then gets the
+    # certificate through it (webroot). It must stand alone: no certificate, no port-443 file.
+    acme = tmp_path / "acme"
+    (acme / ".well-known" / "acme-challenge").mkdir(parents=True)
+    (acme / ".well-known" / "acme-challenge" / "token9").write_text("token9.key")
+    nginx = NginxSite(tmp_path / "nginx", [free_port()], acme=acme, only_http=True).start()
+    try:
+        with httpx.Client(timeout=10) as client:
+            challenge = client.get(f"{nginx.http}/.well-known/acme-challenge/token9")
+            other = client.get(f"{nginx.http}/")
+        assert challenge.status_code == 200
+        assert challenge.text == "token9.key"
+        assert other.status_code == 301
+        assert other.headers["location"] == f"https://{SHIPPED_NAME}/"
+        assert "ssl_certificate" not in nginx.base.joinpath("site.conf").read_text()
+    finally:
+        nginx.stop()
 
 
 def test_no_answer_names_the_nginx_version(site: Site) -> None:
@@ -707,7 +730,7 @@ def parse_blocks(text: str) -> Block:
 
 def test_every_location_includes_the_header_snippets() -> None:
     """A guard for locations added later: the requests above cover only the ones there are."""
-    servers = [b for b in parse_blocks(SITE.read_text()).blocks if b.header == "server"]
+    servers = [b for b in parse_blocks(site_text()).blocks if b.header == "server"]
     assert len(servers) == 2
     locations = 0
     for server in servers:

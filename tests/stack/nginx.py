@@ -28,6 +28,9 @@ from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "infra/nginx/obd2-dashboard.conf"
+# Port 80 and what both files use at nginx's http {} level; installed and enabled first.
+SITE_HTTP = REPO / "infra/nginx/obd2-dashboard-http.conf"
+SITE_FILES = (SITE_HTTP, SITE)
 # The site includes these as snippets/<name>, which nginx resolves against its configuration
 # directory (/etc/nginx on Debian, the test's base directory here).
 SNIPPETS = REPO / "infra/nginx/snippets"
@@ -51,9 +54,16 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def templated_site(replacements: dict[str, str]) -> str:
-    text = SITE.read_text()
+def site_text() -> str:
+    """Both site files, as nginx reads them from sites-enabled/ (port 80's first)."""
+    return "".join(file.read_text() for file in SITE_FILES)
+
+
+def templated_site(replacements: dict[str, str], *, only_http: bool = False) -> str:
+    text = SITE_HTTP.read_text() if only_http else site_text()
     for old, new in replacements.items():
+        if only_http and old not in text:
+            continue  # a setting of the port-443 file
         assert old in text, f"the site file no longer contains {old!r}"
         text = text.replace(old, new)
     return text
@@ -151,6 +161,8 @@ class NginxSite:
     dist: Path | None = None
     acme: Path | None = None
     worker_connections: int = 1024
+    # Only the port-80 file, as the guide enables it before there is a certificate.
+    only_http: bool = False
     http_port: int = field(default_factory=free_port)
     https_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -207,7 +219,8 @@ class NginxSite:
                     "/var/www/letsencrypt": str(acme),
                     "/var/log/nginx/obd2-dashboard.access.log": str(self.access_log),
                     "/var/log/nginx/error.log": str(self.error_log),
-                }
+                },
+                only_http=self.only_http,
             )
         )
 

@@ -6,8 +6,9 @@
 #   SSH_HOST=… SSH_USER=deploy SSH_KEY_FILE=… SSH_KNOWN_HOSTS_FILE=… \
 #     deploy/ship.sh dist/obd2-dashboard-<sha>.tar.gz [--dry-run]
 # SSH_KNOWN_HOSTS_FILE is required and must hold the server's host key: an unknown or changed
-# host key is refused, never learnt. Optional: SSH_PORT (22). Where the release goes and the
-# options of this VPS are the server's business (the forced command, DEPLOY_PATH/deploy.env).
+# host key is refused, never learnt. Optional: SSH_PORT (else ssh's own: 22, or ~/.ssh/config).
+# Where the release goes and the options of this VPS are the server's business (the forced
+# command, DEPLOY_PATH/deploy.env).
 set -euo pipefail
 
 die() { echo "ship: $*" >&2; exit 2; }
@@ -34,11 +35,13 @@ ship: (ssh-keyscan -p PORT HOST, compared with ssh-keygen -lf /etc/ssh/ssh_host_
 ship: the server); an unknown host key is refused, never learnt"
 fi
 
-port=${SSH_PORT:-22}
-opts=(-p "$port" -i "$SSH_KEY_FILE" -T
+opts=(-i "$SSH_KEY_FILE" -T
       -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 -o ServerAliveInterval=30
       -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$known_hosts"
       -o GlobalKnownHostsFile=/dev/null -o ClearAllForwardings=yes)
+# Without SSH_PORT, the port is ssh's own choice: 22, or what ~/.ssh/config says for the host.
+port=${SSH_PORT:-}
+if [ -n "$port" ]; then opts=(-p "$port" "${opts[@]}"); fi
 echo "ship: sending $name to $SSH_USER@$SSH_HOST${dry_run:+ (dry run)}" >&2
 status=0
 # The request is expanded here on purpose: the forced command reads it as SSH_ORIGINAL_COMMAND.

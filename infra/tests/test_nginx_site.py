@@ -28,11 +28,11 @@ from obd2_dashboard.web.endpoints import CONTENT_SECURITY_POLICY
 from stack.nginx import (
     SHIPPED_NAME,
     SITE,
-    site_text,
     NginxSite,
     Received,
     RecordingUpstream,
     serving,
+    site_text,
 )
 from testkit.ports import free_port
 

@@ -13,7 +13,7 @@ from testkit.vm import REPO
 
 GUIDE = REPO / "doc" / "ops-deploy.md"
 # Paths of this repository that a step copies or runs (relative to the checkout or the release).
-REPO_PATH = re.compile(r"\b((?:infra|deploy|doc|tools)/[\w./-]+)")
+REPO_PATH = re.compile(r"(?<![~\w/.-])((?:infra|deploy|doc|tools)/[\w./*-]+)")
 
 
 def test_every_shell_block_is_run_or_says_why_not() -> None:
@@ -74,6 +74,14 @@ def test_steps_run_top_to_bottom_without_a_person() -> None:
                 assert " -y" in line, f"step {step.name}: apt-get install without -y"
             if re.search(r"\bcertbot (certonly|renew|run)\b", line):
                 assert " -n" in step.script, f"step {step.name}: certbot without -n"
+
+
+def test_a_failing_command_stops_its_step() -> None:
+    # Steps run under `set -e`, which ignores a failure anywhere in `a && b` but at its end: a
+    # failed `nginx -t && systemctl reload nginx` would go on silently, to the reader as well.
+    for step in read_guide(GUIDE).steps:
+        for number, line in enumerate(step.script.splitlines(), start=step.line):
+            assert "&&" not in line, f"step {step.name}, line {number}: one command per line"
 
 
 def test_the_step_format_is_understood(tmp_path: Path) -> None:

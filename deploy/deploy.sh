@@ -240,12 +240,24 @@ switch_to() {
   mv -T "$DEPLOY_PATH/current.tmp" "$current"
 }
 
+restarts() {  # restarts UNIT: how often systemd has restarted it after a failure (empty: unknown)
+  systemctl show --property NRestarts --value "$1" 2>/dev/null || true
+}
+
 wait_ready() {  # wait_ready EXPECTED_SHA: 0 once /readyz is 200 from that release
-  local deadline=$((SECONDS + READYZ_TIMEOUT)) body
+  local deadline=$((SECONDS + READYZ_TIMEOUT)) body unit=${units[0]} before now
+  # A release whose API dies at start is not waited for until the deadline: once systemd has
+  # restarted the unit three times since the deploy's own restart, it is given up on.
+  before=$(restarts "$unit")
   while [ "$SECONDS" -lt "$deadline" ]; do
     if body=$(curl -fsS --max-time 5 "$READYZ_URL" 2>/dev/null) \
        && [[ "$body" == *"\"git_sha\":\"$1\""* ]]; then
       return 0
+    fi
+    now=$(restarts "$unit")
+    if [[ "$before" =~ ^[0-9]+$ && "$now" =~ ^[0-9]+$ ]] && [ $((now - before)) -ge 3 ]; then
+      say "$unit failed and was restarted $((now - before)) times: not waiting any longer"
+      return 1
     fi
     sleep 2
   done

@@ -601,12 +601,13 @@ def _build(tmp: Path, sha: str, *, broken: bool = False) -> Path:
 
 
 def _check_deploys(install: Install, tmp: Path, vehicle_id: int, token: str) -> None:
-    """Two more deploys over SSH with ship.sh, then one that never gets ready and is rolled back;
-    the data from before is there after all three. The deploy key does nothing else."""
+    """The guide's first deploy was one over SSH with ship.sh and the restricted key; a second
+    one, then a third that never gets ready and is rolled back. The data from before is there
+    after them. The deploy key does nothing else."""
     machine = install.machine
     before = _sample_count(install)
     assert before >= 2
-    for n in range(2):
+    for n in range(1):
         sha = secrets.token_hex(20)
         started = time.monotonic()
         result = install.ship(_build(tmp, sha))

@@ -78,3 +78,46 @@ def test_two_worker_processes_serve_one_port(backend: Backend, redis_prefix: str
         process.terminate()
         process.wait(30)
     assert process.returncode == 0
+
+
+def test_workers_that_start_slowly_are_waited_for(
+    backend: Backend, redis_prefix: str, tmp_path: Path
+) -> None:
+    # On a small or busy server a worker's start (importing the app) can take longer than
+    # uvicorn's default health-ping deadline, 5 s: uvicorn then killed and replaced the workers
+    # for ever. Here every worker process sleeps 7 s before it imports anything.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys, time\n"
+        "if any('spawn_main' in argument for argument in sys.orig_argv):\n"
+        "    time.sleep(7)\n"
+    )
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(tmp_path),
+        "DATABASE_URL": backend.database_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "SESSION_SECRET": SESSION_SECRET,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [CLI, "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        ready = False
+        while time.monotonic() < deadline and process.poll() is None and not ready:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert ready, log.read_text()[-2000:]
+        assert "died" not in log.read_text(), "uvicorn replaced a worker that was starting"
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -15,12 +15,19 @@ from obd2_dashboard.settings import Settings, load_settings
 # The default keep-alive (see Settings.HTTP_KEEP_ALIVE_S): longer than nginx's.
 KEEP_ALIVE_S: int = Settings.model_fields["HTTP_KEEP_ALIVE_S"].default
 
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
 _UVICORN_OPTIONS = {
     "log_config": None,
     "proxy_headers": True,
     "forwarded_allow_ips": "127.0.0.1,::1",
     "server_header": False,
     "timeout_graceful_shutdown": 10,
+    # With --workers, uvicorn kills a worker that does not answer its health ping within this
+    # long and starts another. Its default, 5 s, is less than a worker's start (importing the
+    # app) takes on a small or busy server: the install test's emulated machine restarted its
+    # workers for ever and never got ready. A worker that hangs is still replaced, later.
+    "timeout_worker_healthcheck": WORKER_HEALTHCHECK_TIMEOUT_S,
     # uvicorn's own protocol waits for ever on a client that sends part of its headers.
     "http": HeaderTimeoutProtocol,
 }

@@ -250,7 +250,7 @@ def _fetch_ca(install: Install, directory: Path) -> None:
     shim.write_text(
         "#!/bin/sh\n"
         f"exec /usr/bin/curl --connect-to {DOMAIN}:443:127.0.0.1:{forwards[443]} "
-        f"--connect-to {DOMAIN}:80:127.0.0.1:{forwards[80]} --cacert {install.ca} \"$@\"\n"
+        f'--connect-to {DOMAIN}:80:127.0.0.1:{forwards[80]} --cacert {install.ca} "$@"\n'
     )
     shim.chmod(0o755)
 

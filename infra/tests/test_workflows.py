@@ -187,8 +187,8 @@ def test_deploy_requires_ssh_known_hosts_and_uses_only_the_ssh_secrets() -> None
     assert "SSH_KNOWN_HOSTS_FILE=" in ship["run"]
     # The environment is restricted to main in the repository's settings, as the comment says.
     assert "Deployment branches" in text
-    section6 = (REPO / "doc/ops-deploy.md").read_text().split("## 6. Deploy", 1)[1]
-    assert "Deployment branches" in " ".join(section6.split("\n## ", 1)[0].split())
+    github = (REPO / "doc/ops-deploy.md").read_text().split("## 9. Deploys from GitHub", 1)[1]
+    assert "Deployment branches" in " ".join(github.split("\n## ", 1)[0].split())
 
 
 def run_step(

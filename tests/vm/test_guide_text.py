@@ -100,3 +100,10 @@ def test_the_step_format_is_understood(tmp_path: Path) -> None:
     assert len(guide.unmarked) == 1  # the marker before text no longer applies
     assert guide.not_run[0][1] == "a layout"
     assert [s.name for s in guide.for_path("b")] == ["one"]
+
+
+def test_the_guide_installs_the_uv_the_repository_pins() -> None:
+    pinned = re.search(r"^UV_VERSION=(\S+)$", (REPO / "tools/bootstrap.sh").read_text(), re.M)
+    assert pinned is not None
+    steps = "".join(step.script for step in read_guide(GUIDE).steps)
+    assert f"uv=={pinned.group(1)}" in steps

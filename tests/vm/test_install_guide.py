@@ -262,6 +262,23 @@ def _boot(image: Path, workdir: Path) -> Machine:
     return machine
 
 
+@contextlib.contextmanager
+def _installing(image: Path, tmp_path: Path) -> Iterator[Install]:
+    """A booted machine in its world (DNS, pebble) and a workstation that reaches it; the
+    timings of what ran are printed at the end, whatever happened."""
+    machine = _boot(image, tmp_path / "machine")
+    install = _prepare_workstation(machine, tmp_path)
+    try:
+        started = time.monotonic()
+        _prepare_world(machine)
+        _fetch_ca(install, tmp_path)
+        install.timings["boot-and-world"] = round(time.monotonic() - started, 1)
+        yield install
+    finally:
+        print("timings (s):", json.dumps(install.timings))
+        machine.stop()
+
+
 def _run_guide(install: Install, path: str, *, after: dict[str, str] | None = None) -> None:
     """Every step of the guide for ``path``; ``after[name]`` runs on the server after that step."""
     guide = read_guide(GUIDE)
@@ -434,12 +451,9 @@ def _check_closed(install: Install) -> None:
 
 
 def test_guide_with_debian_packages(image: Path, tmp_path: Path, receiver: Receiver) -> None:
-    machine = _boot(image, tmp_path / "machine")
-    try:
-        install = _prepare_workstation(machine, tmp_path)
+    with _installing(image, tmp_path) as install:
+        machine = install.machine
         started = time.monotonic()
-        _prepare_world(machine)
-        _fetch_ca(install, tmp_path)
         prefix = f"obd2vm{secrets.token_hex(4)}"
         _run_guide(
             install,
@@ -484,9 +498,6 @@ def test_guide_with_debian_packages(image: Path, tmp_path: Path, receiver: Recei
         with install.client() as client:
             _wait(lambda: client.get("/readyz").status_code == 200, 300, "/readyz after the reboot")
         assert _sample_count(install) >= 2
-    finally:
-        print("timings (s):", json.dumps(locals().get("install", None) and install.timings))
-        machine.stop()
 
 
 def _check_webhook_and_mqtt(
@@ -644,12 +655,9 @@ def _check_deploys(install: Install, tmp: Path, vehicle_id: int, token: str) -> 
 
 
 def test_guide_with_docker_compose(image: Path, tmp_path: Path, receiver: Receiver) -> None:
-    machine = _boot(image, tmp_path / "machine")
-    try:
-        install = _prepare_workstation(machine, tmp_path)
+    with _installing(image, tmp_path) as install:
+        machine = install.machine
         started = time.monotonic()
-        _prepare_world(machine)
-        _fetch_ca(install, tmp_path)
         standins = (
             "docker import --change 'ENTRYPOINT [\"/usr/local/bin/standin-entrypoint\"]' "
             "/var/lib/obd2-vm/standin-rootfs.tar obd2-standin/postgres:debian12 >/dev/null\n"
@@ -675,12 +683,9 @@ def test_guide_with_docker_compose(image: Path, tmp_path: Path, receiver: Receiv
             machine.run("cat /var/lib/obd2-dashboard/backups/restore-drill.json").stdout
         )
         assert drill.get("ok") is True, drill
-        vehicle_id, token = _vehicle_and_device(install)
+        _, token = _vehicle_and_device(install)
         with install.client() as client:
             _ingest(client, token, 1, [("RPM", 900.0), ("SPEED", 10.0)])
             assert client.get("/readyz").status_code == 200
         _check_closed(install)
         _wait(lambda: _sample_count(install) >= 2, 60, "the samples in the compose PostgreSQL")
-    finally:
-        print("timings (s):", json.dumps(locals().get("install", None) and install.timings))
-        machine.stop()

@@ -11,8 +11,8 @@ echo "127.0.0.1 $DOMAIN" >> /etc/hosts
 # The network's own certificate authorities: where the host reaches the package registries
 # through a TLS-inspecting proxy, it trusts that proxy's CA, and so must this machine (the test
 # copies the host's /usr/local/share/ca-certificates here first). uv trusts its own roots unless
-# told to use the system's.
-update-ca-certificates >/dev/null
+# told to use the system's. (update-ca-certificates runs once, at the end: it takes minutes under
+# software emulation.)
 install -d /etc/uv
 echo 'native-tls = true' > /etc/uv/uv.toml
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > /etc/pip.conf
@@ -36,14 +36,13 @@ cat > pebble.json <<'JSON'
   "externalAccountBindingRequired": false, "certificateValidityPeriod": 864000}}
 JSON
 cp ca.pem /usr/local/share/ca-certificates/test-acme-server.crt
-update-ca-certificates >/dev/null
 systemd-run --quiet --unit=pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 \
   /usr/bin/pebble -config /etc/pebble/pebble.json
 for _ in $(seq 120); do
-  curl -fsS https://localhost:14000/dir >/dev/null 2>&1 && break
+  curl -fsS --cacert ca.pem https://localhost:14000/dir >/dev/null 2>&1 && break
   sleep 1
 done
-curl -fsS https://localhost:14000/dir >/dev/null
+curl -fsS --cacert ca.pem https://localhost:14000/dir >/dev/null
 
 # certbot asks pebble instead of Let's Encrypt (root's own certbot settings, not the package's
 # /etc/letsencrypt/cli.ini, which an upgrade may replace).
@@ -52,5 +51,6 @@ echo 'server = https://localhost:14000/dir' >> /root/.config/letsencrypt/cli.ini
 
 # The root of what pebble issues (made afresh at each start of pebble), trusted as a public CA
 # is: by the blackbox exporter's probe of the site.
-curl -fsS https://localhost:15000/roots/0 > /usr/local/share/ca-certificates/pebble-root.crt
+curl -fsS --cacert ca.pem https://localhost:15000/roots/0 \
+  > /usr/local/share/ca-certificates/pebble-root.crt
 update-ca-certificates >/dev/null

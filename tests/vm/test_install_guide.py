@@ -236,7 +236,8 @@ def _prepare_world(machine: Machine) -> None:
             f"cat > /usr/local/share/ca-certificates/{authority.name}",
             stdin=authority.read_bytes(),
         )
-    machine.run(f"DOMAIN={DOMAIN}\n" + (Path(__file__).parent / "world.sh").read_text())
+    world = (Path(__file__).parent / "world.sh").read_text()
+    machine.run(f"DOMAIN={DOMAIN}\n{world}", timeout=1800)
 
 
 def _fetch_ca(install: Install, directory: Path) -> None:

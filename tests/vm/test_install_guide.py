@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import ssl
@@ -157,7 +158,7 @@ class Install:
         else:
             script = f"export OBD2_DOMAIN={DOMAIN} OBD2_EMAIL={EMAIL}\n{step.script}"
             if step.user != "root":
-                script = f"runuser -u {step.user} -- bash -euo pipefail -c {_quote(script)}"
+                script = f"runuser -u {step.user} -- bash -euo pipefail -c {shlex.quote(script)}"
             self.machine.run(
                 script, timeout=1800, stdin=stdin.encode() if stdin is not None else None
             )
@@ -201,10 +202,6 @@ class _NamedTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.extensions["sni_hostname"] = DOMAIN
         return super().handle_request(request)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def _prepare_workstation(machine: Machine, base: Path) -> Install:

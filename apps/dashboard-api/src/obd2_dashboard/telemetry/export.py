@@ -62,6 +62,10 @@ def samples_csv_response(
             iso = datetime.fromtimestamp(row_ts / 1000, UTC).isoformat(timespec="milliseconds")
             writer.writerow([row_ts, iso, *cells])
 
+        if not pids:
+            # A trip whose samples retention deleted: the header alone.
+            yield buffer.getvalue()
+            return
         async with sessionmaker() as session:
             async for chunk in SampleRepository(session).stream_rows(vehicle_id, pids, start, end):
                 for ts, pid, value in chunk:

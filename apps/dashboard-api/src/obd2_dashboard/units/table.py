@@ -34,11 +34,11 @@ L_PER_UK_GALLON = 4.54609
 KG_PER_POUND = 0.45359237
 STANDARD_GRAVITY = 9.80665  # m/s², to turn pound-mass into pound-force
 PA_PER_PSI = KG_PER_POUND * STANDARD_GRAVITY / 0.0254**2
-# Conventional values: inch of mercury at 0 °C, inch of water at 4 °C.
+# Conventional values (NIST SP 811): inch of mercury at 0 °C, inch of water at 39.2 °F.
 PA_PER_INHG = 3386.389
-PA_PER_INH2O = 249.08891
+PA_PER_INH2O = 249.082
 NM_PER_LBF_FT = KG_PER_POUND * STANDARD_GRAVITY * M_PER_FOOT
-KW_PER_HP = 0.745699872  # mechanical horsepower, 550 ft·lbf/s
+KW_PER_HP = 550 * NM_PER_LBF_FT / 1000  # mechanical horsepower: 550 ft·lbf/s
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ function example(units: DisplayUnits, system: UnitSystem): string {
   const other = new DisplayUnits(units.table, system);
   return EXAMPLES.map(([unit, value]) => {
     const shown = other.of(unit);
-    return `${shown.value(value).toFixed(unit === "L/100km" || unit === "kPa" ? 1 : 0)} ${shown.unit}`;
+    // Economy and psi need a decimal to tell systems apart; the rest read as whole numbers.
+    const digits = unit === "L/100km" || shown.unit === "psi" ? 1 : 0;
+    return `${shown.value(value).toFixed(digits)} ${shown.unit}`;
   }).join(" · ");
 }
 

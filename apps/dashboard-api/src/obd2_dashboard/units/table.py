@@ -54,6 +54,8 @@ class Conversion:
     scale: float = 1.0
     offset: float = 0.0
     inverse: bool = False
+    # Other spellings of ``unit`` as loggers write it (Torque's CSV: "miles", "ft-lb").
+    aliases: tuple[str, ...] = ()
 
     def to_unit(self, value: float) -> float:
         if self.inverse:
@@ -121,16 +123,51 @@ MPG_UK_TIMES_L_PER_100KM = 100 * L_PER_UK_GALLON / KM_PER_MILE
 
 UNITS: tuple[CanonicalUnit, ...] = (
     # Converted in imperial.
-    _converted("km/h", "speed", ("kph", "kmh", "km/hr"), Conversion("mph", 1 / KM_PER_MILE)),
-    _converted("°C", "temperature", ("degC", "C", "celsius"), Conversion("°F", 1.8, 32.0)),
-    _converted("kPa", "pressure", ("kilopascal",), Conversion("psi", 1000 / PA_PER_PSI)),
-    _converted("Pa", "small pressure", ("pascal",), Conversion("inH₂O", 1 / PA_PER_INH2O)),
+    _converted(
+        "km/h",
+        "speed",
+        ("kph", "kmh", "km/hr"),
+        Conversion("mph", 1 / KM_PER_MILE, aliases=("mi/h",)),
+    ),
+    _converted(
+        "°C",
+        "temperature",
+        ("degC", "C", "celsius"),
+        Conversion("°F", 1.8, 32.0, aliases=("degF", "F", "fahrenheit")),
+    ),
+    _converted(
+        "kPa",
+        "pressure",
+        ("kilopascal",),
+        Conversion("psi", 1000 / PA_PER_PSI, aliases=("psig", "lbf/in²")),
+    ),
+    _converted(
+        "Pa",
+        "small pressure",
+        ("pascal",),
+        Conversion("inH₂O", 1 / PA_PER_INH2O, aliases=("inH2O",)),
+    ),
     _converted(
         "hPa", "air pressure", ("mbar", "mb", "millibar"), Conversion("inHg", 100 / PA_PER_INHG)
     ),
-    _converted("km", "distance", ("kilometer", "kilometre"), Conversion("mi", 1 / KM_PER_MILE)),
-    _converted("m", "length", ("meter", "metre"), Conversion("ft", 1 / M_PER_FOOT)),
-    _converted("m/s²", "acceleration", ("m/s2", "m/s^2"), Conversion("ft/s²", 1 / M_PER_FOOT)),
+    _converted(
+        "km",
+        "distance",
+        ("kilometer", "kilometre"),
+        Conversion("mi", 1 / KM_PER_MILE, aliases=("miles", "mile")),
+    ),
+    _converted(
+        "m",
+        "length",
+        ("meter", "metre"),
+        Conversion("ft", 1 / M_PER_FOOT, aliases=("feet", "foot")),
+    ),
+    _converted(
+        "m/s²",
+        "acceleration",
+        ("m/s2", "m/s^2"),
+        Conversion("ft/s²", 1 / M_PER_FOOT, aliases=("ft/s2",)),
+    ),
     _converted("L", "fuel volume", ("l", "liter", "litre"), *_per_gallon(1, "US gal", "UK gal")),
     _converted(
         "L/h",
@@ -158,8 +195,15 @@ UNITS: tuple[CanonicalUnit, ...] = (
         ("gps", "grams_per_second"),
         Conversion("lb/min", 60 / (KG_PER_POUND * 1000)),
     ),
-    _converted("kg", "mass", ("kilogram",), Conversion("lb", 1 / KG_PER_POUND)),
-    _converted("N·m", "torque", ("Nm", "newton_meter"), Conversion("lb·ft", 1 / NM_PER_LBF_FT)),
+    _converted(
+        "kg", "mass", ("kilogram",), Conversion("lb", 1 / KG_PER_POUND, aliases=("lbs", "pound"))
+    ),
+    _converted(
+        "N·m",
+        "torque",
+        ("Nm", "newton_meter"),
+        Conversion("lb·ft", 1 / NM_PER_LBF_FT, aliases=("ft-lb", "lb-ft", "ft·lb")),
+    ),
     _converted("kW", "power", ("kilowatt",), Conversion("hp", 1 / KW_PER_HP)),
     _converted("g/km", "emissions", (), Conversion("g/mi", KM_PER_MILE)),
     # The same in every system.
@@ -199,6 +243,45 @@ class UnitMismatchError(ValueError):
     pass
 
 
+# What imperial shows, under every spelling: figures written in it (an imported log, a
+# threshold) find their stored unit here. Where two stored units show alike (mpg: L/100km and
+# km/L), the first in UNITS wins.
+_SHOWN: dict[str, tuple[CanonicalUnit, Conversion]] = {}
+for _unit in UNITS:
+    for _conversion in (_unit.imperial_us, _unit.imperial_uk):
+        if _conversion is not None:
+            for _spelling in (_conversion.unit, *_conversion.aliases):
+                _SHOWN.setdefault(_key(_spelling), (_unit, _conversion))
+# Gallons without saying which: "mpg" in a US log is not "mpg" in a UK one.
+_WHICH_GALLON = {"mpg": "mpg {}", "gal": "{} gal", "gal/h": "{} gal/h", "gph": "{} gal/h"}
+
+
+def find_unit(
+    unit: str, gallon: UnitSystem | None = None
+) -> tuple[CanonicalUnit, Conversion | None] | None:
+    """The stored unit figures written in ``unit`` measure, and the conversion they are in
+    (None: they are in the stored unit already); None for a unit nobody here knows.
+
+    A bare gallon unit (``mpg``, ``gal``) is read with ``gallon`` (``imperial_us`` or
+    ``imperial_uk``, the writer's own setting); without one it is a ``UnitMismatchError``.
+    """
+    key = _key(unit)
+    canonical = _CANONICAL.get(key)
+    if canonical is not None:
+        return canonical, None
+    shown = _SHOWN.get(key)
+    if shown is not None:
+        return shown
+    pattern = _WHICH_GALLON.get(key)
+    if pattern is None:
+        return None
+    if gallon is None or gallon is UnitSystem.metric:
+        choices = " or ".join(repr(pattern.format(w)) for w in ("US", "UK"))
+        raise UnitMismatchError(f"unit {unit!r} does not say which gallon: {choices}")
+    which = "US" if gallon is UnitSystem.imperial_us else "UK"
+    return _SHOWN[_key(pattern.format(which))]
+
+
 def conversion_from(unit: str, canonical: CanonicalUnit) -> Conversion | None:
     """How values given in ``unit`` relate to ``canonical`` (None: they are canonical already).
 
@@ -210,7 +293,7 @@ def conversion_from(unit: str, canonical: CanonicalUnit) -> Conversion | None:
         return None
     conversions = [c for c in (canonical.imperial_us, canonical.imperial_uk) if c is not None]
     for conversion in conversions:
-        if _key(conversion.unit) == key:
+        if key in {_key(spelling) for spelling in (conversion.unit, *conversion.aliases)}:
             return conversion
     accepted = [canonical.symbol, *dict.fromkeys(c.unit for c in conversions)]
     hint = "say which gallon, one of" if key in {"mpg", "gal", "gal/h"} else "use one of"

@@ -81,25 +81,9 @@ export const PIDS: ReadonlyMap<string, PidInfo> = new Map(
   TABLE.map(([name, unit, description]) => [name, { name, unit, description }]),
 );
 
-const UNIT_SYMBOLS: Readonly<Record<string, string>> = {
-  percent: "%",
-  degC: "°C",
-  kph: "km/h",
-  volt: "V",
-  rpm: "rpm",
-  gps: "g/s",
-  degree: "°",
-  second: "s",
-  minute: "min",
-  meter: "m",
-  liters_per_hour: "L/h",
-  count: "",
-  ratio: "λ",
-};
-
-export function unitSymbol(pid: string): string {
-  const unit = PIDS.get(pid)?.unit ?? "";
-  return UNIT_SYMBOLS[unit] ?? unit;
+/** The unit a PID's values are stored in (as the PID table names it; see units.ts to show it). */
+export function storedUnit(pid: string): string | undefined {
+  return PIDS.get(pid)?.unit;
 }
 
 /** Short human label: the description without the bank/sensor detail. */
@@ -113,7 +97,8 @@ export interface GaugeSpec {
   readonly min: number;
   readonly max: number;
   readonly decimals: number;
-  /** Values at or past this are drawn in the warning colour. */
+  /** Values at or past this are drawn in the warning colour. Ranges and warnings are in the
+   * PID's stored unit; the gauge converts them with the value. */
   readonly warnAbove?: number;
   readonly warnBelow?: number;
 }
@@ -146,7 +131,9 @@ export function decimalsFor(pid: string): number {
   return unit === "volt" || unit === "ratio" ? 2 : 1;
 }
 
+/** A value as shown (already in the person's units); an infinite one (0 L/100 km in mpg) is ∞. */
 export function formatValue(pid: string, value: number): string {
+  if (!Number.isFinite(value)) return Number.isNaN(value) ? "–" : value > 0 ? "∞" : "−∞";
   return value.toLocaleString(undefined, {
     minimumFractionDigits: decimalsFor(pid),
     maximumFractionDigits: decimalsFor(pid),

@@ -1,13 +1,14 @@
 import type uPlot from "uplot";
-import { get } from "../api/client";
+import { SignedOutError, get } from "../api/client";
 import type { History } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDuration, formatRange, fromLocalInput, toLocalInput } from "../format";
-import { GAUGES, PIDS, pidLabel, unitSymbol } from "../pids";
+import { GAUGES, PIDS, pidLabel } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { errorBox, messageOf } from "../ui/notify";
+import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
 import {
   PRESETS,
@@ -33,6 +34,7 @@ export function historyPage(ctx: PageContext): Page {
   let plots: uPlot[] = [];
   let lastResults: Array<{ pid: string; history: History | null; error: string | null }> = [];
   let loadController: AbortController | null = null;
+  let units: DisplayUnits | null = null;
 
   // Range: presets, then a custom from/to.
   const presetButtons = PRESETS.map((preset) => {
@@ -174,6 +176,8 @@ export function historyPage(ctx: PageContext): Page {
 
   const paintCharts = (): void => {
     destroyPlots();
+    if (!units) return;
+    const shownIn = units;
     charts.removeAttribute("aria-busy");
     if (state.pids.length === 0) {
       charts.replaceChildren(h("div", { class: "card empty" }, h("p", null, "Choose at least one PID to plot.")));
@@ -181,13 +185,14 @@ export function historyPage(ctx: PageContext): Page {
     }
     charts.replaceChildren();
     lastResults.forEach(({ pid, history, error }, index) => {
+      const shown = shownIn.pid(pid);
       const titleId = uid("chart");
       const host = h("div", { class: "chart-host" });
       const meta = h("p", { class: "muted chart-meta" });
       const card = h(
         "section",
         { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
-        h("div", { class: "chart-head" }, h("h2", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted" }, unitSymbol(pid) ? `(${unitSymbol(pid)})` : "")), meta),
+        h("div", { class: "chart-head" }, h("h2", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted chart-unit" }, shown.unit ? `(${shown.unit})` : "")), meta),
         host,
       );
       charts.append(card);
@@ -206,6 +211,7 @@ export function historyPage(ctx: PageContext): Page {
       plots.push(
         historyChart(host, history, {
           pid,
+          shown,
           colourIndex: index,
           from: resolved.from,
           to: resolved.to,
@@ -266,11 +272,17 @@ export function historyPage(ctx: PageContext): Page {
   window.addEventListener("resize", onResize);
 
   frame.body.append(controls, toolbar, charts);
-  frame.vehicle
-    .then((vehicle) => {
+  // The charts are drawn in the person's units: both the vehicle and those are needed first.
+  Promise.all([frame.vehicle, displayUnits()])
+    .then(([vehicle, loaded]) => {
+      units = loaded;
       if (vehicle) render();
     })
-    .catch(() => undefined);
+    .catch((error: unknown) => {
+      if (ctx.signal.aborted || error instanceof SignedOutError) return;
+      charts.removeAttribute("aria-busy");
+      charts.replaceChildren(errorBox(messageOf(error)));
+    });
   paintControls();
 
   return {

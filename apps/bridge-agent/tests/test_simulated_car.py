@@ -47,6 +47,7 @@ def test_the_realistic_car_is_parked_then_drives_as_the_model_does() -> None:
     # Parked at work: the ECU is silent again.
     assert elm.answer(settings, "010D") == ["NO DATA"]
 
+
 def test_the_realistic_car_finds_its_code_pending_then_confirms_it_a_drive_later() -> None:
     clock = Clock()
     car = SimulatedCar(clock=clock, realistic=15)

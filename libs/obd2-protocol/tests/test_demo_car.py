@@ -21,9 +21,7 @@ TRIP_JOIN_GAP_MS = 300_000
 @pytest.fixture(scope="module")
 def drives() -> list[HistoryDrive]:
     return list(
-        demo_car.history(
-            SEED, NOW_MS - DAYS * DAY_MS, NOW_MS, tz=UTC, dtc_after_ms=DTC_AFTER_MS
-        )
+        demo_car.history(SEED, NOW_MS - DAYS * DAY_MS, NOW_MS, tz=UTC, dtc_after_ms=DTC_AFTER_MS)
     )
 
 
@@ -62,9 +60,7 @@ def test_the_same_seed_drives_the_same_and_another_seed_does_not() -> None:
 def test_a_few_drives_a_day_at_plausible_hours_with_the_engine_off_between(
     drives: list[HistoryDrive],
 ) -> None:
-    per_day = Counter(
-        datetime.fromtimestamp(d.plan.start_ms / 1000, UTC).date() for d in drives
-    )
+    per_day = Counter(datetime.fromtimestamp(d.plan.start_ms / 1000, UTC).date() for d in drives)
     weekdays = [day for day in per_day if day.weekday() < 5]
     assert len(weekdays) == 10
     assert all(per_day[day] >= 2 for day in weekdays)

@@ -2,6 +2,7 @@
 
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 
@@ -33,17 +34,13 @@ def _path(drive: HistoryDrive) -> demo_car.Path:
 def _integrated_km(readings: list[Reading]) -> float:
     return sum(
         (a.speed_kmh + b.speed_kmh) / 2 * (b.ts_ms - a.ts_ms) / 3_600_000
-        for a, b in zip(readings, readings[1:], strict=False)
+        for a, b in pairwise(readings)
     )
 
 
 def _gps_km(readings: list[Reading]) -> float:
     return (
-        sum(
-            demo_car.haversine_m(a.lat, a.lon, b.lat, b.lon)
-            for a, b in zip(readings, readings[1:], strict=False)
-        )
-        / 1000
+        sum(demo_car.haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in pairwise(readings)) / 1000
     )
 
 
@@ -69,13 +66,13 @@ def test_a_few_drives_a_day_at_plausible_hours_with_the_engine_off_between(
     for drive in drives:
         hour = datetime.fromtimestamp(drive.plan.start_ms / 1000, UTC).hour
         assert 7 <= hour <= 21, hour
-        assert NOW_MS - DAYS * DAY_MS <= drive.plan.start_ms
+        assert drive.plan.start_ms >= NOW_MS - DAYS * DAY_MS
         assert drive.readings[-1].ts_ms <= NOW_MS
         # Each drive ends with the engine switched off.
         last = drive.readings[-1]
         assert (last.engine_on, last.rpm, last.speed_kmh) == (False, 0.0, 0.0)
         assert all(r.engine_on for r in drive.readings[:10])
-    for before, after in zip(drives, drives[1:], strict=False):
+    for before, after in pairwise(drives):
         parked = after.readings[0].ts_ms - before.readings[-1].ts_ms
         assert parked > TRIP_JOIN_GAP_MS
 
@@ -99,7 +96,7 @@ def test_the_car_stops_at_red_lights_and_only_there(drives: list[HistoryDrive]) 
         path = _path(drive)
         lines = [x - 1.0 for x, _ in path.lights]
         moved = False
-        for before, now in zip(drive.readings, drive.readings[1:], strict=False):
+        for before, now in pairwise(drive.readings):
             moved = moved or now.speed_kmh > 0
             stopped = before.speed_kmh > 0 and now.speed_kmh == 0 and now.engine_on
             if not (moved and stopped) or now.distance_m >= path.length_m - 1.0:
@@ -118,11 +115,11 @@ def test_gps_moves_only_with_the_car_and_agrees_with_its_speed(
 ) -> None:
     for drive in drives:
         readings = drive.readings
-        for before, now in zip(readings, readings[1:], strict=False):
+        for before, now in pairwise(readings):
             if before.speed_kmh == 0 and now.speed_kmh == 0:
                 assert (before.lat, before.lon) == (now.lat, now.lon)
         # GPS fixes every 2 s (as the demo history reads them) against the integrated speed.
-        fixes = readings[::4] + [readings[-1]]
+        fixes = [*readings[::4], readings[-1]]
         integrated = _integrated_km(readings)
         assert _gps_km(fixes) == pytest.approx(integrated, rel=0.01)
         assert integrated * 1000 == pytest.approx(_path(drive).length_m, rel=0.01)
@@ -136,7 +133,7 @@ def test_fuel_rate_follows_speed_rpm_and_load(drives: list[HistoryDrive]) -> Non
         litres = sum(r.fuel_rate_lph * demo_car.STEP_S / 3600 for r in readings)
         economy = litres / _integrated_km(readings) * 100
         assert 4.5 < economy < 12, economy
-        for now, after in zip(readings, readings[1:], strict=False):
+        for now, after in pairwise(readings):
             if not now.engine_on:
                 assert now.fuel_rate_lph == now.maf_gps == 0
                 continue
@@ -204,7 +201,7 @@ def test_the_coolant_warms_up_from_cold_and_holds_at_the_thermostat(
         temps = [r.coolant_c for r in drive.readings if r.engine_on]
         assert max(temps) <= 100
         warming = [t for t in temps if t < 88]
-        assert all(b >= a for a, b in zip(warming, warming[1:], strict=False))
+        assert all(b >= a for a, b in pairwise(warming))
         minutes = (drive.readings[-1].ts_ms - drive.readings[0].ts_ms) / 60_000
         if minutes > 10:
             assert temps[-1] > 80

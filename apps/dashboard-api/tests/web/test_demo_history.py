@@ -79,7 +79,7 @@ def test_the_30_day_history_shows_the_month_of_drives(
 def test_the_trips_page_lists_the_months_drives_with_their_tracks(
     session: Session, web: WebStack, seeded: tuple[int, SeedReport]
 ) -> None:
-    now, report = seeded
+    now, _ = seeded
     page = session.page()
     page.goto(f"/vehicles/{web.vehicle_id}/trips")
     cards = page.locator(".trip-card")

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
+from itertools import pairwise
 
 # ---- the route -------------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ class Route:
             raise ValueError("a route needs at least two waypoints")
         self.waypoints = tuple(waypoints)
         distances = [0.0]
-        for a, b in zip(self.waypoints, self.waypoints[1:], strict=False):
+        for a, b in pairwise(self.waypoints):
             distances.append(distances[-1] + haversine_m(a.lat, a.lon, b.lat, b.lon))
         self.distances = tuple(distances)
         self.length_m = distances[-1]

@@ -26,7 +26,7 @@ def test_the_realistic_car_is_parked_then_drives_as_the_model_does() -> None:
     # Parked with the engine off: no ECU on the bus, only the adapter's voltage.
     assert elm.answer(settings, "010C") == ["SEARCHING...", "UNABLE TO CONNECT"]
     assert elm.answer(settings, "ATRV")[0].startswith("12.")
-    speeds = []
+    speeds: list[float] = []
     second = 10
     clock.now = float(second)
     while car.state().engine_on or not speeds:

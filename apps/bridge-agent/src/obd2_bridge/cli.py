@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--seed", type=int, default=15, help="the realistic car's seed (default 15)"
     )
+    simulate.add_argument(
+        "--start-ms",
+        type=int,
+        help="epoch ms the realistic car's day starts from (default: now)",
+    )
     simulate.add_argument("--dtc", action="append", default=[], help="a stored DTC, e.g. P0143")
     return parser
 
@@ -143,6 +148,7 @@ def _simulate(args: argparse.Namespace) -> int:
         DriveCycle(engine_off_s=0.0) if args.no_engine_off else None,
         vin=args.vin,
         realistic=args.seed if args.realistic else None,
+        start_ms=args.start_ms,
     )
     if args.dtc:
         car.set_dtcs(args.dtc)

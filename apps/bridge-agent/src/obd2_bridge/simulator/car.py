@@ -81,7 +81,8 @@ def _gear_for(speed_kmh: float) -> float:
 class SimulatedCar:
     """Thread-safe; ``state()`` advances the physics to the current time of ``clock``.
 
-    With ``realistic`` (a seed), the demo car's drive model sets the state instead of the cycle.
+    With ``realistic`` (a seed), the demo car's drive model sets the state instead of the cycle,
+    from ``start_ms`` on.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class SimulatedCar:
         vin: str = "1HGCM82633A004352",
         clock: Callable[[], float] = time.monotonic,
         realistic: int | None = None,
+        start_ms: int | None = None,
     ) -> None:
         self.cycle = cycle or DriveCycle()
         self.vin = vin
@@ -101,9 +103,12 @@ class SimulatedCar:
         self._period = sum(seconds for _, seconds in self._phases)
         self._start = clock()
         self._last = self._start
-        self._live = (
-            None if realistic is None else demo_car.LiveCar(realistic, int(time.time() * 1000))
-        )
+        # The realistic car's schedule runs from ``start_ms`` (now by default): another process
+        # driving the same model from the same moment sees the same car (the demo's phone GPS).
+        now_ms = int(time.time() * 1000)
+        begins = now_ms if start_ms is None else start_ms
+        self._live = None if realistic is None else demo_car.LiveCar(realistic, begins)
+        self._since_start_s = (now_ms - begins) / 1000
         # The trouble code's story: 0 not begun, 1 pending (on drive ``_pending_on``), 2 told.
         self._story = 0
         self._pending_on = 0
@@ -121,7 +126,7 @@ class SimulatedCar:
         with self._lock:
             now = self._clock()
             if self._live is not None:
-                self._follow_model(now - self._start)
+                self._follow_model(now - self._start + self._since_start_s)
                 return CarState(**{name: getattr(self._state, name) for name in CarState.__slots__})
             # Integrate in small steps so a slow caller still sees smooth temperatures.
             while self._last < now:

@@ -113,6 +113,7 @@ async def test_a_month_of_drives_shows_as_trips_history_and_trouble_codes(
     (history_device,) = devices
     assert history_device["name"] == HISTORY_DEVICE
     assert history_device["revoked_at"] is not None
+    assert history_device["last_seen_at"] is None  # past data: not heard from now
 
 
 async def test_seeding_again_stores_nothing_twice(world: World) -> None:

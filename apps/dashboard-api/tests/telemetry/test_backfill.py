@@ -91,6 +91,9 @@ async def test_a_backfilled_drive_is_summarised_but_nobody_is_told(world: World)
     assert sum(history["count"]) == 600
     assert (await owner.get(f"/api/v1/vehicles/{vehicle}/alerts")).json() == []
     assert await _told(app) == []
+    # Nobody was heard from now: the car is not online, no silence rule would clear.
+    (car,) = (await owner.get("/api/v1/vehicles")).json()
+    assert car["last_seen_at"] is None
 
     # The same drive ten minutes later, uploaded live: it goes live, fires and is told.
     later = _samples(hour_ago + 1_200_000, 600, 10_000)
@@ -110,3 +113,5 @@ async def test_a_backfilled_drive_is_summarised_but_nobody_is_told(world: World)
     assert await _told(app) == ["trip.started"]
     trips = (await owner.get(f"/api/v1/vehicles/{vehicle}/trips")).json()
     assert [t["finished"] for t in trips] == [False, True]
+    (car,) = (await owner.get("/api/v1/vehicles")).json()
+    assert car["last_seen_at"] is not None

@@ -221,6 +221,8 @@ class IngestCommitter:
         now = utcnow()
         versions: dict[int, tuple[ActiveDevice, str | None]] = {}
         for batch, device in accepted:
+            if batch.backfill:
+                continue  # past data: nobody was heard from now (silence rules, "online")
             if batch.agent_version is not None or device.id not in versions:
                 versions[device.id] = (device, batch.agent_version)
         for device, version in versions.values():

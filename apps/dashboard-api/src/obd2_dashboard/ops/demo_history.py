@@ -164,8 +164,8 @@ class _Uploader:
         self.duplicates = 0
         self.samples = 0
 
-    async def upload(self, bodies: Sequence[bytes]) -> int:
-        """Stores the bodies; returns how many of their samples were new."""
+    async def upload(self, bodies: Sequence[bytes]) -> None:
+        """Decodes the bodies as HTTP ingest does and stores them."""
         decoded = [decode_ingest_batch(body) for body in bodies]
         batches = [d.samples if isinstance(d, IngestBatch) else d for d in decoded]
         results = await asyncio.gather(
@@ -174,11 +174,9 @@ class _Uploader:
                 for samples in batches
             )
         )
-        fresh = sum(r.accepted for r in results)
         self.samples += sum(len(b) for b in batches)
-        self.stored += fresh
+        self.stored += sum(r.accepted for r in results)
         self.duplicates += sum(r.duplicates for r in results)
-        return fresh
 
 
 async def _prepare(
@@ -236,7 +234,6 @@ async def seed_history(
     days: int = HISTORY_DAYS,
     seed: int = DEMO_SEED,
     tz: tzinfo | None = None,
-    progress: Callable[[str], None] | None = None,
 ) -> SeedReport:
     """Stores the demo car's drives of the last ``days`` days for the vehicle, builds their
     rollups and trips, and returns what was stored. ``tz``: the zone whose hours the drives
@@ -277,8 +274,6 @@ async def seed_history(
             if pending_rows >= _Uploader.MAX_IN_FLIGHT_ROWS:
                 await uploader.upload(pending)
                 pending, pending_rows = [], 0
-                if progress is not None:
-                    progress(f"{drives} drives, {uploader.samples} samples")
         if pending:
             await uploader.upload(pending)
         await committer.close()

@@ -78,6 +78,7 @@ class _Batch:
     received: int
     transport: str
     agent_version: str | None
+    backfill: bool
     answer: asyncio.Future[IngestResult]
 
 
@@ -116,8 +117,13 @@ class IngestCommitter:
         *,
         transport: str,
         agent_version: str | None = None,
+        backfill: bool = False,
     ) -> IngestResult:
         """Stores a batch for the device the token belongs to; returns once it is durable.
+
+        A ``backfill`` batch is past data stored in bulk (the demo's month of history): it goes
+        to no live viewer, and the worker builds its rollups and trips without firing alerts or
+        announcing trips.
 
         DeviceRejectedError for a token of no active device, InvalidBatchError for samples
         the server will not store, IngestBusyError when the queue is full; database errors as
@@ -132,7 +138,7 @@ class IngestCommitter:
             raise IngestBusyError
         answer: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         batch = _Batch(
-            digest, unique_by_seq(samples), len(samples), transport, agent_version, answer
+            digest, unique_by_seq(samples), len(samples), transport, agent_version, backfill, answer
         )
         self._queue.append(batch)
         self._queued_rows += len(batch.samples)
@@ -215,22 +221,28 @@ class IngestCommitter:
         now = utcnow()
         versions: dict[int, tuple[ActiveDevice, str | None]] = {}
         for batch, device in accepted:
+            if batch.backfill:
+                continue  # past data: nobody was heard from now (silence rules, "online")
             if batch.agent_version is not None or device.id not in versions:
                 versions[device.id] = (device, batch.agent_version)
         for device, version in versions.values():
             await repo.touch_last_seen(device, now, version)
-        buckets: dict[int, set[tuple[str, int]]] = {}
+        # One outbox row per vehicle, and one more for its backfilled batches.
+        buckets: dict[tuple[int, bool], set[tuple[str, int]]] = {}
         for (batch, device), fresh in zip(accepted, fresh_lists, strict=True):
             if fresh:
-                buckets.setdefault(device.vehicle_id, set()).update(
+                buckets.setdefault((device.vehicle_id, batch.backfill), set()).update(
                     (s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh
                 )
-                stored.live.append((device.vehicle_id, fresh))
+                if not batch.backfill:
+                    stored.live.append((device.vehicle_id, fresh))
             result = IngestResult(accepted=len(fresh), duplicates=batch.received - len(fresh))
             stored.answers.append((batch, result))
         outbox = OutboxRepository(session)
-        for vehicle_id, vehicle_buckets in buckets.items():
-            stored.outbox_ids.append(await outbox.add(vehicle_id, vehicle_buckets))
+        for (vehicle_id, backfill), vehicle_buckets in buckets.items():
+            stored.outbox_ids.append(
+                await outbox.add(vehicle_id, vehicle_buckets, backfill=backfill)
+            )
         return stored
 
     async def _fan_out_and_answer(

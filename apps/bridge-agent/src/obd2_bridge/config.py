@@ -44,6 +44,7 @@ class AgentConfig:
     dtc_interval_s: float = 300.0
     engine_off_after_s: float = 30.0
     heartbeat_s: float = 60.0
+    engine_watch_s: float = 2.0
     engine_probe_s: float = 300.0
     engine_running_v: float = 13.2
     pause_below_v: float = 11.8

@@ -97,6 +97,7 @@ def quiet_third_party_logs() -> None:
     obd_logger.propagate = False
     for handler in list(obd_logger.handlers):  # python-OBD prints to the console by itself
         obd_logger.removeHandler(handler)
+    obd_logger.addHandler(logging.NullHandler())  # else logging's last resort prints them
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,7 +84,6 @@ class Reader:
             self._data_since_connect = False
             try:
                 self.adapter.connect()
-                log.info("connected to %s: %s", self.config.adapter, self.adapter.protocol_name)
                 self._session()
             except AdapterError as exc:
                 self._set_state(exc.state, str(exc))
@@ -194,6 +193,7 @@ class Reader:
         rows: list[tuple[int, str, float, bool]] = []
         answered = False
         rpm: float | None = None
+        unanswered: list[str] = []
         for request in schedule.plan(time.monotonic(), multi=multi):
             values = adapter.read_pids(request)
             ts = now_ms()
@@ -212,10 +212,21 @@ class Reader:
                     if slot.multi_misses >= MULTI_MISSES_BEFORE_SINGLE:
                         slot.single_only = True
                         log.info("%s is not answered in multi-PID requests: read alone", name)
+                elif len(request) == 1:
+                    unanswered.append(name)
                 else:
                     slot.done(done)
             if "RPM" in values:
                 rpm = values["RPM"]
+        done = time.monotonic()
+        for name in unanswered:
+            slot = schedule.slot(name)
+            if answered:  # the ECU is there, this PID is not: its own retry schedule
+                retry = slot.missed(done)
+                if slot.dead_misses == 1:
+                    log.info("%s is not answered: retried in %g s, then less often", name, retry)
+            else:
+                slot.done(done)
         if rows:
             self.spool.append(rows)
             self.state.count_samples(len(rows))

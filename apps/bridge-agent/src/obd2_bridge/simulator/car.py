@@ -77,9 +77,12 @@ class SimulatedCar:
         *,
         vin: str = "1HGCM82633A004352",
         clock: Callable[[], float] = time.monotonic,
+        charging_v: float = 14.1,
     ) -> None:
         self.cycle = cycle or DriveCycle()
         self.vin = vin
+        # A smart alternator or a clone that reads low shows 13.0 V with the engine running.
+        self.charging_v = charging_v
         self._clock = clock
         self._lock = threading.Lock()
         self._state = CarState()
@@ -126,7 +129,7 @@ class SimulatedCar:
             return
         if not s.engine_on:
             s.engine_on = True
-        s.battery_v = 14.1 + 0.05 * math.sin(elapsed)
+        s.battery_v = self.charging_v + 0.05 * math.sin(elapsed)
         s.run_time_s += dt
         if phase in ("idle", "stop"):
             target_speed = 0.0

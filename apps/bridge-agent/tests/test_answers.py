@@ -43,7 +43,8 @@ def test_the_adapter_conditions_call_for_a_reset_the_ecu_ones_do_not() -> None:
         Condition.CAN_ERROR,
         Condition.ECHO,
     }
-    assert Condition.NO_DATA.no_ecu and Condition.UNABLE_TO_CONNECT.no_ecu
+    assert Condition.NO_DATA.no_ecu
+    assert Condition.UNABLE_TO_CONNECT.no_ecu
 
 
 def test_a_stuck_echo_is_seen_and_does_not_hide_the_data() -> None:

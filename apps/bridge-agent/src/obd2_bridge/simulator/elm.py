@@ -106,11 +106,13 @@ class ElmSettings:
     linefeeds: bool = False
     protocol_open: bool = False
     low_power: bool = False
+    wrong_protocol: str | None = None
 
     def reset(self) -> None:
         self.echo, self.headers, self.spaces, self.linefeeds = True, False, True, False
         self.protocol_open = False
         self.low_power = False
+        self.wrong_protocol = None
 
 
 class ElmSimulator:
@@ -194,6 +196,10 @@ class ElmSimulator:
             command = command[:-1]  # the response-count digit: we always answer at once
         elif command.startswith("01") and self.no_count_wait_s > 0:
             time.sleep(self.no_count_wait_s)  # waiting for more ECUs (a thread of the server)
+        if settings.wrong_protocol is not None:
+            # Told to speak a protocol the car does not: K-line wake-ups fail, CAN hears nothing.
+            kline = settings.wrong_protocol in ("3", "4", "5")
+            return ["BUS INIT: ...ERROR" if kline else "UNABLE TO CONNECT"]
         state = self.car.state()
         lines: list[str] = []
         if not settings.protocol_open:
@@ -241,12 +247,16 @@ class ElmSimulator:
         if cmd == "DP":
             return [f"AUTO, {self.protocol_name}" if settings.protocol_open else "AUTO"]
         if cmd == "DPN":
+            if settings.wrong_protocol is not None:
+                return [settings.wrong_protocol]
             return [f"A{self.protocol}" if settings.protocol_open else "A0"]
         if cmd.startswith(("SP", "TP")):
-            if cmd[2:] in ("0", "A0", self.protocol, f"A{self.protocol}"):
-                settings.protocol_open = False
-                return ["OK"]
-            return ["?"]
+            wanted = cmd[2:].removeprefix("A")
+            if wanted not in ("0", *"123456789ABC") or len(wanted) != 1:
+                return ["?"]
+            settings.protocol_open = False
+            settings.wrong_protocol = None if wanted in ("0", self.protocol) else wanted
+            return ["OK"]
         if cmd == "LP":
             settings.low_power = True
             return ["OK"]

@@ -74,6 +74,8 @@ class Reader:
         self._logged: tuple[str, str] = ("", "")
         self._last_data = -LIKELY_RUNNING_S
         self._data_since_connect = False
+        # The last trouble recovered from: a lock-up cured in milliseconds stays visible.
+        self._recovered_from = ""
 
     # ---- the outer loop: connect, poll, reconnect with backoff -----------------------------
     def run(self) -> None:
@@ -87,6 +89,7 @@ class Reader:
                 self._session()
             except AdapterError as exc:
                 self._set_state(exc.state, str(exc))
+                self._remember_trouble(exc, "reconnecting")
             finally:
                 self.adapter.close()
             failures = 0 if self._data_since_connect else failures + 1
@@ -96,6 +99,14 @@ class Reader:
             if time.monotonic() - self._last_data < LIKELY_RUNNING_S:
                 delay = min(delay, LIKELY_RUNNING_RECONNECT_MAX_S)
             self.stop.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+
+    def _connected_detail(self) -> str:
+        name = self.adapter.protocol_name
+        return f"{name}; {self._recovered_from}" if self._recovered_from else name
+
+    def _remember_trouble(self, exc: AdapterError, cure: str) -> None:
+        what = exc.condition.value if exc.condition is not None else exc.state
+        self._recovered_from = f"recovered from {what} by {cure} at {time.strftime('%H:%M:%S')}"
 
     def _set_state(self, state: AdapterState, detail: str, *, quiet: bool = False) -> None:
         """Report a state; log it once when it changes, not on every request."""
@@ -120,7 +131,7 @@ class Reader:
         dropped = schedule.restrict(adapter.supported)
         if dropped:
             log.warning("the car does not support %s: not polled", ", ".join(dropped))
-        self._set_state("connected", adapter.protocol_name)
+        self._set_state("connected", self._connected_detail())
         log.info("reading %s (VIN %s)", adapter.protocol_name, self.state.vin)
         self._report_dtcs(force=True)
         last_voltage = 0.0
@@ -156,7 +167,7 @@ class Reader:
             if engine_on:
                 last_engine_on = time.monotonic()
                 if got and self.state.adapter_state != "connected":
-                    self._set_state("connected", adapter.protocol_name)
+                    self._set_state("connected", self._connected_detail())
             elif time.monotonic() - last_engine_on >= self.config.engine_off_after_s:
                 self._engine_off_heartbeat()
                 last_engine_on = time.monotonic()
@@ -181,6 +192,7 @@ class Reader:
         if failed >= RECONNECT_AFTER:
             raise ReconnectError(f"{exc}: reconnecting (ATZ)", exc.condition)
         self._set_state(exc.state, f"{exc}: warm start (ATWS)")
+        self._remember_trouble(exc, "ATWS")
         try:
             self.adapter.warm_start()
         except AdapterTimeoutError as again:

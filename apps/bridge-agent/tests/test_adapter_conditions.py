@@ -207,3 +207,33 @@ def test_a_dead_pid_is_backed_off_and_the_rest_is_read(
     log = agent.log_text()
     assert "THROTTLE_POS is not answered" in log
     _finish(agent, simulator, server)
+
+
+# ---- 7. quiet logs: state changes once, no per-request lines, no library chatter ---------------
+def test_a_silent_ecu_and_http_uploads_leave_a_quiet_log(
+    make_simulator: Callable[..., SimulatorThread],
+    server: StandInServer,
+    make_agent: Callable[..., Agent],
+) -> None:
+    server.websocket_open = False
+    simulator = make_simulator()
+    elm = simulator.server.elm
+    agent = make_agent(simulator.url, api(server.port), websocket_retry_s=3600.0).start()
+    wait_until(lambda: len(server.values("RPM")) >= 10, 60, "RPM samples over HTTP")
+    elm.silence_ecu(6.0)
+    # Status frames travel on the WebSocket only: over HTTP the log is what tells.
+    wait_until(lambda: "no_ecu" in agent.log_text(), 30, "NO DATA logged")
+    since = now_ms()
+    wait_until(
+        lambda: any(s.ts > since for s in server.samples.values() if s.pid == "RPM"),
+        30,
+        "RPM again after the silence",
+    )
+    batches = server.http_batches
+    wait_until(lambda: server.http_batches >= batches + 20, 60, "twenty more HTTP uploads")
+    lines = agent.log_text().splitlines()  # before the drain silences the ECU once more
+    _finish(agent, simulator, server)
+    assert not [line for line in lines if "HTTP Request" in line or " httpx" in line]
+    assert len([line for line in lines if "no_ecu" in line]) == 1
+    # Startup, the WebSocket refusal, the silence and its end, the stop: a handful, not hundreds.
+    assert len(lines) < 25, "\n".join(lines)

@@ -39,6 +39,7 @@ class AgentConfig:
     fast_interval_s: float = 0.0
     slow_interval_s: float = 1.0
     multi_pid: bool = True
+    response_count_hints: bool = True
     adapter_timeout_s: float = 5.0
     voltage_interval_s: float = 5.0
     dtc_interval_s: float = 300.0

@@ -84,12 +84,14 @@ class ObdAdapter:
         protocol: str | None = None,
         timeout_s: float = 5.0,
         multi_pid: bool = True,
+        count_hints: bool = True,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
         self.protocol = protocol
         self.timeout_s = timeout_s
         self.multi_pid_enabled = multi_pid
+        self.count_hints = count_hints
         self._obd: Any = None
         self._frame_counts: dict[bytes, int] = {}
         self._count_suffix_multi = True
@@ -265,7 +267,10 @@ class ObdAdapter:
         """Append the ELM's expected-response count once known, so it answers without waiting."""
         count = self._frame_counts.get(request)
         use_suffix = (
-            count is not None and 0 < count < 16 and (self._count_suffix_multi or not multi)
+            self.count_hints
+            and count is not None
+            and 0 < count < 16
+            and (self._count_suffix_multi or not multi)
         )
         try:
             messages = self.send(request + (f"{count:X}".encode() if use_suffix else b""))

@@ -68,6 +68,7 @@ class Reader:
             protocol=config.protocol,
             timeout_s=config.adapter_timeout_s,
             multi_pid=config.multi_pid,
+            count_hints=config.response_count_hints,
         )
         self.slow_names = set(config.slow_pids)
         self._last_dtcs: tuple[object, ...] | None = None

@@ -36,7 +36,7 @@ class PidSlot:
     def missed(self, now: float) -> float:
         """The ECU answered others but not this PID, asked alone: retry later and later."""
         self.dead_misses += 1
-        retry = min(DEAD_RETRY_MAX_S, DEAD_RETRY_MIN_S * 2 ** (self.dead_misses - 1))
+        retry = min(DEAD_RETRY_MAX_S, DEAD_RETRY_MIN_S * 2.0 ** (self.dead_misses - 1))
         self.next_due = now + retry
         return retry
 

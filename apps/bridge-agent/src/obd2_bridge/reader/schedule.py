@@ -30,7 +30,12 @@ class PidSlot:
         return self.next_due <= now
 
     def done(self, now: float) -> None:
-        self.next_due = now + self.interval_s
+        # Fixed rate while less than an interval late (a slow cycle does not stretch every
+        # period after it); later than that, the period restarts from now (no burst).
+        if now - self.next_due < self.interval_s:
+            self.next_due += self.interval_s
+        else:
+            self.next_due = now + self.interval_s
         self.dead_misses = 0
 
     def missed(self, now: float) -> float:

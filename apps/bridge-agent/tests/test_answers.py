@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Every ELM327 answer class, classified once."""
 
+from collections.abc import Callable
+
 import pytest
 
+from obd2_bridge.adapter import ObdAdapter
 from obd2_bridge.adapter.answers import Condition, classify
+from obd2_bridge.simulator import SimulatorThread
 
 
 def test_data_after_bus_init_ok_and_searching_is_kept() -> None:
@@ -59,3 +63,19 @@ def test_silence_is_no_condition_and_no_data() -> None:
     answer = classify("010C", [])
     assert answer.condition is None
     assert not answer.data
+
+
+def test_an_old_clone_that_does_not_know_mode_0a_still_reads_the_car(
+    make_simulator: Callable[..., SimulatorThread],
+) -> None:
+    # ELM327 v1.x clones answer "?" to modes they do not know: that is "nothing", not a lock-up.
+    simulator = make_simulator()
+    simulator.server.elm.unknown_modes = {0x0A, 0x09}
+    adapter = ObdAdapter(simulator.url, timeout_s=5.0)
+    adapter.connect()
+    try:
+        assert adapter.read_vin() is None
+        assert adapter.read_dtcs().permanent == []
+        assert "RPM" in adapter.read_pids(["RPM"])
+    finally:
+        adapter.close()

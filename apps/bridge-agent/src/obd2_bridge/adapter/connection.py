@@ -313,20 +313,29 @@ class ObdAdapter:
                 continue
         return None
 
-    def read_vin(self) -> str | None:
+    def _send_optional(self, request: bytes) -> list[Message]:
+        """A request some adapters or ECUs do not know (mode 09, 0A on an old ELM clone): ``?``
+        or no ECU answer is "nothing", not a stuck adapter; the polling requests catch that."""
         try:
-            return decode_vin(self.send(b"0902"))
+            return self.send(request)
         except NoEcuError:
-            return None
+            return []
+        except AdapterStuckError as exc:
+            if exc.condition is not Condition.UNKNOWN_COMMAND:
+                raise
+            return []
+
+    def read_vin(self) -> str | None:
+        return decode_vin(self._send_optional(b"0902"))
 
     def read_dtcs(self) -> DtcSnapshot:
         snapshot = DtcSnapshot(
             stored=decode_dtcs(self.send(b"03")),
-            pending=decode_dtcs(self.send(b"07")),
-            permanent=decode_dtcs(self.send(b"0A")),
+            pending=decode_dtcs(self._send_optional(b"07")),
+            permanent=decode_dtcs(self._send_optional(b"0A")),
         )
         if snapshot.stored:
-            freeze = decode_dtcs_single(self.send(b"020200"))
+            freeze = decode_dtcs_single(self._send_optional(b"020200"))
             snapshot.freeze_dtc = freeze
             if freeze is not None:
                 for name in FREEZE_FRAME_PIDS:
@@ -334,7 +343,7 @@ class ObdAdapter:
                     if command is None or name not in self.supported:
                         continue
                     value = decode_freeze_value(
-                        self.send(f"02{command.pid:02X}00".encode()), command
+                        self._send_optional(f"02{command.pid:02X}00".encode()), command
                     )
                     if value is not None:
                         snapshot.freeze_frame[name] = value

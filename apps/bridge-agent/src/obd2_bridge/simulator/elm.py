@@ -139,6 +139,8 @@ class ElmSimulator:
         self.missing_pids = set(missing_pids)
         self.no_count_wait_s = no_count_wait_s
         self.stuck_answer: str | None = None
+        # Modes this ELM does not know (an old clone): "?" as a real one answers.
+        self.unknown_modes: set[int] = set()
         self._silent_until = 0.0
         self._ignition_off_until = 0.0
         self._frozen_until = 0.0
@@ -192,6 +194,8 @@ class ElmSimulator:
             return ["?"]
         if self.stuck_answer is not None:
             return [self.stuck_answer]
+        if int(command[:2], 16) in self.unknown_modes:
+            return ["?"]
         if len(command) % 2 == 1:
             command = command[:-1]  # the response-count digit: we always answer at once
         elif command.startswith("01") and self.no_count_wait_s > 0:

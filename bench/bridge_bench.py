@@ -1,13 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Bridge Agent benchmark: samples/s of the agent against a plain python-OBD loop, agent CPU per
-1000 samples, spool write throughput.
+1000 samples, spool write throughput; the adapter's limits of issue 16; the first seconds of a trip.
 
 Both readers run in the same run against the same adapter with a per-request delay like a real
 ELM327's (50 ms): our simulated car, and ELM327-emulator (whose multi-PID answers cost one delay
-per PID, so it measures the single-PID path only). Prints a table and writes
-bench/results/bridge_bench.json.
+per PID, so it measures the single-PID path only).
 
-    .venv/bin/python bench/bridge_bench.py [--seconds 8] [--delay-ms 50]
+Adapter limits: the agent alone against a K-line-like car (ISO 9141-2, 150 ms per request) and a
+CAN car (30 ms), single and multi-PID, with and without response-count hints; the simulated ELM
+waits ``--no-count-wait-ms`` (default 50) for more ECUs when a request carries no count, as a
+real one does. Engine start: the time from the engine starting (13.0 V running, under the 13.2 V
+charging threshold) to the first RPM sample spooled, with the adapter powered all along; and the
+time from the agent starting to its first sample (the adapter just powered).
+
+Prints tables and writes bench/results/bridge_bench.json.
+
+    .venv/bin/python bench/bridge_bench.py [--seconds 8] [--delay-ms 50] [--only limits,start]
 """
 
 import argparse
@@ -20,10 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import obd
 
+from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar, SimulatorThread
 from obd2_bridge.spool import Spool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +59,7 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_simulator(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_simulator(delay_ms: float, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -60,6 +70,7 @@ def start_simulator(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
             "--delay-ms",
             str(delay_ms),
             "--no-engine-off",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -124,12 +135,24 @@ def _spooled(path: Path) -> int:
         return 0
 
 
-def agent(url: str, seconds: float, workdir: Path, *, multi: bool) -> dict[str, float]:
+def agent(
+    url: str,
+    seconds: float,
+    workdir: Path,
+    *,
+    multi: bool,
+    hints: bool = True,
+    pids: list[str] = PIDS,
+    slow_pids: str = "",
+) -> dict[str, float]:
     """The real agent process; no server is reachable, so every sample stays in its spool."""
     run = workdir / f"agent-{'multi' if multi else 'single'}-{time.monotonic_ns()}"
     run.mkdir()
     config = run / "bridge.toml"
-    config.write_text("voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\n")
+    config.write_text(
+        "voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\n"
+        f"response_count_hints = {'true' if hints else 'false'}\n"
+    )
     spool = run / "spool.sqlite3"
     args = [
         str(BIN / "obd2-bridge"),
@@ -145,12 +168,13 @@ def agent(url: str, seconds: float, workdir: Path, *, multi: bool) -> dict[str, 
         "--spool",
         str(spool),
         "--pids",
-        ",".join(PIDS),
+        ",".join(pids),
         "--slow-pids",
-        "",
+        slow_pids,
     ]
     if not multi:
         args.append("--no-multi-pid")
+    started = time.monotonic()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -158,6 +182,9 @@ def agent(url: str, seconds: float, workdir: Path, *, multi: bool) -> dict[str, 
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the agent never read a sample")
             time.sleep(0.05)
+        first_sample_s = time.monotonic() - started
+        # The first seconds learn the response counts; the window starts after them.
+        time.sleep(1.0)
         first, cpu0, t0 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
         time.sleep(seconds)
         last, cpu1, t1 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
@@ -171,7 +198,122 @@ def agent(url: str, seconds: float, workdir: Path, *, multi: bool) -> dict[str, 
         "samples_per_s": samples / (t1 - t0),
         "cpu_s": cpu1 - cpu0,
         "cpu_ms_per_1000_samples": (cpu1 - cpu0) * 1000 / max(1, samples) * 1000,
+        "agent_start_to_first_sample_s": first_sample_s,
     }
+
+
+def adapter_limits(seconds: float, workdir: Path, no_count_wait_ms: float) -> dict[str, object]:
+    """samples/s of the agent for a K-line-like and a CAN car, single/multi-PID, hints on/off."""
+    results: dict[str, object] = {}
+    cars = (("kline_150ms", 150.0, ("--protocol", "3")), ("can_30ms", 30.0, ()))
+    for car, delay_ms, extra in cars:
+        sim, url = start_simulator(delay_ms, *extra, "--no-count-wait-ms", str(no_count_wait_ms))
+        try:
+            # python-OBD speaks multi-PID only on CAN: a K-line car is read one PID a request.
+            for multi in (False, True) if car.startswith("can") else (False,):
+                for hints in (True, False):
+                    name = (
+                        f"{car}_{'multi' if multi else 'single'}_{'hints' if hints else 'no_hints'}"
+                    )
+                    results[name] = agent(url, seconds, workdir, multi=multi, hints=hints)
+            # The default PID set with slow PIDs at 1 Hz, one PID a request: the slow PIDs' rate.
+            results[f"{car}_single_default_pids"] = slow_pid_rates(url, seconds, workdir)
+        finally:
+            stop(sim)
+    return results
+
+
+def slow_pid_rates(url: str, seconds: float, workdir: Path) -> dict[str, float]:
+    """Per-PID rates of the default PID set (four fast, five slow at 1 Hz) one PID a request."""
+    fast = ["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD"]
+    slow = ["COOLANT_TEMP", "INTAKE_TEMP", "FUEL_LEVEL", "MAF", "INTAKE_PRESSURE"]
+    run = agent(url, seconds, workdir, multi=False, pids=fast, slow_pids=",".join(slow))
+    spool = sorted(workdir.glob("agent-single-*/spool.sqlite3"))[-1]
+    with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
+        rows = db.execute("SELECT pid, count(*), min(ts), max(ts) FROM samples GROUP BY pid")
+        for pid, count, first, last in rows:
+            if count > 1 and last > first:
+                run[f"{'slow' if pid in slow else 'fast'}_{pid}_hz"] = (count - 1) / (
+                    (last - first) / 1000
+                )
+    return run
+
+
+def engine_start(workdir: Path, restarts: int = 2) -> dict[str, float]:
+    """From the engine starting to the first RPM sample spooled, the adapter powered all along."""
+    cycle = DriveCycle(
+        idle_s=6.0, accelerate_s=0, cruise_s=0, brake_s=0, stop_s=0, engine_off_s=8.0
+    )
+    car = SimulatedCar(cycle, charging_v=13.0)
+    times: list[float] = []
+    with SimulatorThread(ElmSimulator(car, request_delay_s=0.03)) as sim:
+        run = workdir / f"engine-start-{time.monotonic_ns()}"
+        run.mkdir()
+        config = run / "bridge.toml"
+        config.write_text(
+            "voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\nengine_off_after_s = 2.0\n"
+            "engine_watch_s = 0.5\nheartbeat_s = 3600.0\nengine_probe_s = 3600.0\n"
+        )
+        spool = run / "spool.sqlite3"
+        args = [
+            str(BIN / "obd2-bridge"),
+            "run",
+            "--config",
+            str(config),
+            "--adapter",
+            sim.url,
+            "--api",
+            f"http://127.0.0.1:{free_port()}",
+            "--token",
+            "bench",
+            "--spool",
+            str(spool),
+        ]
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(restarts):
+                _wait(lambda: not car.state().engine_on, 60)
+                _wait(lambda: car.state().engine_on, 60)
+                times.append(_first_rpm_delay(spool))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(20)
+    return {
+        "restarts": len(times),
+        "engine_start_to_first_rpm_s_mean": sum(times) / len(times),
+        "engine_start_to_first_rpm_s_max": max(times),
+    }
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out")
+        time.sleep(0.01)
+
+
+def _first_rpm_delay(spool: Path) -> float:
+    """Seconds from now (the engine just started) to the first RPM sample spooled after it."""
+    started_ms = time.time() * 1000
+    _wait(lambda: _first_rpm_after(spool, started_ms) is not None, 60)
+    first = _first_rpm_after(spool, started_ms)
+    assert first is not None
+    return (first - started_ms) / 1000
+
+
+def _first_rpm_after(spool: Path, after_ms: float) -> int | None:
+    if not spool.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute(
+                "SELECT min(ts) FROM samples WHERE pid = 'RPM' AND value > 0 AND ts >= ?",
+                (int(after_ms),),
+            ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def spool_throughput(workdir: Path) -> dict[str, float]:
@@ -192,10 +334,33 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--no-count-wait-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--only", default="", help="comma-separated parts: readers, limits, start (default all)"
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(",")) if args.only else {"readers", "limits", "start"}
     results: dict[str, object] = {"delay_ms": args.delay_ms, "seconds": args.seconds, "pids": PIDS}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        if "limits" in parts:
+            limits = adapter_limits(args.seconds, workdir, args.no_count_wait_ms)
+            results["adapter_limits"] = limits
+            print(f"\nAdapter limits ({args.no_count_wait_ms:g} ms ELM wait without a count)")
+            for name, run in limits.items():
+                assert isinstance(run, dict)
+                rates = " ".join(f"{k}={v:.2f}" for k, v in run.items() if k.endswith("_hz"))
+                print(f"{name:<34} {run['samples_per_s']:>8.1f} samples/s {rates}")
+        if "start" in parts:
+            start = engine_start(workdir)
+            results["engine_start"] = start
+            print(
+                "\nEngine start to first RPM sample (adapter powered): "
+                + ", ".join(f"{k}={v:.2f}" for k, v in start.items())
+            )
+        if "readers" not in parts:
+            _write(results)
+            return 0
         sim, url = start_simulator(args.delay_ms)
         try:
             results["simulator"] = {
@@ -236,11 +401,15 @@ def main() -> int:
     assert isinstance(spool, dict)
     for key, value in spool.items():
         print(f"spool {key}: {value:,.0f}")
+    _write(results)
+    return 0
+
+
+def _write(results: dict[str, object]) -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bridge_bench.json").write_text(json.dumps(results, indent=2))
     print(f"written {out / 'bridge_bench.json'}")
-    return 0
 
 
 if __name__ == "__main__":

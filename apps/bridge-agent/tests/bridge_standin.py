@@ -38,6 +38,7 @@ class StandInServer:
     frames: list[dict[str, Any]] = field(default_factory=list)
     http_batches: int = 0
     ws_batches: int = 0
+    websocket_open: bool = True  # False: every WebSocket is refused, the agent falls back to HTTP
     lock: threading.Lock = field(default_factory=threading.Lock)
     _sockets: list[tuple[WebSocket, asyncio.AbstractEventLoop]] = field(default_factory=list)
     port: int = 0
@@ -104,6 +105,9 @@ class StandInServer:
         device = self._device(websocket.headers.get("authorization"))
         if device is None:
             await websocket.close(code=1008)
+            return
+        if not self.websocket_open:
+            await websocket.close(code=1013)
             return
         await websocket.accept()
         entry = (websocket, asyncio.get_running_loop())

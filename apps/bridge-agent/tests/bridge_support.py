@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bridge_standin import StandInServer, running_standin
@@ -45,6 +46,24 @@ def simulator() -> Iterator[SimulatorThread]:
     car.set_dtcs(["P0143"], ["P0420"], ["U0100"])
     with SimulatorThread(ElmSimulator(car)) as sim:
         yield sim
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., SimulatorThread]]:
+    """A simulated car behind an ELM that misbehaves as asked (``ElmSimulator``'s options)."""
+    running: list[SimulatorThread] = []
+
+    def make(
+        cycle: DriveCycle | None = None, charging_v: float = 14.1, **elm: Any
+    ) -> SimulatorThread:
+        car = SimulatedCar(cycle or DriveCycle(engine_off_s=0.0), charging_v=charging_v)
+        sim = SimulatorThread(ElmSimulator(car, **elm)).start()
+        running.append(sim)
+        return sim
+
+    yield make
+    for sim in running:
+        sim.stop()
 
 
 @dataclass
@@ -202,3 +221,42 @@ def _toml(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return str(value)
+
+
+# ---- what a test checks: the status reported, samples neither lost nor doubled ------------------
+def api(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def assert_contiguous(seqs: list[int], last: int) -> None:
+    assert seqs, "the server holds no sample"
+    assert len(seqs) == len(set(seqs))
+    missing = sorted(set(range(seqs[0], last + 1)) - set(seqs))
+    assert not missing, f"{len(missing)} seqs never arrived, first {missing[:5]}"
+    assert seqs[-1] == last
+
+
+def drain(agent: Agent, simulator: SimulatorThread, server: StandInServer) -> int:
+    """Stop the car producing samples, wait until the spool is empty; returns the last seq."""
+    elm = simulator.server.elm
+    asked = elm.requests
+    elm.silence_ecu(120)
+    # The cycle in progress is spooled when it ends, and a cycle makes at most one request per
+    # PID (nine): once the adapter has had more requests than that since the silence began,
+    # that cycle is over and nothing more will be spooled.
+    wait_until(lambda: elm.requests > asked + 2 * 9, 60, "a whole cycle after the silence")
+    wait_until(lambda: agent.backlog() == 0, 60, "the spool to drain")
+    last = agent.high_water_mark()
+    wait_until(lambda: server.seqs()[-1:] == [last], 30, "the last sample on the server")
+    return last
+
+
+def states(server: StandInServer, since: int = 0) -> list[str]:
+    return [f["adapter_state"] for f in server.frames_of("status")[since:]]
+
+
+def recovered(server: StandInServer, since: int, after_ms: int) -> bool:
+    if "connected" not in states(server, since):
+        return False
+    with server.lock:
+        return any(s.ts > after_ms and s.pid == "RPM" for s in server.samples.values())

@@ -19,9 +19,26 @@ def test_fast_pids_are_always_asked_and_slow_ones_fill_in() -> None:
     assert second == [["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD"]]
 
 
-def test_without_multi_pid_a_cycle_asks_one_slow_pid_at_most() -> None:
-    schedule = Schedule(["RPM", "SPEED"], ["COOLANT_TEMP", "FUEL_LEVEL"])
-    assert schedule.plan(0.0, multi=False) == [["RPM"], ["SPEED"], ["COOLANT_TEMP"]]
+def test_without_multi_pid_every_due_slow_pid_gets_its_request() -> None:
+    # An old K-line car: slow PIDs keep their configured rate, the fast ones share the rest.
+    schedule = Schedule(["RPM", "SPEED"], ["COOLANT_TEMP", "FUEL_LEVEL"], slow_interval_s=1.0)
+    assert schedule.plan(0.0, multi=False) == [["RPM"], ["SPEED"], ["COOLANT_TEMP"], ["FUEL_LEVEL"]]
+    for name in ("RPM", "SPEED", "COOLANT_TEMP", "FUEL_LEVEL"):
+        schedule.slot(name).done(0.0)
+    assert schedule.plan(0.5, multi=False) == [["RPM"], ["SPEED"]]
+    assert schedule.plan(1.0, multi=False) == [["RPM"], ["SPEED"], ["COOLANT_TEMP"], ["FUEL_LEVEL"]]
+
+
+def test_a_dead_pid_is_retried_later_and_later_until_it_answers_again() -> None:
+    schedule = Schedule(["RPM", "THROTTLE_POS"], [])
+    slot = schedule.slot("THROTTLE_POS")
+    retries = [slot.missed(0.0) for _ in range(10)]
+    assert retries[:3] == [5.0, 10.0, 20.0]
+    assert retries[-1] == 300.0
+    assert schedule.plan(1.0, multi=False) == [["RPM"]]
+    assert schedule.plan(300.0, multi=False) == [["RPM"], ["THROTTLE_POS"]]
+    slot.done(300.0)
+    assert slot.missed(300.0) == 5.0
 
 
 def test_pids_the_ecu_leaves_out_of_multi_answers_are_asked_alone() -> None:

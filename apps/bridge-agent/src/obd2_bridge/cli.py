@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from obd2_bridge import __version__
@@ -59,7 +60,58 @@ def _parser() -> argparse.ArgumentParser:
         help="epoch ms the realistic car's day starts from (default: now)",
     )
     simulate.add_argument("--dtc", action="append", default=[], help="a stored DTC, e.g. P0143")
+    simulate.add_argument(
+        "--protocol", choices=("6", "3"), default="6", help="6: CAN 11/500, 3: ISO 9141-2 K-line"
+    )
+    simulate.add_argument(
+        "--bus-init-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="K-line: print 'BUS INIT: ...OK' before the data every N requests",
+    )
+    simulate.add_argument(
+        "--stuck",
+        choices=("STOPPED", "BUFFER FULL", "?", "CAN ERROR"),
+        help="answer every OBD request with this until ATZ or ATWS",
+    )
+    simulate.add_argument(
+        "--freeze-after", type=float, metavar="S", help="after S seconds the link stalls"
+    )
+    simulate.add_argument(
+        "--freeze-for", type=float, default=30.0, metavar="S", help="how long it stays stalled"
+    )
+    simulate.add_argument("--echo-stuck", action="store_true", help="ATE0 does not stop the echo")
+    simulate.add_argument(
+        "--missing-pid",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="a mode-01 PID the ECU no longer answers, e.g. 0F",
+    )
+    simulate.add_argument(
+        "--no-count-wait-ms",
+        type=float,
+        default=0.0,
+        help="the ELM's wait for more ECUs when a request carries no response count",
+    )
     return parser
+
+
+def quiet_third_party_logs() -> None:
+    """Library chatter (a line per request) would wear a Pi's SD card: warnings only.
+
+    python-OBD's messages do not reach the log directly: the adapter captures them and reports
+    them as the reason of its own error, so they are said once, with context.
+    """
+    for name in ("httpx", "httpcore", "websockets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    obd_logger = logging.getLogger("obd")
+    obd_logger.setLevel(logging.WARNING)
+    obd_logger.propagate = False
+    for handler in list(obd_logger.handlers):  # python-OBD prints to the console by itself
+        obd_logger.removeHandler(handler)
+    obd_logger.addHandler(logging.NullHandler())  # else logging's last resort prints them
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("obd").setLevel(logging.CRITICAL)  # its errors come back as ours
+    quiet_third_party_logs()
     if args.command == "scan":
         return _scan(
             config.adapter, config.baudrate, config.protocol, config.adapter_timeout_s, args.json
@@ -152,7 +204,26 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     if args.dtc:
         car.set_dtcs(args.dtc)
-    elm = ElmSimulator(car, request_delay_s=args.delay_ms / 1000.0)
+    try:
+        missing = frozenset(int(pid, 16) for pid in args.missing_pid)
+    except ValueError:
+        print(f"obd2-bridge simulate: --missing-pid takes hex PIDs, got {args.missing_pid}")
+        return EXIT_USAGE
+    elm = ElmSimulator(
+        car,
+        request_delay_s=args.delay_ms / 1000.0,
+        protocol=args.protocol,
+        bus_init_every=args.bus_init_every,
+        echo_stuck=args.echo_stuck,
+        missing_pids=missing,
+        no_count_wait_s=args.no_count_wait_ms / 1000.0,
+    )
+    if args.stuck:
+        elm.stick(args.stuck)
+    if args.freeze_after is not None:
+        freeze = threading.Timer(args.freeze_after, elm.freeze, (args.freeze_for,))
+        freeze.daemon = True
+        freeze.start()
     try:
         asyncio.run(serve_forever(elm, args.host, args.port))
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from obd2_bridge.adapter.connection import ObdAdapter
 from obd2_bridge.adapter.errors import (
     AdapterError,
     AdapterLostError,
+    AdapterStuckError,
     AdapterTimeoutError,
     NoAdapterError,
     NoEcuError,
@@ -14,6 +15,7 @@ from obd2_bridge.adapter.errors import (
 __all__ = [
     "AdapterError",
     "AdapterLostError",
+    "AdapterStuckError",
     "AdapterTimeoutError",
     "NoAdapterError",
     "NoEcuError",

@@ -2,15 +2,18 @@
 """One ELM327 connection through python-OBD, with errors that say what is wrong."""
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import obd
+import serial
 from obd.protocols.protocol import Message
 from obd.utils import OBDStatus
 
+from obd2_bridge.adapter.answers import Answer, Condition, classify
 from obd2_bridge.adapter.decoding import (
     MAX_PIDS_PER_REQUEST,
     decode_dtcs,
@@ -22,6 +25,7 @@ from obd2_bridge.adapter.decoding import (
 from obd2_bridge.adapter.errors import (
     AdapterError,
     AdapterLostError,
+    AdapterStuckError,
     AdapterTimeoutError,
     NoAdapterError,
     NoEcuError,
@@ -31,7 +35,7 @@ from obd2_bridge.adapter.errors import (
 log = logging.getLogger(__name__)
 
 CAN_PROTOCOL_IDS = frozenset({"6", "7", "8", "9"})
-_NO_ECU_LINES = ("UNABLE TO CONNECT", "BUS INIT", "CAN ERROR", "BUS ERROR", "FB ERROR")
+ELM_PROMPT = b">"
 # PIDs a freeze frame is read for when the car stored one (mode 02, frame 0).
 FREEZE_FRAME_PIDS = ("RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "INTAKE_PRESSURE", "MAF")
 
@@ -80,22 +84,28 @@ class ObdAdapter:
         protocol: str | None = None,
         timeout_s: float = 5.0,
         multi_pid: bool = True,
+        count_hints: bool = True,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
         self.protocol = protocol
         self.timeout_s = timeout_s
         self.multi_pid_enabled = multi_pid
+        self.count_hints = count_hints
         self._obd: Any = None
         self._frame_counts: dict[bytes, int] = {}
         self._count_suffix_multi = True
         self.supported: set[str] = set()
         self.single_only: set[str] = set()
         self.requests = 0
+        self.warm_starts = 0
+        self.echo_stuck = False
 
     # ---- connecting ---------------------------------------------------------------------
     def connect(self) -> None:
         self.close()
+        if self.baudrate is not None:  # at an unknown baud rate only python-OBD can find it
+            probe(self.port, self.baudrate, self.timeout_s)
         with _captured_obd_errors() as capture:
             try:
                 connection = obd.OBD(
@@ -108,7 +118,7 @@ class ObdAdapter:
             except Exception as exc:  # python-OBD lets some serial errors escape
                 raise NoAdapterError(f"no adapter at {self.port}: {exc}") from exc
         status = connection.status()
-        said = "; ".join(capture.messages[-3:])
+        said = "; ".join(capture.messages[-3:]) or "no answer"
         if status == OBDStatus.CAR_CONNECTED:
             self._obd = connection
             self._set_read_timeout(self.timeout_s)
@@ -118,7 +128,7 @@ class ObdAdapter:
             self._frame_counts.clear()
             self._count_suffix_multi = True
             self.single_only.clear()
-            log.info("connected to %s: %s", self.port, self.protocol_name)
+            self.echo_stuck = False
             return
         connection.close()
         if status == OBDStatus.OBD_CONNECTED:
@@ -171,42 +181,107 @@ class ObdAdapter:
             self._obd = None
 
     # ---- raw requests -------------------------------------------------------------------
-    def send(self, request: bytes) -> list[Message]:
-        """Send one request; ``NO DATA`` is an empty list, a dead adapter or ECU raises."""
+    def _port(self) -> Any:
         if self._obd is None:
             raise AdapterLostError(f"adapter at {self.port} is not connected")
-        self.requests += 1
-        messages: list[Message] | None = self._obd.interface.send_and_parse(request)
-        if self._obd.status() == OBDStatus.NOT_CONNECTED or messages is None:
+        port = getattr(self._obd.interface, "_ELM327__port", None)
+        if port is None:
             self._obd = None
             raise AdapterLostError(f"adapter at {self.port} went away")
-        if not messages:
+        return port
+
+    def exchange(self, request: bytes, *, deadline_s: float | None = None) -> list[str]:
+        """Write one request and read up to the prompt under our own deadline.
+
+        python-OBD re-reads an empty answer many times over, so a silent link would block for
+        a minute; here silence raises ``AdapterTimeoutError`` once the deadline has passed.
+        """
+        port = self._port()
+        limit = self.timeout_s if deadline_s is None else deadline_s
+        try:
+            port.reset_input_buffer()
+            port.write(request + b"\r")
+            port.flush()
+            buffer = _read_prompt(port, limit)
+        except Exception as exc:  # pyserial raises many kinds when the link goes away
+            self.close()
+            raise AdapterLostError(f"adapter at {self.port} went away: {exc}") from exc
+        if buffer is None:
             raise AdapterTimeoutError(
                 f"adapter at {self.port} did not answer {request.decode()!r} "
-                f"within {self.timeout_s:g} s"
+                f"within {limit:g} s: link stalled?"
             )
-        for message in messages:
-            if not message.parsed():
-                text = message.raw().upper()
-                if any(line in text for line in _NO_ECU_LINES):
-                    raise NoEcuError(f"no ECU answers ({message.raw().strip()}): ignition off?")
-        return [m for m in messages if m.parsed()] or (
-            [messages[0]] if messages[0].raw().strip() == "?" else []
-        )
+        text = bytes(buffer).replace(b"\x00", b"").decode("ascii", "replace")
+        text = text[: text.rindex(">")]
+        return [line for line in text.replace("\n", "\r").split("\r") if line.strip()]
+
+    def ask(self, request: bytes) -> tuple[list[Message], Answer]:
+        """One OBD request: its parsed messages and the classified answer (informational lines
+        never discard data)."""
+        self.requests += 1
+        lines = self.exchange(request)
+        answer = classify(request.decode(), lines)
+        if answer.echoed and not self.echo_stuck:
+            self.echo_stuck = True
+            log.warning("the adapter at %s echoes requests despite ATE0", self.port)
+        protocol = getattr(self._obd.interface, "_ELM327__protocol", None) if self._obd else None
+        if protocol is None or not answer.data:
+            return [], answer
+        messages = [m for m in protocol(answer.data) if m.parsed()]
+        return messages, answer
+
+    def send(self, request: bytes) -> list[Message]:
+        """Send one request; ``NO DATA`` is an empty list; a dead, stuck or silent adapter and
+        an absent ECU raise, naming the condition."""
+        messages, answer = self.ask(request)
+        if messages:
+            return messages
+        condition = answer.condition
+        if condition is None or condition is Condition.NO_DATA:
+            return []
+        said = " / ".join(str(c.value) for c in answer.conditions) or condition.value
+        if condition.adapter_stuck:
+            raise AdapterStuckError(f"adapter answers {said} to {request.decode()!r}", condition)
+        raise NoEcuError(f"no ECU answers ({said}): ignition off?", condition)
+
+    def warm_start(self) -> None:
+        """``ATWS`` (a reset that keeps the baud rate), then the settings python-OBD relies on.
+
+        Raises when the adapter does not come back: the caller reconnects.
+        """
+        self.warm_starts += 1
+        self.exchange(b"ATWS", deadline_s=max(self.timeout_s, 2.0))
+        for setting in (b"ATE0", b"ATH1", b"ATL0"):
+            lines = self.exchange(setting)
+            if not any("OK" in line.upper() for line in lines):
+                raise AdapterStuckError(
+                    f"adapter at {self.port} did not accept {setting.decode()} after ATWS: "
+                    f"{' '.join(lines) or 'no answer'}"
+                )
+        protocol = self.protocol or "0"
+        self.exchange(f"ATSP{protocol}".encode())
+        self._frame_counts.clear()
+        self.echo_stuck = False
 
     def _send_counted(self, request: bytes, *, multi: bool) -> list[Message]:
         """Append the ELM's expected-response count once known, so it answers without waiting."""
         count = self._frame_counts.get(request)
         use_suffix = (
-            count is not None and 0 < count < 16 and (self._count_suffix_multi or not multi)
+            self.count_hints
+            and count is not None
+            and 0 < count < 16
+            and (self._count_suffix_multi or not multi)
         )
-        messages = self.send(request + (f"{count:X}".encode() if use_suffix else b""))
-        if use_suffix and messages and messages[0].raw().strip() == "?":
+        try:
+            messages = self.send(request + (f"{count:X}".encode() if use_suffix else b""))
+        except AdapterStuckError as exc:
+            if not use_suffix or exc.condition is not Condition.UNKNOWN_COMMAND:
+                raise
+            # This adapter does not take response counts here: remembered until it reconnects.
             if multi:
                 self._count_suffix_multi = False
             self._frame_counts.pop(request, None)
             messages = self.send(request)
-        messages = [m for m in messages if m.parsed()]
         if messages and request not in self._frame_counts:
             self._frame_counts[request] = sum(len(m.frames) for m in messages)
         return messages
@@ -228,34 +303,39 @@ class ObdAdapter:
         return split_mode01(messages, commands)
 
     def voltage(self) -> float | None:
-        if self._obd is None:
-            raise AdapterLostError(f"adapter at {self.port} is not connected")
-        messages = self._obd.interface.send_and_parse(b"ATRV")
-        if self._obd.status() == OBDStatus.NOT_CONNECTED or messages is None:
-            self._obd = None
-            raise AdapterLostError(f"adapter at {self.port} went away")
-        for message in messages:
-            text = message.raw().strip().upper().rstrip("V")
+        """The supply voltage; silence counts as a timeout, not as "no reading"."""
+        lines = self.exchange(b"ATRV")
+        for line in lines:
+            text = line.strip().upper().rstrip("V")
             try:
                 return float(text)
             except ValueError:
                 continue
         return None
 
-    def read_vin(self) -> str | None:
+    def _send_optional(self, request: bytes) -> list[Message]:
+        """A request some adapters or ECUs do not know (mode 09, 0A on an old ELM clone): ``?``
+        or no ECU answer is "nothing", not a stuck adapter; the polling requests catch that."""
         try:
-            return decode_vin(self.send(b"0902"))
+            return self.send(request)
         except NoEcuError:
-            return None
+            return []
+        except AdapterStuckError as exc:
+            if exc.condition is not Condition.UNKNOWN_COMMAND:
+                raise
+            return []
+
+    def read_vin(self) -> str | None:
+        return decode_vin(self._send_optional(b"0902"))
 
     def read_dtcs(self) -> DtcSnapshot:
         snapshot = DtcSnapshot(
             stored=decode_dtcs(self.send(b"03")),
-            pending=decode_dtcs(self.send(b"07")),
-            permanent=decode_dtcs(self.send(b"0A")),
+            pending=decode_dtcs(self._send_optional(b"07")),
+            permanent=decode_dtcs(self._send_optional(b"0A")),
         )
         if snapshot.stored:
-            freeze = decode_dtcs_single(self.send(b"020200"))
+            freeze = decode_dtcs_single(self._send_optional(b"020200"))
             snapshot.freeze_dtc = freeze
             if freeze is not None:
                 for name in FREEZE_FRAME_PIDS:
@@ -263,7 +343,7 @@ class ObdAdapter:
                     if command is None or name not in self.supported:
                         continue
                     value = decode_freeze_value(
-                        self.send(f"02{command.pid:02X}00".encode()), command
+                        self._send_optional(f"02{command.pid:02X}00".encode()), command
                     )
                     if value is not None:
                         snapshot.freeze_frame[name] = value
@@ -273,6 +353,40 @@ class ObdAdapter:
         messages = self.send(b"04")
         if not any(bytes(m.data[:1]) == b"\x44" for m in messages):
             raise AdapterError("the ECU refused to clear the trouble codes")
+
+
+def _read_prompt(port: Any, limit_s: float) -> bytearray | None:
+    """Bytes up to the ELM's prompt, or ``None`` if it did not come within ``limit_s``."""
+    buffer = bytearray()
+    deadline = time.monotonic() + limit_s
+    while ELM_PROMPT not in buffer:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        port.timeout = min(left, 0.5)
+        buffer += port.read(port.in_waiting or 1)
+    return buffer
+
+
+def probe(port: str, baudrate: int, limit_s: float) -> None:
+    """Does anything answer ``ATI`` at ``port`` within ``limit_s``? python-OBD's own connect
+    would wait minutes on a frozen link (fixed 10 s reads, retried)."""
+    try:
+        link = serial.serial_for_url(port, baudrate=baudrate, timeout=limit_s)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise NoAdapterError(f"no adapter at {port}: {exc}") from exc
+    try:
+        link.write(b"ATI\r")
+        link.flush()
+        answered = _read_prompt(link, limit_s)
+    except (serial.SerialException, OSError) as exc:
+        raise NoAdapterError(f"no adapter at {port}: {exc}") from exc
+    finally:
+        link.close()
+    if answered is None:
+        raise AdapterTimeoutError(
+            f"adapter at {port} is there but did not answer ATI within {limit_s:g} s: link stalled?"
+        )
 
 
 def decode_dtcs_single(messages: Sequence[Message]) -> str | None:

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+from obd2_bridge.adapter.answers import Condition
 from obd2_protocol import AdapterState
 
 
@@ -6,6 +7,10 @@ class AdapterError(Exception):
     """A failure talking to the adapter or the car; ``state`` is what the status reports."""
 
     state: AdapterState = "no_adapter"
+
+    def __init__(self, message: str, condition: Condition | None = None) -> None:
+        super().__init__(message)
+        self.condition = condition
 
 
 class NoAdapterError(AdapterError):
@@ -25,4 +30,10 @@ class UnsupportedProtocolError(AdapterError):
 
 
 class AdapterTimeoutError(AdapterError):
+    """Nothing came back before our own deadline: a stalled link or a hung adapter."""
+
     state: AdapterState = "timeout"
+
+
+class AdapterStuckError(AdapterTimeoutError):
+    """The adapter answers, but only with a condition of its own (STOPPED, BUFFER FULL, ?, …)."""

@@ -18,6 +18,7 @@ from obd2_protocol import (
     MAX_DETAIL,
     MAX_DTC_DESCRIPTION,
     MAX_DTCS,
+    AdapterState,
     BridgeClearDtcs,
     BridgeCommandResult,
     BridgeDtcReport,
@@ -26,12 +27,23 @@ from obd2_protocol import (
 
 log = logging.getLogger(__name__)
 
-# Consecutive timeouts after which the adapter is taken for gone and reconnected.
-MAX_TIMEOUTS = 3
+# Escalation for a silent or stuck adapter, counted in consecutive failed requests: the first
+# is reported and retried, the second gets a warm start (ATWS), the next a reconnect (ATZ).
+WARM_START_AFTER = 2
+RECONNECT_AFTER = 3
+# While the car was answering this recently, reconnects stay short: it is probably running.
+LIKELY_RUNNING_S = 120.0
+LIKELY_RUNNING_RECONNECT_MAX_S = 2.0
+# A voltage this far above the engine-off resting voltage means the alternator is charging.
+ENGINE_START_RISE_V = 0.4
 # Misses of a PID inside multi-PID answers after which it is asked for on its own.
 MULTI_MISSES_BEFORE_SINGLE = 3
 
 OutboundFrame = BridgeDtcReport | BridgeCommandResult
+
+
+class ReconnectError(AdapterTimeoutError):
+    """A warm start did not help: the session ends and the adapter is connected afresh."""
 
 
 class Reader:
@@ -56,29 +68,56 @@ class Reader:
             protocol=config.protocol,
             timeout_s=config.adapter_timeout_s,
             multi_pid=config.multi_pid,
+            count_hints=config.response_count_hints,
         )
         self.slow_names = set(config.slow_pids)
         self._last_dtcs: tuple[object, ...] | None = None
+        self._logged: tuple[str, str] = ("", "")
+        self._last_data = -LIKELY_RUNNING_S
+        self._data_since_connect = False
+        # The last trouble recovered from: a lock-up cured in milliseconds stays visible.
+        self._recovered_from = ""
 
     # ---- the outer loop: connect, poll, reconnect with backoff -----------------------------
     def run(self) -> None:
         failures = 0
+        self._set_state("connecting", self.config.adapter, quiet=True)
         while not self.stop.is_set():
-            self.state.set_adapter("connecting", self.config.adapter)
+            # While reconnecting, the status keeps saying why the last attempt failed.
+            self._data_since_connect = False
             try:
                 self.adapter.connect()
-                failures = 0
                 self._session()
             except AdapterError as exc:
-                self.state.set_adapter(exc.state, str(exc))
-                log.warning("adapter: %s", exc)
-                failures += 1
+                self._set_state(exc.state, str(exc))
+                self._remember_trouble(exc, "reconnecting")
             finally:
                 self.adapter.close()
+            failures = 0 if self._data_since_connect else failures + 1
             delay = min(
                 self.config.reconnect_max_s, self.config.reconnect_min_s * 2 ** max(0, failures - 1)
             )
+            if time.monotonic() - self._last_data < LIKELY_RUNNING_S:
+                delay = min(delay, LIKELY_RUNNING_RECONNECT_MAX_S)
             self.stop.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+
+    def _connected_detail(self) -> str:
+        name = self.adapter.protocol_name
+        return f"{name}; {self._recovered_from}" if self._recovered_from else name
+
+    def _remember_trouble(self, exc: AdapterError, cure: str) -> None:
+        what = exc.condition.value if exc.condition is not None else exc.state
+        self._recovered_from = f"recovered from {what} by {cure} at {time.strftime('%H:%M:%S')}"
+
+    def _set_state(self, state: AdapterState, detail: str, *, quiet: bool = False) -> None:
+        """Report a state; log it once when it changes, not on every request."""
+        self.state.set_adapter(state, detail)
+        if (state, detail) != self._logged and not quiet:
+            self._logged = (state, detail)
+            if state in ("connected", "engine_off"):
+                log.info("adapter %s: %s", state, detail)
+            else:
+                log.warning("adapter %s: %s", state, detail)
 
     def _session(self) -> None:
         adapter = self.adapter
@@ -93,42 +132,43 @@ class Reader:
         dropped = schedule.restrict(adapter.supported)
         if dropped:
             log.warning("the car does not support %s: not polled", ", ".join(dropped))
-        self.state.set_adapter("connected", adapter.protocol_name)
+        self._set_state("connected", self._connected_detail())
         log.info("reading %s (VIN %s)", adapter.protocol_name, self.state.vin)
         self._report_dtcs(force=True)
         last_voltage = 0.0
         last_dtcs = time.monotonic()
         last_engine_on = time.monotonic()
-        timeouts = 0
+        failed = 0
         silent = 0
         while not self.stop.is_set():
-            self._run_commands()
-            now = time.monotonic()
-            if now - last_voltage >= self.config.voltage_interval_s:
-                last_voltage = now
-                voltage = self._read_voltage()
-                if voltage is not None and voltage < self.config.pause_below_v:
-                    self._low_voltage_pause(voltage)
-                    last_engine_on = time.monotonic()
-                    continue
-            if now - last_dtcs >= self.config.dtc_interval_s:
-                last_dtcs = now
-                self._report_dtcs(force=False)
             try:
+                self._run_commands()
+                now = time.monotonic()
+                if now - last_voltage >= self.config.voltage_interval_s:
+                    last_voltage = now
+                    voltage = self._read_voltage()
+                    if voltage is not None and voltage < self.config.pause_below_v:
+                        self._low_voltage_pause(voltage)
+                        last_engine_on = time.monotonic()
+                        continue
+                if now - last_dtcs >= self.config.dtc_interval_s:
+                    last_dtcs = now
+                    self._report_dtcs(force=False)
                 got, engine_on = self._cycle(schedule)
-                timeouts = 0
-            except AdapterTimeoutError:
-                timeouts += 1
-                if timeouts >= MAX_TIMEOUTS:
-                    raise
+                failed = 0
+            except AdapterTimeoutError as exc:
+                failed += 1
+                self._escalate(exc, failed)
                 continue
             except NoEcuError as exc:
-                log.info("no ECU answer: %s", exc)
+                failed = 0
                 got, engine_on = 0, False
+                if silent >= 1:
+                    self._set_state("no_ecu", str(exc))
             if engine_on:
                 last_engine_on = time.monotonic()
                 if got and self.state.adapter_state != "connected":
-                    self.state.set_adapter("connected", adapter.protocol_name)
+                    self._set_state("connected", self._connected_detail())
             elif time.monotonic() - last_engine_on >= self.config.engine_off_after_s:
                 self._engine_off_heartbeat()
                 last_engine_on = time.monotonic()
@@ -136,15 +176,28 @@ class Reader:
                 continue
             if got == 0:
                 silent += 1
-                if silent == 2:
-                    self.state.set_adapter("no_ecu", "NO DATA: the ECU does not answer")
-                    log.warning("the ECU does not answer (NO DATA)")
+                if silent == 2 and self.state.adapter_state == "connected":
+                    self._set_state("no_ecu", "NO DATA: the ECU does not answer")
                 self.stop.wait(0.5)  # do not hammer a silent bus
                 continue
             silent = 0
             wait = schedule.next_due_in(time.monotonic())
             if wait > 0:
                 self.stop.wait(wait)
+
+    def _escalate(self, exc: AdapterTimeoutError, failed: int) -> None:
+        """Report at once; warm-start a stuck or silent adapter; then reconnect (ATZ)."""
+        if failed < WARM_START_AFTER:
+            self._set_state(exc.state, str(exc))
+            return
+        if failed >= RECONNECT_AFTER:
+            raise ReconnectError(f"{exc}: reconnecting (ATZ)", exc.condition)
+        self._set_state(exc.state, f"{exc}: warm start (ATWS)")
+        self._remember_trouble(exc, "ATWS")
+        try:
+            self.adapter.warm_start()
+        except AdapterTimeoutError as again:
+            raise ReconnectError(f"{again}: reconnecting (ATZ)", again.condition) from again
 
     # ---- one polling cycle ----------------------------------------------------------------
     def _cycle(self, schedule: Schedule) -> tuple[int, bool]:
@@ -153,6 +206,7 @@ class Reader:
         rows: list[tuple[int, str, float, bool]] = []
         answered = False
         rpm: float | None = None
+        unanswered: list[str] = []
         for request in schedule.plan(time.monotonic(), multi=multi):
             values = adapter.read_pids(request)
             ts = now_ms()
@@ -171,13 +225,26 @@ class Reader:
                     if slot.multi_misses >= MULTI_MISSES_BEFORE_SINGLE:
                         slot.single_only = True
                         log.info("%s is not answered in multi-PID requests: read alone", name)
+                elif len(request) == 1:
+                    unanswered.append(name)
                 else:
                     slot.done(done)
             if "RPM" in values:
                 rpm = values["RPM"]
+        done = time.monotonic()
+        for name in unanswered:
+            slot = schedule.slot(name)
+            if answered:  # the ECU is there, this PID is not: its own retry schedule
+                retry = slot.missed(done)
+                if slot.dead_misses == 1:
+                    log.info("%s is not answered: retried in %g s, then less often", name, retry)
+            else:
+                slot.done(done)
         if rows:
             self.spool.append(rows)
             self.state.count_samples(len(rows))
+            self._last_data = time.monotonic()
+            self._data_since_connect = True
         # RPM 0 with the ECU answering is ignition on, engine off: it counts as off too.
         return len(rows), (rpm > 0) if rpm is not None else answered
 
@@ -191,14 +258,28 @@ class Reader:
 
     # ---- battery care -------------------------------------------------------------------
     def _engine_off_heartbeat(self) -> None:
-        """Engine off: stop waking the ECU; watch the voltage, probe the engine rarely."""
-        self.state.set_adapter("engine_off", "engine off: slow heartbeat")
-        log.info("engine off: slow heartbeat every %g s", self.config.heartbeat_s)
-        last_probe = time.monotonic()
-        while not self.stop.wait(self.config.heartbeat_s):
+        """Engine off: stop waking the ECU; watch the voltage, probe the engine rarely.
+
+        ATRV asks the adapter, not the car, so it is watched often; a rise above the resting
+        voltage (or the absolute charging threshold) means the engine started.
+        """
+        self._set_state("engine_off", "engine off: slow heartbeat")
+        last_probe = last_sample = time.monotonic()
+        resting: float | None = None
+        while not self.stop.wait(self.config.engine_watch_s):
             self._run_commands()
-            voltage = self._read_voltage()
-            charging = voltage is not None and voltage >= self.config.engine_running_v
+            voltage = self.adapter.voltage()
+            if voltage is not None:
+                self.state.battery_voltage = voltage
+                if time.monotonic() - last_sample >= self.config.heartbeat_s:
+                    last_sample = time.monotonic()
+                    self.spool.append([(now_ms(), "ELM_VOLTAGE", voltage, True)])
+                    self.state.count_samples(1)
+                resting = voltage if resting is None else min(resting, voltage)
+            charging = voltage is not None and (
+                voltage >= self.config.engine_running_v
+                or (resting is not None and voltage - resting >= ENGINE_START_RISE_V)
+            )
             if charging or time.monotonic() - last_probe >= self.config.engine_probe_s:
                 last_probe = time.monotonic()
                 try:
@@ -207,27 +288,30 @@ class Reader:
                     rpm = 0.0
                 if rpm > 0:
                     log.info("engine running again (%.0f rpm)", rpm)
-                    self.state.set_adapter("connected", self.adapter.protocol_name)
+                    self._set_state("connected", self.adapter.protocol_name)
                     return
+                if charging:
+                    resting = voltage  # a rise that was not the engine: measure from here
 
     def _low_voltage_pause(self, voltage: float) -> None:
         resume = self.config.pause_below_v + 0.3
-        self.state.set_adapter(
-            "low_voltage", f"battery {voltage:.1f} V < {self.config.pause_below_v:g} V: paused"
+        self._set_state(
+            "low_voltage",
+            f"battery {voltage:.1f} V < {self.config.pause_below_v:g} V: paused until "
+            f"{resume:.1f} V",
         )
-        log.warning("battery at %.1f V: pausing until %.1f V", voltage, resume)
         while not self.stop.wait(self.config.heartbeat_s):
             current = self._read_voltage()
             if current is not None and current >= resume:
-                self.state.set_adapter("connected", self.adapter.protocol_name)
+                self._set_state("connected", self.adapter.protocol_name)
                 return
 
     # ---- trouble codes and server commands ---------------------------------------------------
     def _report_dtcs(self, *, force: bool) -> None:
         try:
             snapshot = self.adapter.read_dtcs()
-        except (NoEcuError, AdapterTimeoutError) as exc:
-            log.info("trouble codes not read: %s", exc)
+        except NoEcuError as exc:
+            log.debug("trouble codes not read: %s", exc)
             return
         if not force and snapshot.key() == self._last_dtcs:
             return

@@ -3,12 +3,17 @@
 
 Every cycle asks for each due fast PID; due slow PIDs fill the free places of the fast requests
 and may add at most one request of their own, so a slow PID never starves a fast one and is
-still read at its interval.
+still read at its interval. One PID per request (old K-line cars), every due slow PID gets its
+request: they keep their configured rate and the fast PIDs share what is left. A PID the ECU
+stopped answering while it answers others is backed off on its own retry schedule.
 """
 
 from dataclasses import dataclass
 
 MAX_PER_REQUEST = 6
+# A dead PID is asked again after 5 s, then twice as late each time, at most every 5 minutes.
+DEAD_RETRY_MIN_S = 5.0
+DEAD_RETRY_MAX_S = 300.0
 
 
 @dataclass(slots=True)
@@ -19,12 +24,26 @@ class PidSlot:
     next_due: float = 0.0
     multi_misses: int = 0
     single_only: bool = False
+    dead_misses: int = 0
 
     def due(self, now: float) -> bool:
         return self.next_due <= now
 
     def done(self, now: float) -> None:
-        self.next_due = now + self.interval_s
+        # Fixed rate while less than an interval late (a slow cycle does not stretch every
+        # period after it); later than that, the period restarts from now (no burst).
+        if now - self.next_due < self.interval_s:
+            self.next_due += self.interval_s
+        else:
+            self.next_due = now + self.interval_s
+        self.dead_misses = 0
+
+    def missed(self, now: float) -> float:
+        """The ECU answered others but not this PID, asked alone: retry later and later."""
+        self.dead_misses += 1
+        retry = min(DEAD_RETRY_MAX_S, DEAD_RETRY_MIN_S * 2.0 ** (self.dead_misses - 1))
+        self.next_due = now + retry
+        return retry
 
 
 class Schedule:
@@ -60,7 +79,7 @@ class Schedule:
         fast = [s for s in self.slots if not s.slow and s.due(now)]
         slow = sorted((s for s in self.slots if s.slow and s.due(now)), key=lambda s: s.next_due)
         if not multi:
-            return [[s.name] for s in fast] + [[s.name] for s in slow[:1]]
+            return [[s.name] for s in fast] + [[s.name] for s in slow]
         fast_multi = [s.name for s in fast if not s.single_only]
         slow_multi = [s.name for s in slow if not s.single_only]
         fast_groups = -(-len(fast_multi) // MAX_PER_REQUEST)

@@ -93,9 +93,12 @@ class SimulatedCar:
         clock: Callable[[], float] = time.monotonic,
         realistic: int | None = None,
         start_ms: int | None = None,
+        charging_v: float = 14.1,
     ) -> None:
         self.cycle = cycle or DriveCycle()
         self.vin = vin
+        # A smart alternator or a clone that reads low shows 13.0 V with the engine running.
+        self.charging_v = charging_v
         self._clock = clock
         self._lock = threading.Lock()
         self._state = CarState()
@@ -193,7 +196,7 @@ class SimulatedCar:
             return
         if not s.engine_on:
             s.engine_on = True
-        s.battery_v = 14.1 + 0.05 * math.sin(elapsed)
+        s.battery_v = self.charging_v + 0.05 * math.sin(elapsed)
         s.run_time_s += dt
         if phase in ("idle", "stop"):
             target_speed = 0.0

@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""An ELM327 v1.5 on ISO 15765-4 (CAN 11/500) in front of a ``SimulatedCar``, served over TCP.
+"""An ELM327 v1.5 on ISO 15765-4 (CAN 11/500) or ISO 9141-2 (K-line) in front of a
+``SimulatedCar``, served over TCP.
 
 It speaks what python-OBD and real tools send: AT commands (echo, headers, spaces, linefeeds,
 protocol, voltage, low power), mode 01 with up to six PIDs per request and the ELM's trailing
 response-count digit, 02 (freeze frame), 03/07/0A (trouble codes), 04 (clear), 09 (VIN), ISO-TP
-multi-frame answers with headers on or off. Faults can be injected for tests: a silent ECU
-(``NO DATA``), an ignition that is off (``UNABLE TO CONNECT``) and dropped sockets.
+multi-frame answers with headers on or off. Faults can be injected for tests, the way a cheap
+clone and an old car misbehave: a silent ECU (``NO DATA``), an ignition that is off (``UNABLE TO
+CONNECT``), dropped sockets, ``BUS INIT: ...OK`` before the data on K-line bus re-inits, an answer
+stuck on ``STOPPED`` / ``BUFFER FULL`` / ``?`` / ``CAN ERROR`` until ``ATZ`` or ``ATWS``, a frozen
+link (bytes in, nothing out), echo that ``ATE0`` does not turn off, PIDs the ECU stopped
+answering, and the ELM's wait for more responses when a request carries no response count.
 """
 
 import asyncio
@@ -23,6 +28,10 @@ log = logging.getLogger(__name__)
 ELM_VERSION = "ELM327 v1.5"
 ECU_RESPONSE_HEADER = "7E8"
 PROTOCOL_NAME = "ISO 15765-4 (CAN 11/500)"
+# K-line (ISO 9141-2): header priority 48, target 6B, the engine ECU's address 10.
+KLINE_HEADER = bytes([0x48, 0x6B, 0x10])
+PROTOCOL_NAMES = {"6": PROTOCOL_NAME, "3": "ISO 9141-2"}
+STUCK_ANSWERS = ("STOPPED", "BUFFER FULL", "?", "CAN ERROR")
 
 
 def _u8(value: float) -> bytes:
@@ -97,22 +106,56 @@ class ElmSettings:
     linefeeds: bool = False
     protocol_open: bool = False
     low_power: bool = False
+    wrong_protocol: str | None = None
 
     def reset(self) -> None:
         self.echo, self.headers, self.spaces, self.linefeeds = True, False, True, False
         self.protocol_open = False
         self.low_power = False
+        self.wrong_protocol = None
 
 
 class ElmSimulator:
     """The ELM327's behaviour, independent of transport; ``answer()`` is one request/response."""
 
-    def __init__(self, car: SimulatedCar, *, request_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        car: SimulatedCar,
+        *,
+        request_delay_s: float = 0.0,
+        protocol: str = "6",
+        bus_init_every: int = 0,
+        echo_stuck: bool = False,
+        missing_pids: frozenset[int] = frozenset(),
+        no_count_wait_s: float = 0.0,
+    ) -> None:
+        if protocol not in PROTOCOL_NAMES:
+            raise ValueError(f"protocol {protocol!r}: the simulator speaks 6 (CAN) or 3 (K-line)")
         self.car = car
         self.request_delay_s = request_delay_s
+        self.protocol = protocol
+        self.bus_init_every = bus_init_every
+        self.echo_stuck = echo_stuck
+        self.missing_pids = set(missing_pids)
+        self.no_count_wait_s = no_count_wait_s
+        self.stuck_answer: str | None = None
+        # Modes this ELM does not know (an old clone): "?" as a real one answers.
+        self.unknown_modes: set[int] = set()
         self._silent_until = 0.0
         self._ignition_off_until = 0.0
+        self._frozen_until = 0.0
+        self._since_init = 0
         self.requests = 0
+        self.resets = 0
+        self.bus_inits = 0
+
+    @property
+    def kline(self) -> bool:
+        return self.protocol == "3"
+
+    @property
+    def protocol_name(self) -> str:
+        return PROTOCOL_NAMES[self.protocol]
 
     # ---- faults a test can inject -------------------------------------------------------
     def silence_ecu(self, seconds: float) -> None:
@@ -122,6 +165,19 @@ class ElmSimulator:
     def ignition_off(self, seconds: float) -> None:
         """As if the ignition were off: no ECU on the bus, a protocol search fails."""
         self._ignition_off_until = time.monotonic() + seconds
+
+    def stick(self, answer: str) -> None:
+        """A clone lock-up: every OBD request answers ``answer`` until ``ATZ`` or ``ATWS``."""
+        if answer not in STUCK_ANSWERS:
+            raise ValueError(f"stuck answer {answer!r}: one of {', '.join(STUCK_ANSWERS)}")
+        self.stuck_answer = answer
+
+    def freeze(self, seconds: float) -> None:
+        """A Bluetooth stall: the link stays open, requests go in, nothing comes back."""
+        self._frozen_until = time.monotonic() + seconds
+
+    def is_frozen(self) -> bool:
+        return time.monotonic() < self._frozen_until
 
     def _ecu_present(self, state: CarState) -> bool:
         return state.engine_on and time.monotonic() >= self._ignition_off_until
@@ -136,8 +192,18 @@ class ElmSimulator:
             return self._at(settings, command[2:])
         if not all(c in "0123456789ABCDEF" for c in command) or len(command) < 2:
             return ["?"]
+        if self.stuck_answer is not None:
+            return [self.stuck_answer]
+        if int(command[:2], 16) in self.unknown_modes:
+            return ["?"]
         if len(command) % 2 == 1:
             command = command[:-1]  # the response-count digit: we always answer at once
+        elif command.startswith("01") and self.no_count_wait_s > 0:
+            time.sleep(self.no_count_wait_s)  # waiting for more ECUs (a thread of the server)
+        if settings.wrong_protocol is not None:
+            # Told to speak a protocol the car does not: K-line wake-ups fail, CAN hears nothing.
+            kline = settings.wrong_protocol in ("3", "4", "5")
+            return ["BUS INIT: ...ERROR" if kline else "UNABLE TO CONNECT"]
         state = self.car.state()
         lines: list[str] = []
         if not settings.protocol_open:
@@ -145,6 +211,15 @@ class ElmSimulator:
         if not self._ecu_present(state):
             settings.protocol_open = False
             return [*lines, "UNABLE TO CONNECT"] if lines else ["NO DATA"]
+        self._since_init += 1
+        if self.kline and (
+            not settings.protocol_open
+            or (self.bus_init_every and self._since_init >= self.bus_init_every)
+        ):
+            # The K-line went idle or was never woken: the ELM re-initialises the bus first.
+            self._since_init = 0
+            self.bus_inits += 1
+            lines.append("BUS INIT: ...OK")
         settings.protocol_open = True
         if time.monotonic() < self._silent_until:
             return [*lines, "NO DATA"]
@@ -156,13 +231,16 @@ class ElmSimulator:
     def _at(self, settings: ElmSettings, cmd: str) -> list[str]:
         if cmd in ("Z", "WS"):
             settings.reset()
+            self.stuck_answer = None
+            self.resets += 1
             return ["", ELM_VERSION]
         if cmd == "D":
             settings.reset()
             return ["OK"]
         toggles = {"E": "echo", "H": "headers", "S": "spaces", "L": "linefeeds"}
         if len(cmd) == 2 and cmd[0] in toggles and cmd[1] in "01":
-            setattr(settings, toggles[cmd[0]], cmd[1] == "1")
+            if not (cmd == "E0" and self.echo_stuck):
+                setattr(settings, toggles[cmd[0]], cmd[1] == "1")
             return ["OK"]
         if cmd == "I":
             return [ELM_VERSION]
@@ -171,14 +249,18 @@ class ElmSimulator:
         if cmd == "RV":
             return [f"{self.car.state().battery_v:.1f}V"]
         if cmd == "DP":
-            return [f"AUTO, {PROTOCOL_NAME}" if settings.protocol_open else "AUTO"]
+            return [f"AUTO, {self.protocol_name}" if settings.protocol_open else "AUTO"]
         if cmd == "DPN":
-            return ["A6" if settings.protocol_open else "A0"]
+            if settings.wrong_protocol is not None:
+                return [settings.wrong_protocol]
+            return [f"A{self.protocol}" if settings.protocol_open else "A0"]
         if cmd.startswith(("SP", "TP")):
-            if cmd[2:] in ("0", "A0", "6", "A6"):
-                settings.protocol_open = False
-                return ["OK"]
-            return ["?"]
+            wanted = cmd[2:].removeprefix("A")
+            if wanted not in ("0", *"123456789ABC") or len(wanted) != 1:
+                return ["?"]
+            settings.protocol_open = False
+            settings.wrong_protocol = None if wanted in ("0", self.protocol) else wanted
+            return ["OK"]
         if cmd == "LP":
             settings.low_power = True
             return ["OK"]
@@ -217,6 +299,8 @@ class ElmSimulator:
         out = bytearray([0x41])
         supported = set(MODE01)
         for pid in pids:
+            if pid in self.missing_pids:
+                continue  # a PID the ECU stopped answering
             if pid % 0x20 == 0 and pid <= 0x40:
                 out += bytes([pid]) + _support_bitmap(pid, supported)
             elif pid in MODE01:
@@ -240,13 +324,14 @@ class ElmSimulator:
             return bytes([0x42, pid, 0x00]) + MODE01[pid](frozen)
         return None
 
-    @staticmethod
-    def _frames(settings: ElmSettings, payload: bytes) -> list[str]:
+    def _frames(self, settings: ElmSettings, payload: bytes) -> list[str]:
         """ISO-TP framing of one ECU answer, printed the way the ELM prints it."""
 
         def fmt(data: bytes) -> str:
             return (" " if settings.spaces else "").join(f"{b:02X}" for b in data)
 
+        if self.kline:
+            return [fmt(frame) for frame in self._kline_frames(settings, payload)]
         sep = " " if settings.spaces else ""
         if len(payload) <= 7:
             frame = bytes([len(payload)]) + payload
@@ -265,6 +350,30 @@ class ElmSimulator:
         lines = [f"{len(payload):03X}"]
         lines += [f"{i}:{sep}{fmt(f[1:] if i else f[2:])}" for i, f in enumerate(frames)]
         return lines
+
+    @staticmethod
+    def _kline_frames(settings: ElmSettings, payload: bytes) -> list[bytes]:
+        """ISO 9141-2 frames: header, at most 7 data bytes, checksum; long answers in parts."""
+        mode = payload[0]
+        if mode == 0x49 and len(payload) > 7:
+            text = payload[3:]  # VIN: "49 02 NN" and four characters per frame
+            text = b"\x00" * (-len(text) % 4) + text
+            parts = [
+                bytes([0x49, payload[1], n + 1]) + text[4 * n : 4 * n + 4]
+                for n in range(len(text) // 4)
+            ]
+        elif mode == 0x43:
+            codes = payload[2:]  # no count byte on the K-line: three codes a frame
+            codes += b"\x00" * (-len(codes) % 6 or (6 if not codes else 0))
+            parts = [bytes([0x43]) + codes[i : i + 6] for i in range(0, len(codes), 6)]
+        else:
+            parts = [payload]
+        frames = []
+        for part in parts:
+            frame = KLINE_HEADER + part + b"\x00" * max(0, 2 - len(part))
+            frame += bytes([sum(frame) & 0xFF])
+            frames.append(frame if settings.headers else part)
+        return frames
 
 
 class _Session:
@@ -332,6 +441,8 @@ class ElmServer:
                 writer.close()
 
     async def _handle(self, session: _Session, line: str) -> None:
+        if self.elm.is_frozen():
+            return  # a stalled link: the request is lost, nothing comes back
         if line.replace("\x7f", "").strip() == "" and line:
             session.writer.write(b"?\r\r>")
             await session.writer.drain()
@@ -339,7 +450,9 @@ class ElmServer:
         if self.elm.request_delay_s > 0 and not line.upper().startswith("AT"):
             await asyncio.sleep(self.elm.request_delay_s)
         echo = session.settings.echo
-        lines = self.elm.answer(session.settings, line)
+        lines = await asyncio.to_thread(self.elm.answer, session.settings, line)
+        if self.elm.is_frozen():
+            return
         eol = "\r\n" if session.settings.linefeeds else "\r"
         out = (line + eol) if echo else ""
         out += "".join(item + eol for item in lines) + eol + ">"

@@ -7,6 +7,7 @@ from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import SessionDep, StateDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
+from obd2_dashboard.pids import service as pids
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.trips import service
 from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead
@@ -132,12 +133,12 @@ async def trip_csv(
     vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep, state: StateDep
 ) -> StreamingResponse:
     _, trip = await _trip(session, user, vehicle_id, trip_id)
-    pids = sorted(PIDS)
+    names = sorted(set(PIDS) | set(await pids.vehicle_pid_names(session, trip.vehicle_id)))
 
     return samples_csv_response(
         state.sessionmaker,
         trip.vehicle_id,
-        pids,
+        names,
         trip.start_ts,
         trip.end_ts + 1,
         f"trip-{trip.id}.csv",

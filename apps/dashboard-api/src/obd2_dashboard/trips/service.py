@@ -123,6 +123,7 @@ def _figures(trip: Trip) -> Figures:
             trip.max_rpm,
             trip.max_coolant_c,
             trip.fuel_rate_l,
+            trip.fuel_flow_l,
             trip.air_g,
             trip.sample_count,
             trip.track_points,
@@ -269,6 +270,7 @@ def _summarise(trip: Trip, st: TripState) -> None:
     trip.max_rpm = totals.max_rpm
     trip.max_coolant_c = totals.max_coolant
     trip.fuel_rate_l = totals.fuel_rate_l
+    trip.fuel_flow_l = totals.fuel_flow_l
     trip.air_g = totals.maf_air_g
     trip.sample_count = totals.count
     trip.track_points = st.points
@@ -319,15 +321,23 @@ async def _store(
 # The API's side: reads of stored summaries.
 
 
+FuelSource = Literal["FUEL_RATE", "TORQUE_FUEL_FLOW", "MAF"]
+
+
 @dataclass(frozen=True, slots=True)
 class Fuel:
     litres: float | None
-    source: Literal["FUEL_RATE", "MAF"] | None
+    source: FuelSource | None
 
 
 def fuel_used(trip: Trip, fuel_type: FuelType) -> Fuel:
+    """The trip's fuel from the best figure the car gave: what the engine's computer reports
+    (FUEL_RATE), then Torque's own fuel flow, then the air the engine took in (MAF) with the
+    vehicle's fuel type."""
     if trip.fuel_rate_l is not None:
         return Fuel(trip.fuel_rate_l, "FUEL_RATE")
+    if trip.fuel_flow_l is not None:
+        return Fuel(trip.fuel_flow_l, "TORQUE_FUEL_FLOW")
     if trip.air_g is not None:
         return Fuel(fuel_litres_from_air(trip.air_g, fuel_type), "MAF")
     return Fuel(None, None)

@@ -37,6 +37,18 @@ class PidDefinition:
     source: Source
 
 
+@dataclass(frozen=True, slots=True)
+class PidNames:
+    """What a device or an import says of a name: each of its fields that is None is left as
+    it was recorded (Torque sends units and names in uploads of their own)."""
+
+    name: str
+    source: Source
+    display_name: str | None = None
+    short_name: str | None = None
+    unit: str | None = None
+
+
 def is_pid_name(name: str) -> bool:
     return _NAME.match(name) is not None
 

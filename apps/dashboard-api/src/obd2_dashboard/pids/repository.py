@@ -1,13 +1,13 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import VehiclePid
-from obd2_dashboard.pids.definitions import PidDefinition
+from obd2_dashboard.pids.definitions import PidNames
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -52,9 +52,10 @@ class VehiclePidRepository:
             )
         )
 
-    async def define(self, vehicle_id: int, definitions: Sequence[PidDefinition]) -> None:
-        """Records what a device or an import says a name is (name, short name, unit); a name
-        without samples yet is recorded with no first_seen_ts."""
+    async def define(self, vehicle_id: int, definitions: Sequence[PidNames]) -> None:
+        """Records what a device or an import says a name is (name, short name, unit; None
+        keeps the recorded one); a name without samples yet is recorded with no
+        first_seen_ts."""
         if not definitions:
             return
         now = utcnow()
@@ -74,19 +75,18 @@ class VehiclePidRepository:
             ]
         )
         excluded = statement.excluded
+        display = func.coalesce(excluded.display_name, VehiclePid.display_name)
+        short = func.coalesce(excluded.short_name, VehiclePid.short_name)
+        unit = func.coalesce(excluded.unit, VehiclePid.unit)
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["vehicle_id", "name"],
-                set_={
-                    "display_name": excluded.display_name,
-                    "short_name": excluded.short_name,
-                    "unit": excluded.unit,
-                },
+                set_={"display_name": display, "short_name": short, "unit": unit},
                 # A renaming upload sent again writes nothing.
                 where=or_(
-                    VehiclePid.display_name.is_distinct_from(excluded.display_name),
-                    VehiclePid.short_name.is_distinct_from(excluded.short_name),
-                    VehiclePid.unit.is_distinct_from(excluded.unit),
+                    VehiclePid.display_name.is_distinct_from(display),
+                    VehiclePid.short_name.is_distinct_from(short),
+                    VehiclePid.unit.is_distinct_from(unit),
                 ),
             )
         )

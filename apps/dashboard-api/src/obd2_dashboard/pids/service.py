@@ -18,7 +18,7 @@ from obd2_dashboard.pids.definitions import (
     MAX_DISPLAY_NAME,
     MAX_SHORT_NAME,
     MAX_UNIT,
-    PidDefinition,
+    PidNames,
     Source,
     builtin,
     is_pid_name,
@@ -118,26 +118,27 @@ def _clean(text: str | None, limit: int) -> str | None:
     return printable[:limit] or None
 
 
-async def define(
-    session: AsyncSession, vehicle_id: int, definitions: Sequence[PidDefinition]
-) -> None:
-    """Records what a device or an import says names are (display name, short name, unit).
+async def define(session: AsyncSession, vehicle_id: int, names: Sequence[PidNames]) -> None:
+    """Records what a device or an import says names are (display name, short name, unit),
+    for names the vehicle may have no sample of yet; a field given as None keeps what was
+    recorded.
 
-    Names the server defines itself keep its definition (their records still say who sent
-    them). Text is kept printable and cut to the columns' lengths; a name that is no PID name
-    is refused with ``InvalidDefinitionError``.
+    Names the server defines itself keep its definition when read (see ``entry_of``). Text is
+    kept printable and cut to the columns' lengths; a name that is no PID name is refused with
+    ``InvalidDefinitionError``.
     """
-    cleaned: list[PidDefinition] = []
-    for d in definitions:
-        if not is_pid_name(d.name):
-            raise InvalidDefinitionError(f"{d.name!r} is no PID name (A-Z, 0-9, _; 1 to 64)")
+    cleaned: list[PidNames] = []
+    for given in names:
+        if not is_pid_name(given.name):
+            raise InvalidDefinitionError(f"{given.name!r} is no PID name (A-Z, 0-9, _; 1 to 64)")
+        unit = given.unit
         cleaned.append(
-            PidDefinition(
-                d.name,
-                _clean(d.display_name, MAX_DISPLAY_NAME) or d.name,
-                _clean(d.short_name, MAX_SHORT_NAME),
-                _clean(d.unit, MAX_UNIT) or "",
-                d.source,
+            PidNames(
+                given.name,
+                given.source,
+                _clean(given.display_name, MAX_DISPLAY_NAME),
+                _clean(given.short_name, MAX_SHORT_NAME),
+                None if unit is None else (_clean(unit, MAX_UNIT) or ""),
             )
         )
     await VehiclePidRepository(session).define(vehicle_id, cleaned)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obd2_dashboard.events import service as events
 from obd2_dashboard.models import FuelType
 from obd2_dashboard.pids import service as pids
-from obd2_dashboard.pids.definitions import TORQUE_SESSION, PidDefinition
+from obd2_dashboard.pids.definitions import TORQUE_SESSION, PidNames
 from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.torque import keys
 from obd2_dashboard.vehicles.service import VehicleProfile, fill_unset_settings
@@ -70,8 +70,8 @@ assert MAX_VALUE_KEYS <= _OTHER_SLOTS
 SKIPPED_VALUES = Counter(
     "obd2_torque_values_skipped_total",
     "Values of Torque uploads that were not stored: no_value (Torque's NaN, ±Infinity or "
-    "±3.4028E38 for a sensor it could not read), out_of_range (another infinite value or one "
-    "beyond the wire's bound of 1e12), not_a_number (text that is no number), repeated (one id "
+    "±3.4028E38 for a sensor it could not read), out_of_range (a finite value beyond the "
+    "wire's bound of 1e12), not_a_number (text that is no number), repeated (one id "
     "twice in an upload with different values), bad_profile (a profile field that is no "
     "plausible setting)",
     ["reason"],
@@ -114,7 +114,7 @@ class TorqueUpload:
     ts: int
     samples: list[TorqueSample] = field(default_factory=list)
     # Names and units of ids the server has no definition of (custom PIDs).
-    definitions: list[PidDefinition] = field(default_factory=list)
+    definitions: list[PidNames] = field(default_factory=list)
     profile: VehicleProfile | None = None
     notice: tuple[str, str] | None = None  # (message, class)
 
@@ -232,7 +232,7 @@ def _profile(fields: dict[str, str]) -> VehicleProfile | None:
     )
 
 
-def _definitions(fields: dict[str, str]) -> list[PidDefinition]:
+def _definitions(fields: dict[str, str]) -> list[PidNames]:
     """Names and units Torque sends for ids the server has no definition of."""
     found: dict[int, dict[str, str]] = {}
     for prefix in ("userFullName", "userShortName", "defaultUnit", "userUnit"):
@@ -243,13 +243,19 @@ def _definitions(fields: dict[str, str]) -> list[PidDefinition]:
             if key_id is None or key_id in keys.STANDARD or key_id in keys.KEYS:
                 continue
             found.setdefault(key_id, {})[prefix] = value
-    out: list[PidDefinition] = []
+    out: list[PidNames] = []
     for key_id, names in sorted(found.items()):
-        name = keys.pid_name(key_id)
-        full = names.get("userFullName") or names.get("userShortName") or name
         # Values arrive in the default unit; the user's unit is only what the phone shows.
-        unit = keys.canonical_unit(names["defaultUnit"]) if "defaultUnit" in names else ""
-        out.append(PidDefinition(name, full, names.get("userShortName"), unit, "torque"))
+        unit = names.get("defaultUnit")
+        out.append(
+            PidNames(
+                keys.pid_name(key_id),
+                "torque",
+                display_name=names.get("userFullName") or names.get("userShortName"),
+                short_name=names.get("userShortName"),
+                unit=None if unit is None else keys.canonical_unit(unit),
+            )
+        )
     return out
 
 

@@ -42,12 +42,8 @@ async def test_a_real_drive_keeps_every_value_and_gets_its_fuel(world: World) ->
     await send_all(world.client, token, uploads)
 
     async with world.app.state.obd2.sessionmaker() as session:
-        stored = {
-            pid: count
-            for pid, count in await session.execute(
-                text("SELECT pid, count(*) FROM samples GROUP BY pid")
-            )
-        }
+        rows = await session.execute(text("SELECT pid, count(*) FROM samples GROUP BY pid"))
+        stored: dict[str, int] = {pid: int(count) for pid, count in rows}
     # Every key under a name of its own, and one session marker per upload time.
     assert set(stored) == {pid_name(key_id) for key_id in keys} | {TORQUE_SESSION}
     assert sum(stored.values()) == len(readings) + len(upload_times)

@@ -163,7 +163,6 @@ async def test_values_torque_could_not_read_are_skipped_and_counted(
     before = await _counted(client, name, SKIP_REASONS)
     ts = int(time.time() * 1000)
     fields = [
-        ("token", token),
         ("time", str(ts)),
         ("kc", "Infinity"),  # RPM: Torque's "no value"
         ("kd", "-Infinity"),  # SPEED
@@ -179,7 +178,7 @@ async def test_values_torque_could_not_read_are_skipped_and_counted(
         ("kff1005", "13.4"),  # GPS_LON: stored
         ("kff1005", "13.4"),  # sent twice with the same value, as Torque does: no loss
     ]
-    response = await client.get("/api/v1/torque", params=fields)
+    response = await send(client, token, fields)
     assert response.status_code == 200
     assert response.text == "OK!"
     stored = await _stored(world)

@@ -65,6 +65,7 @@ async def test_ingest_records_each_pid_once_with_its_oldest_sample(world: World)
             "short_name": None,
             "unit": "volt",
             "source": "agent",
+            "standard": True,
             "first_seen_ts": NOW - 60_000,
         },
         {
@@ -73,6 +74,7 @@ async def test_ingest_records_each_pid_once_with_its_oldest_sample(world: World)
             "short_name": None,
             "unit": "rpm",
             "source": "obd",
+            "standard": True,
             "first_seen_ts": NOW - 50_000,
         },
     ]
@@ -96,6 +98,7 @@ async def test_the_servers_own_names_are_listed_with_labels_and_units(
         "short_name": None,
         "unit": "degC",
         "source": "obd",
+        "standard": True,
     }
     flow = listed["TORQUE_FF125D"]
     assert (flow["display_name"], flow["short_name"], flow["unit"], flow["source"]) == (

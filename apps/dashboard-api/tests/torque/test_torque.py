@@ -299,6 +299,7 @@ async def test_our_drive_keeps_every_value_names_it_and_gets_the_apps_economy(
         "short_name": "ATF",
         "unit": "degC",
         "source": "torque",
+        "standard": False,
         "first_seen_ts": min(
             int(dict(u)["time"]) for u in uploads if any(k == "k221234" for k, _ in u)
         ),

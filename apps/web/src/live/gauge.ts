@@ -13,6 +13,8 @@ export class Reading {
   readonly toggle: HTMLButtonElement;
   private readonly valueEl: HTMLElement;
   private readonly ageEl: HTMLElement;
+  private readonly labelEl: HTMLElement;
+  private readonly unitEl: HTMLElement;
   private readonly arc: SVGPathElement | null = null;
   private value: number | null = null;
   private ts = 0;
@@ -41,19 +43,11 @@ export class Reading {
         svg("path", { d: "M3 17l5-5 4 3 8-8" }),
       ),
     );
-    const unit = unitSymbol(pid);
-    const number = h(
-      "p",
-      { class: "reading-number" },
-      this.valueEl,
-      unit ? h("span", { class: "reading-unit" }, unit) : null,
-    );
-    const head = h(
-      "div",
-      { class: "reading-head" },
-      h("h3", { id: labelId, class: "reading-label" }, spec?.label ?? pidLabel(pid)),
-      this.toggle,
-    );
+    this.unitEl = h("span", { class: "reading-unit" });
+    this.labelEl = h("h3", { id: labelId, class: "reading-label" });
+    this.relabel();
+    const number = h("p", { class: "reading-number" }, this.valueEl, this.unitEl);
+    const head = h("div", { class: "reading-head" }, this.labelEl, this.toggle);
     if (spec) {
       this.arc = svg("path", { d: ARC, class: "gauge-fill", pathLength: 100, "stroke-dasharray": "0 200" });
       const dial = svg(
@@ -78,6 +72,15 @@ export class Reading {
         this.ageEl,
       );
     }
+  }
+
+  /** Label and unit from the PID catalogue (again, once it is loaded). */
+  relabel(): void {
+    const unit = unitSymbol(this.pid);
+    this.unitEl.textContent = unit;
+    this.unitEl.hidden = !unit;
+    this.labelEl.textContent = this.spec?.label ?? pidLabel(this.pid);
+    this.toggle.setAttribute("aria-label", `Show ${pidLabel(this.pid)} in the chart`);
   }
 
   get latestTs(): number {

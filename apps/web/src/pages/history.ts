@@ -1,9 +1,9 @@
 import type uPlot from "uplot";
 import { get } from "../api/client";
-import type { History } from "../api/types";
+import type { History, VehiclePid } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDuration, formatRange, fromLocalInput, toLocalInput } from "../format";
-import { GAUGES, PIDS, pidLabel, unitSymbol } from "../pids";
+import { GAUGES, pidLabel, unitSymbol } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
@@ -74,17 +74,19 @@ export function historyPage(ctx: PageContext): Page {
     change({ ...state, range }, true);
   });
 
-  // PIDs: the gauge ones as checkboxes, any other through a select.
+  // PIDs: the gauge ones as checkboxes, any other the vehicle has sent through a select.
   const pidBoxes = h("div", { class: "pid-choices" });
   const otherSelectId = uid("other-pid");
-  const otherSelect = h(
-    "select",
-    { id: otherSelectId },
-    h("option", { value: "" }, "Add another PID…"),
-    [...PIDS.values()]
-      .filter((p) => !GAUGES.some((g) => g.pid === p.name))
-      .map((p) => h("option", { value: p.name }, `${p.description} (${p.name})`)),
-  );
+  const otherSelect = h("select", { id: otherSelectId }, h("option", { value: "" }, "Add another PID…"));
+  const paintOtherPids = (pids: readonly VehiclePid[]): void => {
+    const others = pids
+      .filter((p) => p.first_seen_ts !== null && !GAUGES.some((g) => g.pid === p.name))
+      .sort((a, b) => a.display_name.localeCompare(b.display_name));
+    otherSelect.replaceChildren(
+      h("option", { value: "" }, others.length ? "Add another PID…" : "No other PIDs sent yet"),
+      ...others.map((p) => h("option", { value: p.name }, `${p.display_name} (${p.name})`)),
+    );
+  };
   otherSelect.addEventListener("change", () => {
     const pid = otherSelect.value;
     otherSelect.value = "";
@@ -267,8 +269,10 @@ export function historyPage(ctx: PageContext): Page {
 
   frame.body.append(controls, toolbar, charts);
   frame.vehicle
-    .then((vehicle) => {
-      if (vehicle) render();
+    .then(async (vehicle) => {
+      if (!vehicle) return;
+      paintOtherPids(await frame.pids);
+      render();
     })
     .catch(() => undefined);
   paintControls();

@@ -218,6 +218,10 @@ export function livePage(ctx: PageContext): Page {
   frame.vehicle
     .then((vehicle) => {
       if (!vehicle) stream.stop();
+      // Readings that came before the vehicle's PID names did.
+      for (const reading of readings.values()) reading.relabel();
+      chart.rebuild();
+      paintChartToggles();
     })
     .catch(() => undefined);
 

@@ -1,8 +1,8 @@
 import type uPlot from "uplot";
 import { SignedOutError, get, send } from "../api/client";
-import type { History, Trip, TripDetail } from "../api/types";
+import type { History, Trip, TripDetail, VehicleEvent } from "../api/types";
 import { historyChart } from "../charts/history-chart";
-import { formatDateTime, formatRange } from "../format";
+import { formatDateTime, formatRange, formatTime } from "../format";
 import { pidLabel, unitSymbol } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
@@ -14,6 +14,7 @@ import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const PAGE_SIZE = 20;
 const CHART_PIDS = ["SPEED", "RPM"] as const;
+const EVENT_MARGIN_MS = 60_000;
 
 /** "1 h 05 min", "12 min", "40 s" */
 export function tripDuration(seconds: number): string {
@@ -28,6 +29,20 @@ function number(value: number | null, digits: number, unit: string): string {
   return value === null ? "–" : `${value.toFixed(digits)} ${unit}`;
 }
 
+/** Where a trip's fuel figure comes from, in words. */
+export const FUEL_SOURCES: Readonly<Record<NonNullable<Trip["fuel_source"]>, string>> = {
+  FUEL_RATE: "the engine's fuel rate",
+  TORQUE_FUEL_FLOW: "Torque's fuel flow",
+  MAF: "air flow and fuel type",
+};
+
+/** "12:03:40 (+4 min)": an event's time and its offset into the trip. */
+export function eventTime(event: VehicleEvent, trip: Trip): string {
+  const offset = event.ts - trip.start_ts;
+  const sign = offset < 0 ? "−" : "+";
+  return `${formatTime(event.ts)} (${sign}${tripDuration(Math.abs(offset) / 1000)})`;
+}
+
 function tripFacts(trip: Trip): HTMLElement {
   const fact = (term: string, value: string): HTMLElement => h("div", null, h("dt", null, term), h("dd", null, value));
   return h(
@@ -39,6 +54,12 @@ function tripFacts(trip: Trip): HTMLElement {
     fact("Average speed", number(trip.avg_speed_kmh, 0, "km/h")),
     fact("Fuel used", number(trip.fuel_used_l, 2, "L")),
     fact("Economy", number(trip.economy_l_per_100km, 1, "L/100 km")),
+    h(
+      "div",
+      { "data-fact": "fuel-source" },
+      h("dt", null, "Fuel from"),
+      h("dd", null, trip.fuel_source ? FUEL_SOURCES[trip.fuel_source] : "–"),
+    ),
   );
 }
 
@@ -181,8 +202,17 @@ export function tripPage(ctx: PageContext): Page {
   const heading = h("h2", { id: headingId }, "Trip");
   const summary = h("div", { "aria-busy": "true" });
   const charts = h("div", { class: "charts" });
+  const timelineId = uid("timeline");
+  const timeline = h("ol", { class: "timeline" });
+  const timelineCard = h(
+    "section",
+    { class: "card", "aria-labelledby": timelineId, hidden: true },
+    h("h3", { id: timelineId }, "Timeline"),
+    timeline,
+  );
   let plots: uPlot[] = [];
   let shown: TripDetail | null = null;
+  let events: VehicleEvent[] = [];
 
   const paintCharts = (): void => {
     for (const plot of plots) plot.destroy();
@@ -208,7 +238,8 @@ export function tripPage(ctx: PageContext): Page {
         return;
       }
       const history: History = { pid, source: "rollup", bucket_ms: trip.charts.bucket_ms, points, min: [], max: [], count: [] };
-      plots.push(historyChart(host, history, { pid, colourIndex: index, from: trip.start_ts, to: trip.end_ts, onSelect: () => undefined }));
+      const markers = events.map((event) => ({ ts: event.ts, label: event.message }));
+      plots.push(historyChart(host, history, { pid, colourIndex: index, from: trip.start_ts, to: trip.end_ts, onSelect: () => undefined, markers }));
     });
   };
 
@@ -219,6 +250,27 @@ export function tripPage(ctx: PageContext): Page {
       return;
     }
     const trip = await get<TripDetail>(`${api}/${tripId}`, { signal: ctx.signal });
+    // What the devices told during the trip, and in the minute around it (Torque's "Trip
+    // started" comes just before the first sample).
+    const window = `from=${trip.start_ts - EVENT_MARGIN_MS}&to=${trip.end_ts + EVENT_MARGIN_MS}`;
+    events = await get<VehicleEvent[]>(`/api/v1/vehicles/${id ?? 0}/events?${window}`, { signal: ctx.signal }).catch(
+      (error: unknown) => {
+        if (ctx.signal.aborted || error instanceof SignedOutError) throw error;
+        return [];
+      },
+    );
+    timelineCard.hidden = events.length === 0;
+    timeline.replaceChildren(
+      ...events.map((event) =>
+        h(
+          "li",
+          { "data-event": event.kind, title: event.event_class || null },
+          h("span", { class: "muted" }, eventTime(event, trip)),
+          " ",
+          event.message,
+        ),
+      ),
+    );
     shown = trip;
     heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
     summary.removeAttribute("aria-busy");
@@ -231,6 +283,7 @@ export function tripPage(ctx: PageContext): Page {
   frame.body.append(
     h("p", null, h("a", { href: `/vehicles/${id ?? 0}/trips` }, "← All trips")),
     h("section", { class: "card", "aria-labelledby": headingId }, heading, summary),
+    timelineCard,
     charts,
   );
   frame.vehicle

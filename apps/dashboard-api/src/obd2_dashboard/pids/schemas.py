@@ -5,6 +5,7 @@ from pydantic import Field
 from obd2_dashboard.kit.schemas import Schema
 from obd2_dashboard.pids.definitions import PidDefinition, Source, as_source
 from obd2_dashboard.pids.service import CatalogueEntry
+from obd2_protocol import PIDS
 
 _UNIT = (
     "the unit every stored value is in (canonical: kph, degC, kPa, km, percent, rpm, volt, "
@@ -22,6 +23,13 @@ class PidRead(Schema):
     short_name: str | None
     unit: Annotated[str, Field(description=_UNIT)]
     source: Annotated[Source, Field(description=_SOURCE)]
+    standard: Annotated[
+        bool,
+        Field(
+            description="a name of the PID table: the names the ingest API, the Bridge Agent "
+            "and alert rules take"
+        ),
+    ]
 
     @classmethod
     def of(cls, definition: PidDefinition) -> "PidRead":
@@ -31,6 +39,7 @@ class PidRead(Schema):
             short_name=definition.short_name,
             unit=definition.unit,
             source=definition.source,
+            standard=definition.name in PIDS,
         )
 
 
@@ -52,5 +61,6 @@ class VehiclePidRead(PidRead):
             short_name=entry.short_name,
             unit=entry.unit,
             source=as_source(entry.source),
+            standard=entry.name in PIDS,
             first_seen_ts=entry.first_seen_ts,
         )

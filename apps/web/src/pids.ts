@@ -54,6 +54,9 @@ export async function loadVehiclePids(vehicleId: number, signal?: AbortSignal): 
   return pids;
 }
 
+/** Stored like PIDs but no readings to show: Torque's session marker (a hint for trips). */
+export const MARKER_PIDS: ReadonlySet<string> = new Set(["TORQUE_SESSION"]);
+
 const UNIT_SYMBOLS: Readonly<Record<string, string>> = {
   percent: "%",
   degC: "°C",

@@ -3,7 +3,7 @@ import { get } from "../api/client";
 import type { History, VehiclePid } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDuration, formatRange, fromLocalInput, toLocalInput } from "../format";
-import { GAUGES, pidLabel, unitSymbol } from "../pids";
+import { GAUGES, MARKER_PIDS, pidLabel, unitSymbol } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
@@ -80,7 +80,7 @@ export function historyPage(ctx: PageContext): Page {
   const otherSelect = h("select", { id: otherSelectId }, h("option", { value: "" }, "Add another PID…"));
   const paintOtherPids = (pids: readonly VehiclePid[]): void => {
     const others = pids
-      .filter((p) => p.first_seen_ts !== null && !GAUGES.some((g) => g.pid === p.name))
+      .filter((p) => p.first_seen_ts !== null && !MARKER_PIDS.has(p.name) && !GAUGES.some((g) => g.pid === p.name))
       .sort((a, b) => a.display_name.localeCompare(b.display_name));
     otherSelect.replaceChildren(
       h("option", { value: "" }, others.length ? "Add another PID…" : "No other PIDs sent yet"),

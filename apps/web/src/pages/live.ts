@@ -1,7 +1,7 @@
 import { get } from "../api/client";
 import type { History, Sample } from "../api/types";
 import { LiveChart, WINDOW_S } from "../charts/live-chart";
-import { GAUGES } from "../pids";
+import { GAUGES, MARKER_PIDS } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h } from "../ui/dom";
 import { toast } from "../ui/notify";
@@ -167,6 +167,7 @@ export function livePage(ctx: PageContext): Page {
       performance.mark(FIRST_SAMPLE_MARK);
     }
     skew.observe(sample.ts, Date.now());
+    if (MARKER_PIDS.has(sample.pid)) return;
     readingFor(sample.pid).set(sample.value, sample.ts);
     chart.push(sample.pid, sample.ts, sample.value);
     requestPaint();

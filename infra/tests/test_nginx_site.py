@@ -21,6 +21,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from infra.tests.conftest import tool
 from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
@@ -755,3 +756,59 @@ def test_nginx_lets_go_of_idle_api_connections_before_the_api_closes_them() -> N
     timeout = re.search(r"keepalive_timeout (\d+)s;", upstream)
     assert timeout is not None, "the upstream sets no keepalive_timeout"
     assert int(timeout.group(1)) < KEEP_ALIVE_S
+
+
+# What Mozilla's "intermediate" profile offers (ssl-config.mozilla.org, version 5.7), for the
+# ECDSA certificates certbot makes by default, in testssl.sh's (IANA) names.
+MOZILLA_INTERMEDIATE_ECDSA = {
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+# Findings about the test's own self-signed, two-day certificate (chain, expiry, revocation) and
+# DNS: an operator's Let's Encrypt certificate and zone answer for these, not the site file.
+NOT_THE_SITE_FILES = ("cert", "DNS_CAArecord")
+
+
+def test_an_audit_with_testssl_finds_mozilla_intermediate_and_nothing_weak(
+    site: Site, tmp_path: Path
+) -> None:
+    """Debian's testssl.sh as an auditor runs it: protocols, each cipher per protocol, forward
+    secrecy, the server's defaults, the headers and the known attacks. Its target is an API
+    answer, the kind that carries secrets (BREACH is about those; the static web UI is
+    compressed on purpose)."""
+    report = tmp_path / "testssl.json"
+    result = subprocess.run(
+        [tool("testssl"), "--quiet", "--color", "0", "--warnings", "off", "--sneaky",
+         "--connect-timeout", "10", "--openssl-timeout", "10", "--jsonfile", str(report),
+         "--protocols", "--cipher-per-proto", "--fs", "--server-defaults", "--headers",
+         "--vulnerable", f"{site.https}/api/v1/auth/me"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert report.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    findings = {f["id"]: f for f in json.loads(report.read_text())}
+
+    def finding(name: str) -> str:
+        return str(findings[name]["finding"])
+
+    for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert finding(old) == "not offered", (old, findings[old])
+    assert finding("TLS1_2") == "offered"
+    assert finding("TLS1_3").startswith("offered")
+    offered = {
+        str(f["finding"]).split()[-1] for name, f in findings.items() if name.startswith("cipher-")
+    }
+    assert offered == MOZILLA_INTERMEDIATE_ECDSA
+    assert set(finding("PFS_ECDHE_curves").split()) == {"X25519", "prime256v1", "secp384r1"}
+    assert findings["HSTS_time"]["severity"] == "OK"
+    assert finding("BREACH").startswith("not vulnerable"), findings["BREACH"]
+    weak = {
+        name: f"{f['severity']}: {f['finding']}"
+        for name, f in findings.items()
+        if f["severity"] in ("LOW", "MEDIUM", "HIGH", "CRITICAL", "WARN")
+        and not name.startswith(NOT_THE_SITE_FILES)
+    }
+    assert not weak, weak

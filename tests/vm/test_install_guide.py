@@ -70,10 +70,6 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("OBD2_VM_TESTS") != "1":
-        # Not yet part of `make test`: both paths take about an hour on this 2-core machine
-        # under software emulation, beside the rest of the suite.
-        pytest.skip("the install-guide machine tests run with OBD2_VM_TESTS=1 (make test-vm)")
     reason = why_not_runnable()
     if reason is not None:
         if os.environ.get("CI"):
@@ -260,6 +256,22 @@ def _boot(image: Path, workdir: Path) -> Machine:
     return machine
 
 
+def _what_failed(machine: Machine) -> str:
+    """The machine's failed units and the end of their journals: a step's own output often
+    says only "see journalctl", and the machine is gone once the test ends."""
+    report = machine.run(
+        "systemctl --failed --no-legend --plain | cut -d' ' -f1 | while read -r unit; do\n"
+        '  echo "=== $unit"\n'
+        '  journalctl -u "$unit" -n 60 --no-pager -o cat\n'
+        "done\n"
+        "echo '=== obd2-dashboard units, last lines'\n"
+        "journalctl -u 'obd2-dashboard-*' -n 40 --no-pager -o short-monotonic\n",
+        check=False,
+        timeout=120,
+    )
+    return f"--- what failed on the machine\n{report.stdout[-12000:]}{report.stderr[-2000:]}"
+
+
 @contextlib.contextmanager
 def _installing(image: Path, tmp_path: Path) -> Iterator[Install]:
     """A booted machine in its world (DNS, pebble) and a workstation that reaches it; the
@@ -272,6 +284,10 @@ def _installing(image: Path, tmp_path: Path) -> Iterator[Install]:
         _fetch_ca(install, tmp_path)
         install.timings["boot-and-world"] = round(time.monotonic() - started, 1)
         yield install
+    except BaseException:
+        with contextlib.suppress(Exception):  # a machine that stopped answering tells nothing
+            print(_what_failed(machine))
+        raise
     finally:
         print("timings (s):", json.dumps(install.timings))
         machine.stop()

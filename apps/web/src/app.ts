@@ -15,6 +15,8 @@ import { tripPage, tripsPage } from "./pages/trips";
 import { alertsPage } from "./pages/alerts";
 import { sharingPage } from "./pages/sharing";
 import { statusPage } from "./pages/status";
+import { settingsPage } from "./pages/settings";
+import { forgetUnits } from "./units";
 import { notFoundPage } from "./pages/not-found";
 
 const APP_NAME = "OBD2 Dashboard";
@@ -30,6 +32,7 @@ const ROUTES: readonly RouteDef[] = [
   { path: "/vehicles/:id/alerts", page: alertsPage },
   { path: "/vehicles/:id/sharing", page: sharingPage },
   { path: "/status", page: statusPage },
+  { path: "/settings", page: settingsPage },
 ];
 const compiled = compile(ROUTES);
 
@@ -106,6 +109,7 @@ export class App {
   }
 
   private sessionEnded(): void {
+    forgetUnits();
     if (location.pathname === "/login") return;
     this.user = null;
     const here = location.pathname + location.search;
@@ -113,6 +117,8 @@ export class App {
   }
 
   private signedIn = (user: User, next: string): void => {
+    // Whoever signs in reads figures in their own units, not the previous person's.
+    forgetUnits();
     this.user = user;
     this.navigate(safeNext(next), { replace: true });
   };
@@ -122,6 +128,7 @@ export class App {
       await send("POST", "/api/v1/auth/logout", { passStatuses: [401, 403] });
     } finally {
       this.user = null;
+      forgetUnits();
       this.navigate("/login", { replace: true });
     }
   }
@@ -131,6 +138,7 @@ export class App {
     const links: Array<[string, string, boolean]> = [
       ["/vehicles", "Vehicles", path === "/vehicles" || path.startsWith("/vehicles/")],
       ["/status", "Status", path === "/status"],
+      ["/settings", "Settings", path === "/settings"],
     ];
     this.nav.replaceChildren(
       ...(this.user || this.pendingUser

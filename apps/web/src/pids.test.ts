@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { PIDS, decimalsFor, learnPids, pidLabel, unitSymbol } from "./pids";
+import { PIDS, decimalsFor, learnPids, pidLabel, storedUnit } from "./pids";
 
 describe("PID labels and units from the server's catalogue", () => {
   it("shows a PID by its name until the catalogue names it", () => {
     expect(pidLabel("TORQUE_FF1208")).toBe("TORQUE_FF1208");
-    expect(unitSymbol("TORQUE_FF1208")).toBe("");
+    expect(storedUnit("TORQUE_FF1208")).toBeUndefined();
     learnPids([
       {
         name: "TORQUE_FF1208",
@@ -18,9 +18,9 @@ describe("PID labels and units from the server's catalogue", () => {
       { name: "ELM_VOLTAGE", display_name: "Adapter supply voltage (battery)", short_name: null, unit: "volt", source: "agent", standard: true },
     ]);
     expect(pidLabel("TORQUE_FF1208")).toBe("Trip average Litres/100 KM");
-    expect(unitSymbol("TORQUE_FF1208")).toBe("L/100 km");
-    // A unit the page has no symbol for is shown as the server wrote it.
-    expect(unitSymbol("TORQUE_221234")).toBe("kelvin-ish");
+    // The unit values are stored in, which the unit table shows in the person's units.
+    expect(storedUnit("TORQUE_FF1208")).toBe("liters_per_100km");
+    expect(storedUnit("TORQUE_221234")).toBe("kelvin-ish");
     // Gauges keep their own short labels.
     expect(pidLabel("ELM_VOLTAGE")).toBe("Battery");
     expect(decimalsFor("TORQUE_221234")).toBe(1);

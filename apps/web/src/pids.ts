@@ -2,8 +2,8 @@ import { get } from "./api/client";
 import type { PidEntry, VehiclePid } from "./api/types";
 
 // Names, labels and units come from the server's PID catalogue (GET /api/v1/pids and
-// /api/v1/vehicles/{id}/pids); this module keeps only how they are shown: unit symbols, gauge
-// ranges and decimals.
+// /api/v1/vehicles/{id}/pids), and conversions from its unit table (units.ts): this module
+// keeps only how PIDs are shown (gauge ranges and labels, decimals).
 export interface PidInfo {
   readonly name: string;
   readonly unit: string;
@@ -57,39 +57,9 @@ export async function loadVehiclePids(vehicleId: number, signal?: AbortSignal): 
 /** Stored like PIDs but no readings to show: Torque's session marker (a hint for trips). */
 export const MARKER_PIDS: ReadonlySet<string> = new Set(["TORQUE_SESSION"]);
 
-const UNIT_SYMBOLS: Readonly<Record<string, string>> = {
-  percent: "%",
-  degC: "°C",
-  kph: "km/h",
-  volt: "V",
-  rpm: "rpm",
-  gps: "g/s",
-  degree: "°",
-  second: "s",
-  minute: "min",
-  meter: "m",
-  km: "km",
-  kPa: "kPa",
-  Pa: "Pa",
-  liters_per_hour: "L/h",
-  liters_per_100km: "L/100 km",
-  km_per_liter: "km/L",
-  cc_per_minute: "cc/min",
-  g_per_km: "g/km",
-  liter: "L",
-  mbar: "mbar",
-  bar: "bar",
-  psi: "psi",
-  g_force: "g",
-  ft_lb: "ft·lb",
-  count: "",
-  cost: "",
-  ratio: "λ",
-};
-
-export function unitSymbol(pid: string): string {
-  const unit = PIDS.get(pid)?.unit ?? "";
-  return UNIT_SYMBOLS[unit] ?? unit;
+/** The unit a PID's values are stored in, as the catalogue names it (units.ts shows it). */
+export function storedUnit(pid: string): string | undefined {
+  return PIDS.get(pid)?.unit;
 }
 
 /** Short human label: the gauge's, else the catalogue's name, else the PID's own name. */
@@ -103,7 +73,8 @@ export interface GaugeSpec {
   readonly min: number;
   readonly max: number;
   readonly decimals: number;
-  /** Values at or past this are drawn in the warning colour. */
+  /** Values at or past this are drawn in the warning colour. Ranges and warnings are in the
+   * PID's stored unit; the gauge converts them with the value. */
   readonly warnAbove?: number;
   readonly warnBelow?: number;
 }
@@ -136,7 +107,9 @@ export function decimalsFor(pid: string): number {
   return unit === "volt" || unit === "ratio" ? 2 : 1;
 }
 
+/** A value as shown (already in the person's units); an infinite one (0 L/100 km in mpg) is ∞. */
 export function formatValue(pid: string, value: number): string {
+  if (!Number.isFinite(value)) return Number.isNaN(value) ? "–" : value > 0 ? "∞" : "−∞";
   return value.toLocaleString(undefined, {
     minimumFractionDigits: decimalsFor(pid),
     maximumFractionDigits: decimalsFor(pid),

@@ -39,6 +39,7 @@ from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_dashboard.torque.endpoints import router as torque_router
 from obd2_dashboard.trips.endpoints import router as trips_router
+from obd2_dashboard.units.endpoints import router as units_router
 from obd2_dashboard.vehicles.endpoints import invitations_router
 from obd2_dashboard.vehicles.endpoints import router as vehicles_router
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, VehicleReadOnlyError
@@ -70,6 +71,7 @@ def api_router() -> APIRouter:
     router.include_router(dtcs_router)
     router.include_router(torque_router)
     router.include_router(alerts_router)
+    router.include_router(units_router)
     router.include_router(pids_router)
     router.include_router(events_router)
     return router

@@ -1,5 +1,6 @@
 """backup, restore and restore-drill through the CLI, against the machine's PostgreSQL."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from obd2_dashboard.ops import pgtools, restore
 from obd2_dashboard.ops.backup import (
     CHECKSUM_SUFFIX,
     MANIFEST_SUFFIX,
@@ -24,6 +26,7 @@ from obd2_dashboard.ops.backup import (
     sha256_of,
 )
 from obd2_dashboard.ops.migrations import head_revision, upgrade_head
+from obd2_dashboard.ops.pgtools import PgTarget, server_major
 from obd2_dashboard.settings import async_database_url
 from tests.conftest import _pg_url, create_pg_database, drop_pg_database
 
@@ -167,6 +170,51 @@ def test_restore_drill_passes_and_drops_its_scratch_database(backed_up: BackedUp
     assert status.drill_last_run_ok
     assert status.drill_last_success_timestamp > 0
     assert status.verified_count == 1
+
+
+# pg_restore 17 (Debian 13's client) in front of an older server, as the compose path runs it:
+# a stand-in that runs this machine's own pg_restore and says it is 17. Like 17, it writes
+# `SET transaction_timeout = 0;` at the head of what it restores (only 17 knows that setting),
+# and straight into an older server it fails as 17 does there.
+NEWER_PG_RESTORE = """#!/bin/sh
+case "$*" in *--version*) echo "pg_restore (PostgreSQL) 17.12"; exit 0;; esac
+first='0,/^SET statement_timeout/s//SET transaction_timeout = 0;\\nSET statement_timeout/'
+case "$*" in
+  *--file=-*) exec {real} "$@" | sed "$first";;
+  *--dbname=*) echo 'pg_restore: error: could not execute query: ERROR:  unrecognized \\
+configuration parameter "transaction_timeout"' >&2; exit 1;;
+  *) exec {real} "$@";;
+esac
+"""
+
+
+def test_a_pg_restore_newer_than_the_server_restores_through_psql(
+    backed_up: BackedUp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = asyncio.run(server_major(PgTarget.parse(_pg_url("postgres"))))
+    real = pgtools.find_tool("pg_restore", server)
+    stand_in = tmp_path / "pg_restore"
+    stand_in.write_text(NEWER_PG_RESTORE.format(real=real))
+    stand_in.chmod(0o755)
+    # What 17 writes is refused by this server, fed to it as it is.
+    refused = subprocess.run(
+        f"{stand_in} --file=- {backed_up.dump} | psql -X -q -v ON_ERROR_STOP=1 "
+        f"{_pg_url('postgres')} -c 'BEGIN' -f - -c 'ROLLBACK'",
+        shell=True, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert 'unrecognized configuration parameter "transaction_timeout"' in refused.stderr
+
+    monkeypatch.setattr(
+        restore,
+        "find_tool",
+        lambda name, major: stand_in if name == "pg_restore" else real.with_name(name),
+    )
+    directory = Path(backed_up.env["BACKUP_DIR"])
+    message = asyncio.run(
+        restore._drill(backed_up.env["DATABASE_URL"], directory, list_backups(directory)[0])
+    )
+    assert "2 rows as recorded" in message
 
 
 def test_corrupted_backup_fails_with_exit_1_and_one_line(

@@ -33,3 +33,13 @@ def test_the_memory_is_dropped_when_old_or_large() -> None:
     assert catalogue.candidates(1, {"RPM": 2000}) == ["RPM"]
     catalogue.remember([Recorded(tuple(((1, f"P{n}"), 1) for n in range(4)))])
     assert catalogue.candidates(1, {"P0": 5}) == ["P0"]
+
+
+def test_every_unit_of_the_servers_names_converts_or_is_shown_as_given() -> None:
+    from obd2_dashboard.pids.definitions import builtin_catalogue
+    from obd2_dashboard.units.table import canonical_unit
+
+    # Units of Torque's own figures that no unit system shows otherwise.
+    shown_as_given = {"mpg", "psi", "hp", "ft-lb", "cc/min", ":1"}
+    units = {definition.unit for definition in builtin_catalogue()}
+    assert {unit for unit in units if canonical_unit(unit) is None} == shown_as_given

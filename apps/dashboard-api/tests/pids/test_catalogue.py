@@ -139,9 +139,15 @@ async def test_history_and_csv_take_the_vehicles_own_pids(world: World) -> None:
         f"/api/v1/vehicles/{phone_car}/samples.csv", params={"pid": "RPM,TORQUE_FF125D", **window}
     )
     assert csv.status_code == 200
-    rows = csv.text.strip().splitlines()[1:]
-    assert sorted({row.split(",")[2] for row in rows}) == ["RPM", "TORQUE_FF125D"]
-    assert len(rows) == 10
+    header, *rows = csv.text.strip().splitlines()
+    # Torque's fuel flow converts like any PID: its unit comes from Torque's published list.
+    assert header == "ts,time,RPM (rpm),TORQUE_FF125D (L/h)"
+    assert len(rows) == 5
+    imperial = await client.get(
+        f"/api/v1/vehicles/{phone_car}/samples.csv",
+        params={"pid": "TORQUE_FF125D", "units": "imperial_uk", **window},
+    )
+    assert imperial.text.splitlines()[0] == "ts,time,TORQUE_FF125D (UK gal/h)"
     await client.aclose()
 
 

@@ -82,6 +82,8 @@ MATRIX: dict[tuple[str, str], Call] = {
     # Sign-in takes no credentials but the ones in its body (these are nobody's).
     ("POST", "/api/v1/auth/login"): Call(_everyone(401), "login"),
     ("GET", "/api/v1/auth/me"): Call(_signed_in(200)),
+    ("GET", "/api/v1/me/preferences"): Call(_signed_in(200)),
+    ("GET", "/api/v1/units"): Call(_signed_in(200)),
     ("GET", "/api/v1/vehicles"): Call(_signed_in(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/shares"): Call(_owner_only(200)),
@@ -113,6 +115,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/torque"): Call(_device_upload(200), query={"session": "1"}),
     ("POST", "/api/v1/torque"): Call(_device_upload(200), query={"session": "1"}),
     ("POST", "/api/v1/vehicles"): Call(_signed_in(201), {"name": "Another car"}),
+    ("PATCH", "/api/v1/me/preferences"): Call(_signed_in(200), {"units": "metric"}),
     ("PATCH", "/api/v1/vehicles/{vehicle_id}"): Call(_owner_only(200), {"fuel_type": "petrol"}),
     ("POST", "/api/v1/vehicles/{vehicle_id}/devices"): Call(_owner_only(201), {"name": "Pi 2"}),
     ("POST", "/api/v1/vehicles/{vehicle_id}/shares"): Call(

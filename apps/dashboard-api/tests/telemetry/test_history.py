@@ -141,9 +141,10 @@ async def test_csv_export_streams_the_range(world: World) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["ts", "time", "pid", "value"]
-    assert len(rows) == 1 + 6
+    # A row per sample time, a column per PID with its unit (the user's: metric by default).
+    assert rows[0] == ["ts", "time", "RPM (rpm)", "SPEED (km/h)"]
+    assert len(rows) == 1 + 3
     assert rows[1][0] == str(T0)
-    assert rows[1][2] == "RPM"
-    assert float(rows[1][3]) == 0.0
     assert rows[1][1].endswith("+00:00")
+    assert [float(v) for v in rows[1][2:]] == [0.0, 50.0]
+    assert [float(r[2]) for r in rows[1:]] == [0.0, 1.0, 2.0]

@@ -16,6 +16,7 @@ from tests.trips.helpers import T0, Car, Sample, drive, run_worker, stored_trips
 
 GPX = "{http://www.topografix.com/GPX/1/1}"
 MIN = 60_000
+EXPORTED_UNITS = {"GPS_LAT": "°", "GPS_LON": "°", "RPM": "rpm", "SPEED": "km/h"}
 
 
 @pytest.fixture(autouse=True)
@@ -322,8 +323,12 @@ async def test_gpx_is_a_valid_track_and_csv_has_its_header(world: World) -> None
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(exported.text)))
-    assert rows[0] == ["ts", "time", "pid", "value"]
-    assert len(rows) == 1 + len(samples)
+    # The columns are the PIDs the trip has samples of, each with its unit.
+    header = rows[0]
+    assert header[:2] == ["ts", "time"]
+    assert set(header[2:]) == {f"{pid} ({unit})" for pid, unit in EXPORTED_UNITS.items()}
+    cells = sum(1 for row in rows[1:] for cell in row[2:] if cell)
+    assert cells == len(samples)
     assert int(rows[1][0]) == T0
     await user.aclose()
 

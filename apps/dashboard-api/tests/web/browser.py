@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -409,6 +409,24 @@ class Session:
     def close(self) -> None:
         for context in self.contexts:
             context.close()
+
+
+@contextmanager
+def owner_api(web: WebStack, email: str = EMAIL) -> Iterator[httpx.Client]:
+    """The API as ``email``, signed in, sending the CSRF header on writes."""
+    with httpx.Client(base_url=web.url, timeout=10) as client:
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+def wait_for(what: str, probe: Callable[[], bool]) -> None:
+    """Waits for the worker to have done its part (it runs in the API process)."""
+    deadline = time.monotonic() + 30
+    while not probe():
+        assert time.monotonic() < deadline, f"the server never showed {what}"
+        time.sleep(0.2)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -4,8 +4,6 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +22,9 @@ from tests.web.browser import (
     Session,
     WebStack,
     axe_violations,
+    owner_api,
     screenshot,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-browser")]
@@ -267,14 +267,14 @@ def test_csv_download_of_the_shown_range(
     download = info.value
     assert download.suggested_filename == f"vehicle-{web.vehicle_id}-{start}-{end}.csv"
     rows = list(csv.reader(io.StringIO(download.path().read_text())))
-    assert rows[0] == ["ts", "time", "pid", "value"]
+    # A row per sample time, a column per PID with its unit (this user reads metric).
+    assert rows[0] == ["ts", "time", "RPM (rpm)", "SPEED (km/h)"]
     body = rows[1:]
-    assert len(body) == 2 * per_pid
-    assert {r[2] for r in body} == {"RPM", "SPEED"}
+    assert len(body) == per_pid
+    assert all(cell for row in body for cell in row)
     assert all(start <= int(r[0]) < end for r in body)
-    first_rpm = next(r for r in body if r[2] == "RPM")
-    assert first_rpm[0] == str(start)
-    assert float(first_rpm[3]) == 900.0
+    assert body[0][0] == str(start)
+    assert float(body[0][2]) == 900.0
 
 
 def test_device_token_is_shown_once_with_the_agent_command(session: Session, web: WebStack) -> None:
@@ -421,6 +421,7 @@ PAGES = [
     ("alerts", "/vehicles/{id}/alerts", "#add-rule-title"),
     ("sharing", "/vehicles/{id}/sharing", "#share-title"),
     ("status", "/status", "tr[data-check]"),
+    ("settings", "/settings", 'input[name="units"]'),
 ]
 
 
@@ -526,23 +527,6 @@ def test_trouble_codes_page_with_codes_and_clearing(session: Session, web: WebSt
         )
 
 
-@contextmanager
-def owner_api(web: WebStack, email: str = EMAIL) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web.url, timeout=10) as client:
-        response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
-        yield client
-
-
-def wait_for(what: str, probe: Callable[[], bool]) -> None:
-    """Waits for the worker to have done its part (it runs in the API process)."""
-    deadline = time.monotonic() + 30
-    while not probe():
-        assert time.monotonic() < deadline, f"the server never showed {what}"
-        time.sleep(0.2)
-
-
 def test_trips_list_and_detail(
     session: Session, web: WebStack, history: tuple[int, int, int]
 ) -> None:
@@ -562,8 +546,8 @@ def test_trips_list_and_detail(
     with page.expect_download() as download_info:
         card.get_by_role("link", name="CSV").click()
     rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
-    assert rows[0] == ["ts", "time", "pid", "value"]
-    assert {row[2] for row in rows[1:]} >= {"RPM", "SPEED"}
+    assert rows[0][:2] == ["ts", "time"]
+    assert {"RPM (rpm)", "SPEED (km/h)"} <= set(rows[0][2:])
     assert all(start <= int(row[0]) <= end for row in rows[1:])
     screenshot(page, "trips-desktop")
 
@@ -615,7 +599,7 @@ def test_trips_list_and_detail(
     expect(page.get_by_role("heading", name=re.compile("^Trip of "))).to_be_visible()
     timeline = page.get_by_role("region", name="Timeline")
     expect(timeline).to_contain_text("Trip started")
-    expect(timeline).to_contain_text("(−0 s)")
+    expect(timeline).to_contain_text("(\u22120 s)")  # a minus sign: before the trip
     expect(page.locator('[data-fact="fuel-source"]')).to_contain_text("Fuel from")
     screenshot(page, "trip-detail-desktop")
     page.get_by_role("link", name="← All trips").click()

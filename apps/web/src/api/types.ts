@@ -136,6 +136,17 @@ export interface AlertRule {
   webhook_secret: string | null;
   mqtt: boolean;
   firing: boolean;
+  /** threshold rules: the unit threshold and clear_threshold are stored in */
+  unit?: string | null;
+  /** threshold rules: the condition in the signed-in user's units */
+  display?: RuleDisplay | null;
+}
+
+export interface RuleDisplay {
+  unit: string;
+  op: "above" | "below" | null;
+  threshold: number | null;
+  clear_threshold: number | null;
 }
 
 export interface AlertDelivery {
@@ -257,4 +268,32 @@ export interface HealthReport {
   git_sha?: string | null;
   errors?: Record<string, string>;
   [check: string]: unknown;
+}
+
+export type UnitSystem = "metric" | "imperial_us" | "imperial_uk";
+
+export interface Preferences {
+  units: UnitSystem;
+}
+
+/** How a unit system shows a stored unit: scale/offset, or scale / value when inverse. */
+export interface UnitConversion {
+  unit: string;
+  scale: number;
+  offset: number;
+  inverse: boolean;
+}
+
+export interface StoredUnit {
+  unit: string;
+  quantity: string;
+  aliases: string[];
+  /** Systems not named show the unit as stored. */
+  systems: Partial<Record<UnitSystem, UnitConversion>>;
+}
+
+/** GET /api/v1/units: the server's unit table, the one copy of every conversion. */
+export interface UnitTable {
+  systems: Array<{ id: UnitSystem; label: string }>;
+  units: StoredUnit[];
 }

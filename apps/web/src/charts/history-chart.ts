@@ -1,18 +1,21 @@
 import uPlot from "uplot";
 import type { History } from "../api/types";
-import { formatValue, unitSymbol } from "../pids";
+import { formatValue } from "../pids";
+import type { Shown } from "../units";
 import { chartColours, translucent } from "./palette";
 
 export const SYNC_KEY = "obd2-history";
 
-/** uPlot's columns for one PID's history; a null splits the line where the car sent nothing. */
-export function historyColumns(history: History): uPlot.AlignedData {
+/** uPlot's columns for one PID's history in the shown unit; a null splits the line where the
+ * car sent nothing. */
+export function historyColumns(history: History, shown: Shown): uPlot.AlignedData {
   const x: number[] = [];
   const avg: Array<number | null> = [];
   const min: Array<number | null> = [];
   const max: Array<number | null> = [];
   const gap = Math.max(history.bucket_ms * 3, 5000);
   let previous: number | null = null;
+  const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
   history.points.forEach(([ts, value], i) => {
     if (previous !== null && ts - previous > gap) {
       x.push((previous + history.bucket_ms) / 1000);
@@ -21,9 +24,11 @@ export function historyColumns(history: History): uPlot.AlignedData {
       max.push(null);
     }
     x.push(ts / 1000);
-    avg.push(value);
-    min.push(history.min[i] ?? value);
-    max.push(history.max[i] ?? value);
+    avg.push(finite(shown.value(value)));
+    // An inverse unit (mpg) turns the bucket's smallest reading into its largest.
+    const [low, high] = shown.range(history.min[i] ?? value, history.max[i] ?? value);
+    min.push(finite(low));
+    max.push(finite(high));
     previous = ts;
   });
   return [x, avg, min, max];
@@ -37,6 +42,8 @@ export interface ChartMarker {
 
 export interface HistoryChartOptions {
   pid: string;
+  /** How the PID's values are shown (the person's units). */
+  shown: Shown;
   colourIndex: number;
   from: number;
   to: number;
@@ -70,7 +77,7 @@ function drawMarkers(u: uPlot, markers: readonly ChartMarker[], colour: string):
 export function historyChart(host: HTMLElement, history: History, options: HistoryChartOptions): uPlot {
   const colours = chartColours();
   const colour = colours.series[options.colourIndex % colours.series.length] ?? colours.text;
-  const fmt = (v: number | null): string => (v === null || v === undefined ? "–" : `${formatValue(options.pid, v)} ${unitSymbol(options.pid)}`.trim());
+  const fmt = (v: number | null): string => (v === null || v === undefined ? "–" : `${formatValue(options.pid, v)} ${options.shown.unit}`.trim());
   const axis = {
     stroke: colours.text,
     grid: { stroke: colours.grid, width: 1 },
@@ -110,7 +117,7 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
       },
       padding: [8, 12, 0, 4],
     },
-    historyColumns(history),
+    historyColumns(history, options.shown),
     host,
   );
 }

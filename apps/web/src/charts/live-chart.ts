@@ -1,5 +1,6 @@
 import uPlot from "uplot";
-import { formatValue, pidLabel, unitSymbol } from "../pids";
+import { formatValue, pidLabel } from "../pids";
+import type { DisplayUnits } from "../units";
 import { chartColours } from "./palette";
 
 export const WINDOW_S = 60;
@@ -12,7 +13,8 @@ interface Series {
   v: Array<number | null>;
 }
 
-/** A rolling 60 s chart of up to two PIDs (one axis each), fed sample by sample. */
+/** A rolling 60 s chart of up to two PIDs (one axis each) in the person's units, fed sample by
+ * sample. */
 export class LiveChart {
   private plot: uPlot | null = null;
   private pids: string[] = [];
@@ -21,13 +23,18 @@ export class LiveChart {
   private dirty = false;
   private lastWidth = 0;
 
-  constructor(private readonly host: HTMLElement) {
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly units: DisplayUnits,
+  ) {
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(host);
   }
 
   /** Records a sample whatever is charted, so a PID switched on shows its last minute. */
-  push(pid: string, tsMs: number, value: number): void {
+  push(pid: string, tsMs: number, stored: number): void {
+    const shown = this.units.pid(pid).value(stored);
+    const value = Number.isFinite(shown) ? shown : null;
     let series = this.data.get(pid);
     if (!series) {
       series = { t: [], v: [] };
@@ -98,7 +105,7 @@ export class LiveChart {
     this.pids.forEach((pid, i) => {
       const colour = colours.series[i] ?? colours.text;
       series.push({
-        label: `${pidLabel(pid)} (${unitSymbol(pid)})`,
+        label: this.units.pid(pid).unit ? `${pidLabel(pid)} (${this.units.pid(pid).unit})` : pidLabel(pid),
         scale: pid,
         stroke: colour,
         width: 2,

@@ -1,29 +1,31 @@
 import { formatAge } from "../format";
-import { GAUGES, formatValue, pidLabel, unitSymbol, type GaugeSpec } from "../pids";
+import { GAUGES, formatValue, pidLabel, type GaugeSpec } from "../pids";
 import { h, svg, uid } from "../ui/dom";
+import type { Shown } from "../units";
 
 export const STALE_MS = 5000;
 
 // A 240° arc, open at the bottom, drawn with pathLength=100 so a dash length is a percentage.
 const ARC = "M18.4 84 A48 48 0 1 1 101.6 84";
 
-/** One PID's current value: a gauge (for the main PIDs) or a compact tile. */
+/** One PID's current value: a gauge (for the main PIDs) or a compact tile, in the person's units. */
 export class Reading {
   readonly el: HTMLElement;
   readonly toggle: HTMLButtonElement;
   private readonly valueEl: HTMLElement;
   private readonly ageEl: HTMLElement;
-  private readonly labelEl: HTMLElement;
-  private readonly unitEl: HTMLElement;
   private readonly arc: SVGPathElement | null = null;
   private value: number | null = null;
   private ts = 0;
   private painted: number | null = null;
   private stale = false;
+  // The gauge's scale and warning marks, converted once (a stored value is converted per paint).
+  private readonly scale: { min: number; max: number; warnAbove?: number; warnBelow?: number } | null = null;
 
   constructor(
     readonly pid: string,
     readonly spec: GaugeSpec | undefined,
+    private readonly shown: Shown,
   ) {
     const labelId = uid("reading");
     this.valueEl = h("span", { class: "reading-value" }, "–");
@@ -43,12 +45,30 @@ export class Reading {
         svg("path", { d: "M3 17l5-5 4 3 8-8" }),
       ),
     );
-    this.unitEl = h("span", { class: "reading-unit" });
-    this.labelEl = h("h3", { id: labelId, class: "reading-label" });
-    this.relabel();
-    const number = h("p", { class: "reading-number" }, this.valueEl, this.unitEl);
-    const head = h("div", { class: "reading-head" }, this.labelEl, this.toggle);
+    const unit = shown.unit;
+    const number = h(
+      "p",
+      { class: "reading-number" },
+      this.valueEl,
+      unit ? h("span", { class: "reading-unit" }, unit) : null,
+    );
+    const head = h(
+      "div",
+      { class: "reading-head" },
+      h("h3", { id: labelId, class: "reading-label" }, spec?.label ?? pidLabel(pid)),
+      this.toggle,
+    );
     if (spec) {
+      const [min, max] = shown.range(spec.min, spec.max);
+      // An inverse unit turns "warn above" into "warn below".
+      const high = shown.inverse ? spec.warnBelow : spec.warnAbove;
+      const low = shown.inverse ? spec.warnAbove : spec.warnBelow;
+      this.scale = {
+        min,
+        max,
+        ...(high === undefined ? {} : { warnAbove: shown.value(high) }),
+        ...(low === undefined ? {} : { warnBelow: shown.value(low) }),
+      };
       this.arc = svg("path", { d: ARC, class: "gauge-fill", pathLength: 100, "stroke-dasharray": "0 200" });
       const dial = svg(
         "svg",
@@ -74,15 +94,6 @@ export class Reading {
     }
   }
 
-  /** Label and unit from the PID catalogue (again, once it is loaded). */
-  relabel(): void {
-    const unit = unitSymbol(this.pid);
-    this.unitEl.textContent = unit;
-    this.unitEl.hidden = !unit;
-    this.labelEl.textContent = this.spec?.label ?? pidLabel(this.pid);
-    this.toggle.setAttribute("aria-label", `Show ${pidLabel(this.pid)} in the chart`);
-  }
-
   get latestTs(): number {
     return this.ts;
   }
@@ -102,14 +113,15 @@ export class Reading {
     if (this.value === null || this.painted === this.value) return false;
     this.painted = this.value;
     this.el.hidden = false;
-    this.valueEl.textContent = formatValue(this.pid, this.value);
-    if (this.arc && this.spec) {
-      const { min, max, warnAbove, warnBelow } = this.spec;
-      const fraction = Math.min(1, Math.max(0, (this.value - min) / (max - min)));
+    const value = this.shown.value(this.value);
+    this.valueEl.textContent = formatValue(this.pid, value);
+    if (this.arc && this.scale) {
+      const { min, max, warnAbove, warnBelow } = this.scale;
+      const fraction = Math.min(1, Math.max(0, (value - min) / (max - min)));
       this.arc.setAttribute("stroke-dasharray", `${(fraction * 100).toFixed(2)} 200`);
       const warn =
-        (warnAbove !== undefined && this.value >= warnAbove) ||
-        (warnBelow !== undefined && this.value <= warnBelow);
+        (warnAbove !== undefined && value >= warnAbove) ||
+        (warnBelow !== undefined && value <= warnBelow);
       this.el.classList.toggle("warn", warn);
     }
     return true;

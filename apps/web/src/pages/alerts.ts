@@ -1,24 +1,32 @@
 import { ApiError, SignedOutError, api, get } from "../api/client";
 import type { Alert, AlertRule, RuleKind, Vehicle } from "../api/types";
 import { formatDateTime } from "../format";
-import { PIDS, pidLabel, unitSymbol } from "../pids";
+import { PIDS, pidLabel } from "../pids";
 import { confirmDialog } from "../ui/dialog";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { type DisplayUnits, displayUnits } from "../units";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 10_000;
 
-/** "Coolant temperature above 105 °C for 30 s (clears below 100)", "No data for 60 min". */
+/** "Coolant temperature above 221 °F for 30 s (clears below 212)", "No data for 60 min": in
+ * the reader's units, which the server converts the stored rule to (`display`). */
 export function describeRule(rule: AlertRule): string {
   if (rule.kind === "silence") return `No data for ${rule.silence_minutes ?? "?"} min`;
   if (rule.kind === "dtc") return "A new trouble code";
-  const unit = rule.pid ? unitSymbol(rule.pid) : "";
-  const parts = [`${rule.pid ? pidLabel(rule.pid) : "?"} ${rule.op ?? "?"} ${rule.threshold ?? "?"}${unit ? ` ${unit}` : ""}`];
+  const shown = rule.display ?? {
+    unit: rule.unit ?? "",
+    op: rule.op,
+    threshold: rule.threshold,
+    clear_threshold: rule.clear_threshold,
+  };
+  const unit = shown.unit;
+  const parts = [`${rule.pid ? pidLabel(rule.pid) : "?"} ${shown.op ?? "?"} ${shown.threshold ?? "?"}${unit ? ` ${unit}` : ""}`];
   if (rule.duration_s > 0) parts.push(`for ${rule.duration_s} s`);
-  if (rule.clear_threshold !== null) parts.push(`(clears ${rule.op === "above" ? "below" : "above"} ${rule.clear_threshold})`);
+  if (shown.clear_threshold !== null) parts.push(`(clears ${shown.op === "above" ? "below" : "above"} ${shown.clear_threshold})`);
   if (rule.while_parked) parts.push("while parked");
   return parts.join(" ");
 }
@@ -155,14 +163,26 @@ export function alertsPage(ctx: PageContext): Page {
   const parked = h("input", { name: "while_parked", type: "checkbox" });
   const silence = h("input", { name: "silence_minutes", type: "number", min: 1, step: 1, value: "60" });
   const webhook = h("input", { name: "webhook_url", type: "url", autocomplete: "off", placeholder: "https://…" });
+  // Figures are typed in the person's units and sent with that unit: the server stores the
+  // rule in the PID's own unit.
+  let units: DisplayUnits | null = null;
+  const thresholdUnit = h("span", { class: "field-unit" });
+  const paintUnits = (): void => {
+    const unit = units?.pid(pid.value).unit ?? "";
+    thresholdUnit.textContent = unit ? ` (${unit})` : "";
+  };
+  pid.addEventListener("change", paintUnits);
+  const thresholdField = field("Threshold", threshold);
+  thresholdField.querySelector("label")?.append(thresholdUnit);
+  const clearField = field("Clears at (optional)", clear, "The value that ends an episode, in the threshold's unit; default the threshold.");
   const thresholdFields = h(
     "div",
     { class: "form-row" },
     field("PID", pid),
     field("When", op),
-    field("Threshold", threshold),
+    thresholdField,
     field("For (seconds)", duration, "How long the condition must hold."),
-    field("Clears at (optional)", clear, "The value that ends an episode; default the threshold."),
+    clearField,
   );
   const parkedField = checkField("Only while parked (speed 0, engine off)", parked);
   const silenceFields = h("div", { class: "form-row" }, field("Silent for (minutes)", silence));
@@ -206,6 +226,9 @@ export function alertsPage(ctx: PageContext): Page {
           return;
         }
         Object.assign(body, { pid: pid.value, op: op.value, threshold: limit, duration_s: optionalNumber(duration) ?? 0, while_parked: parked.checked });
+        units ??= await displayUnits();
+        const unit = units.pid(pid.value).unit;
+        if (unit) body["unit"] = unit;
         const clearAt = optionalNumber(clear);
         if (clearAt !== null) body["clear_threshold"] = clearAt;
       } else if (ruleKind === "silence") {
@@ -242,6 +265,12 @@ export function alertsPage(ctx: PageContext): Page {
       paintPidChoices();
       form.hidden = !owner;
       refresh();
+      displayUnits()
+        .then((loaded) => {
+          units = loaded;
+          paintUnits();
+        })
+        .catch(() => undefined);
     })
     .catch(() => undefined);
   const timer = window.setInterval(refresh, REFRESH_MS);

@@ -1,12 +1,13 @@
 import { ApiError, api, get } from "../api/client";
 import type { Command, Dtc, FreezeFrame } from "../api/types";
 import { formatDateTime } from "../format";
-import { formatValue, pidLabel, unitSymbol } from "../pids";
+import { formatValue, pidLabel } from "../pids";
 import { confirmDialog } from "../ui/dialog";
 import { h, replaceChildren, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
+import { type DisplayUnits, displayUnits } from "../units";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 15_000;
@@ -29,7 +30,7 @@ function when(value: string | number | null): string {
 }
 
 /** The PID values the car kept when it stored the code, in the order of the PID table. */
-function freezeFrame(frame: FreezeFrame | null): HTMLElement | null {
+function freezeFrame(frame: FreezeFrame | null, units: DisplayUnits): HTMLElement | null {
   const values = Object.entries(frame?.values ?? {}).filter(([, value]) => Number.isFinite(value));
   if (values.length === 0) return null;
   values.sort(([a], [b]) => pidLabel(a).localeCompare(pidLabel(b)));
@@ -42,8 +43,9 @@ function freezeFrame(frame: FreezeFrame | null): HTMLElement | null {
       "dl",
       { class: "facts" },
       values.map(([pid, value]) => {
-        const unit = unitSymbol(pid);
-        return h("div", { "data-pid": pid }, h("dt", null, pidLabel(pid)), h("dd", null, unit ? `${formatValue(pid, value)} ${unit}` : formatValue(pid, value)));
+        const shown = units.pid(pid);
+        const text = formatValue(pid, shown.value(value));
+        return h("div", { "data-pid": pid }, h("dt", null, pidLabel(pid)), h("dd", null, shown.unit ? `${text} ${shown.unit}` : text));
       }),
     ),
   );
@@ -56,7 +58,7 @@ export function dtcsPage(ctx: PageContext): Page {
   const message = h("div");
   const clearButton = h("button", { type: "button", class: "button danger-outline" }, icon("warning"), "Clear codes…");
 
-  const card = (dtc: Dtc): HTMLElement => {
+  const cardIn = (dtc: Dtc, units: DisplayUnits): HTMLElement => {
     const titleId = uid("dtc");
     return h(
       "article",
@@ -70,11 +72,12 @@ export function dtcsPage(ctx: PageContext): Page {
         h("div", null, h("dt", null, "Last seen"), h("dd", null, when(dtc.last_seen))),
         dtc.cleared_at === null ? null : h("div", null, h("dt", null, "Cleared"), h("dd", null, when(dtc.cleared_at))),
       ),
-      freezeFrame(dtc.freeze_frame ?? null),
+      freezeFrame(dtc.freeze_frame ?? null, units),
     );
   };
 
-  const paint = (dtcs: readonly Dtc[]): void => {
+  const paint = (dtcs: readonly Dtc[], units: DisplayUnits): void => {
+    const card = (dtc: Dtc): HTMLElement => cardIn(dtc, units);
     content.removeAttribute("aria-busy");
     const current = dtcs.filter((d) => d.cleared_at === null);
     const cleared = dtcs.filter((d) => d.cleared_at !== null);
@@ -115,11 +118,12 @@ export function dtcsPage(ctx: PageContext): Page {
 
   const load = async (): Promise<void> => {
     if (id === null) return;
-    const [dtcs, commands] = await Promise.all([
+    const [dtcs, commands, units] = await Promise.all([
       get<Dtc[]>(`/api/v1/vehicles/${id}/dtcs`, { signal: ctx.signal }),
       get<Command[]>(`/api/v1/vehicles/${id}/commands`, { signal: ctx.signal }),
+      displayUnits(),
     ]);
-    paint(dtcs);
+    paint(dtcs, units);
     paintCommand(commands);
     message.replaceChildren();
   };

@@ -1,13 +1,14 @@
 import type uPlot from "uplot";
-import { get } from "../api/client";
+import { SignedOutError, get } from "../api/client";
 import type { History, VehiclePid } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDuration, formatRange, fromLocalInput, toLocalInput } from "../format";
-import { GAUGES, MARKER_PIDS, pidLabel, unitSymbol } from "../pids";
+import { GAUGES, MARKER_PIDS, pidLabel } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { errorBox, messageOf } from "../ui/notify";
+import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
 import {
   PRESETS,
@@ -33,6 +34,7 @@ export function historyPage(ctx: PageContext): Page {
   let plots: uPlot[] = [];
   let lastResults: Array<{ pid: string; history: History | null; error: string | null }> = [];
   let loadController: AbortController | null = null;
+  let units: DisplayUnits | null = null;
 
   // Range: presets, then a custom from/to.
   const presetButtons = PRESETS.map((preset) => {
@@ -48,6 +50,10 @@ export function historyPage(ctx: PageContext): Page {
   const toId = uid("to");
   const fromInput = h("input", { id: fromId, type: "datetime-local", required: true });
   const toInput = h("input", { id: toId, type: "datetime-local", required: true });
+  // A range being typed is the person's until they show it or pick another: the page's first
+  // drawing (after the vehicle, its PIDs and the units load) must not write over it.
+  let typing = false;
+  for (const input of [fromInput, toInput]) input.addEventListener("input", () => (typing = true));
   const customMessage = h("div", { class: "form-message" });
   const customForm = h(
     "form",
@@ -143,6 +149,7 @@ export function historyPage(ctx: PageContext): Page {
   const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv));
 
   function change(next: HistoryState, push: boolean): void {
+    typing = false;
     state = next;
     ctx.setQuery(stateQuery(state), { push });
     render();
@@ -153,8 +160,10 @@ export function historyPage(ctx: PageContext): Page {
       const on = state.range.kind === "preset" && state.range.key === button.dataset["range"];
       button.setAttribute("aria-pressed", String(on));
     }
-    fromInput.value = toLocalInput(resolved.from);
-    toInput.value = toLocalInput(resolved.to);
+    if (!typing) {
+      fromInput.value = toLocalInput(resolved.from);
+      toInput.value = toLocalInput(resolved.to);
+    }
     paintPidChoices();
     later.disabled = state.range.kind === "preset";
     summary.textContent = `${formatRange(resolved.from, resolved.to)} (${formatDuration(
@@ -176,6 +185,8 @@ export function historyPage(ctx: PageContext): Page {
 
   const paintCharts = (): void => {
     destroyPlots();
+    if (!units) return;
+    const shownIn = units;
     charts.removeAttribute("aria-busy");
     if (state.pids.length === 0) {
       charts.replaceChildren(h("div", { class: "card empty" }, h("p", null, "Choose at least one PID to plot.")));
@@ -183,13 +194,14 @@ export function historyPage(ctx: PageContext): Page {
     }
     charts.replaceChildren();
     lastResults.forEach(({ pid, history, error }, index) => {
+      const shown = shownIn.pid(pid);
       const titleId = uid("chart");
       const host = h("div", { class: "chart-host" });
       const meta = h("p", { class: "muted chart-meta" });
       const card = h(
         "section",
         { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
-        h("div", { class: "chart-head" }, h("h2", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted" }, unitSymbol(pid) ? `(${unitSymbol(pid)})` : "")), meta),
+        h("div", { class: "chart-head" }, h("h2", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted chart-unit" }, shown.unit ? `(${shown.unit})` : "")), meta),
         host,
       );
       charts.append(card);
@@ -208,6 +220,7 @@ export function historyPage(ctx: PageContext): Page {
       plots.push(
         historyChart(host, history, {
           pid,
+          shown,
           colourIndex: index,
           from: resolved.from,
           to: resolved.to,
@@ -268,13 +281,20 @@ export function historyPage(ctx: PageContext): Page {
   window.addEventListener("resize", onResize);
 
   frame.body.append(controls, toolbar, charts);
-  frame.vehicle
-    .then(async (vehicle) => {
+  // The charts are drawn in the person's units: both the vehicle (with its PIDs) and those are
+  // needed first.
+  Promise.all([frame.vehicle, displayUnits(), frame.pids])
+    .then(([vehicle, loaded, pids]) => {
+      units = loaded;
       if (!vehicle) return;
-      paintOtherPids(await frame.pids);
+      paintOtherPids(pids);
       render();
     })
-    .catch(() => undefined);
+    .catch((error: unknown) => {
+      if (ctx.signal.aborted || error instanceof SignedOutError) return;
+      charts.removeAttribute("aria-busy");
+      charts.replaceChildren(errorBox(messageOf(error)));
+    });
   paintControls();
 
   return {

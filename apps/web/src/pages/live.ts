@@ -1,12 +1,13 @@
-import { get } from "../api/client";
+import { SignedOutError, get } from "../api/client";
 import type { History, Sample } from "../api/types";
 import { LiveChart, WINDOW_S } from "../charts/live-chart";
 import { GAUGES, MARKER_PIDS } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h } from "../ui/dom";
-import { toast } from "../ui/notify";
+import { errorBox, messageOf, toast } from "../ui/notify";
 import { LiveStream, type StreamState } from "../live/stream";
 import { Reading, gaugeSpec } from "../live/gauge";
+import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
@@ -74,157 +75,173 @@ export function livePage(ctx: PageContext): Page {
   const connection = h("div", { class: "connection-state", role: "status", "aria-live": "polite" }, pill, pillDetail);
   frame.aside.append(connection);
 
-  const chart = new LiveChart(chartHost);
-  const skew = new ClockSkew();
-  let userPicked = false;
-  let frameRequested = 0;
-  let firstRender = false;
-  let lastDrawn = 0;
+  // Everything that shows a value waits for the person's units (one request, asked once).
+  let stop = (): void => undefined;
+  const run = (units: DisplayUnits): void => {
+    const chart = new LiveChart(chartHost, units);
+    const skew = new ClockSkew();
+    let userPicked = false;
+    let frameRequested = 0;
+    let firstRender = false;
+    let lastDrawn = 0;
 
-  for (const spec of GAUGES) {
-    const reading = new Reading(spec.pid, spec);
-    readings.set(spec.pid, reading);
-    gaugeGrid.append(reading.el);
-    reading.toggle.addEventListener("click", () => toggleChart(spec.pid));
-  }
-
-  const readingFor = (pid: string): Reading => {
-    let reading = readings.get(pid);
-    if (!reading) {
-      reading = new Reading(pid, gaugeSpec(pid));
-      readings.set(pid, reading);
-      const tiles = [...tileGrid.children] as HTMLElement[];
-      const after = tiles.find((t) => (t.dataset["pid"] ?? "") > pid);
-      tileGrid.insertBefore(reading.el, after ?? null);
-      reading.toggle.addEventListener("click", () => toggleChart(pid));
+    for (const spec of GAUGES) {
+      const reading = new Reading(spec.pid, spec, units.pid(spec.pid));
+      readings.set(spec.pid, reading);
+      gaugeGrid.append(reading.el);
+      reading.toggle.addEventListener("click", () => toggleChart(spec.pid));
     }
-    return reading;
-  };
 
-  const paintChartToggles = (): void => {
-    for (const [pid, reading] of readings) {
-      reading.setCharted(chart.charted.includes(pid), chart.colourOf(pid));
-    }
-    chartHint.hidden = chart.charted.length > 0;
-  };
-
-  const toggleChart = (pid: string): void => {
-    userPicked = true;
-    const current = [...chart.charted];
-    const next = current.includes(pid)
-      ? current.filter((p) => p !== pid)
-      : [...current, pid].slice(-MAX_CHARTED);
-    chart.show(next);
-    paintChartToggles();
-    requestPaint();
-  };
-
-  const autoChart = (): void => {
-    if (userPicked) return;
-    const available = DEFAULT_CHARTED.filter((pid) => readings.get(pid)?.hasValue);
-    const fallback = [...readings.values()].filter((r) => r.hasValue).map((r) => r.pid);
-    const wanted = (available.length > 0 ? available : fallback).slice(0, MAX_CHARTED);
-    if (wanted.join() !== chart.charted.join()) {
-      chart.show(wanted);
-      paintChartToggles();
-    }
-  };
-
-  const paint = (): void => {
-    frameRequested = 0;
-    let any = false;
-    for (const reading of readings.values()) {
-      if (reading.paint()) any = true;
-    }
-    if (any) {
-      waiting.hidden = true;
-      if (!firstRender) {
-        firstRender = true;
-        tick();
-        performance.mark(FIRST_RENDER_MARK);
+    const readingFor = (pid: string): Reading => {
+      let reading = readings.get(pid);
+      if (!reading) {
+        reading = new Reading(pid, gaugeSpec(pid), units.pid(pid));
+        readings.set(pid, reading);
+        const tiles = [...tileGrid.children] as HTMLElement[];
+        const after = tiles.find((t) => (t.dataset["pid"] ?? "") > pid);
+        tileGrid.insertBefore(reading.el, after ?? null);
+        reading.toggle.addEventListener("click", () => toggleChart(pid));
       }
-      autoChart();
-    }
-    const now = Date.now();
-    chart.draw(now - skew.offset, now - lastDrawn > TICK_MS);
-    lastDrawn = now;
-  };
+      return reading;
+    };
 
-  function requestPaint(): void {
-    if (!frameRequested) frameRequested = requestAnimationFrame(paint);
-  }
+    const paintChartToggles = (): void => {
+      for (const [pid, reading] of readings) {
+        reading.setCharted(chart.charted.includes(pid), chart.colourOf(pid));
+      }
+      chartHint.hidden = chart.charted.length > 0;
+    };
 
-  function tick(): void {
-    const now = Date.now() - skew.offset;
-    for (const reading of readings.values()) reading.tick(now);
-    requestPaint();
-  }
-
-  let sampled = false;
-  const onSample = (sample: Sample): void => {
-    if (!sampled) {
-      sampled = true;
-      performance.mark(FIRST_SAMPLE_MARK);
-    }
-    skew.observe(sample.ts, Date.now());
-    if (MARKER_PIDS.has(sample.pid)) return;
-    readingFor(sample.pid).set(sample.value, sample.ts);
-    chart.push(sample.pid, sample.ts, sample.value);
-    requestPaint();
-  };
-
-  const stream = new LiveStream(`/api/v1/streams/vehicles/${id ?? 0}`, {
-    sample: onSample,
-    reset: () => toast("Some live samples were missed while disconnected; History has all of them.", "info"),
-    state: (state, detail) => {
-      pill.className = `badge connection ${state === "live" ? "badge-ok" : "badge-warn"}`;
-      pill.lastChild!.textContent = STATE_TEXT[state];
-      pill.title = detail;
-      pillDetail.textContent = detail ? ` (${detail})` : "";
-    },
-  });
-
-  // The last minutes from history, so the page is not empty until the next sample.
-  const seed = async (vid: number): Promise<void> => {
-    const to = Date.now() + 60_000;
-    const from = to - SEED_WINDOW_MS - 60_000;
-    const apply = (history: History): void => {
-      const last = history.points[history.points.length - 1];
-      if (!last) return;
-      readingFor(history.pid).set(last[1], last[0]);
-      for (const [ts, value] of history.points) chart.push(history.pid, ts, value);
+    const toggleChart = (pid: string): void => {
+      userPicked = true;
+      const current = [...chart.charted];
+      const next = current.includes(pid)
+        ? current.filter((p) => p !== pid)
+        : [...current, pid].slice(-MAX_CHARTED);
+      chart.show(next);
+      paintChartToggles();
       requestPaint();
     };
-    await Promise.allSettled(
-      GAUGES.map((spec) =>
-        get<History>(
-          `/api/v1/vehicles/${vid}/samples?pid=${spec.pid}&from=${from}&to=${to}&max_points=600`,
-          { signal: ctx.signal },
-        ).then(apply),
-      ),
-    );
-  };
 
-  const ticker = window.setInterval(tick, TICK_MS);
-  const onTheme = (): void => {
-    chart.rebuild();
-    paintChartToggles();
-  };
-  window.addEventListener(THEME_EVENT, onTheme);
+    const autoChart = (): void => {
+      if (userPicked) return;
+      const available = DEFAULT_CHARTED.filter((pid) => readings.get(pid)?.hasValue);
+      const fallback = [...readings.values()].filter((r) => r.hasValue).map((r) => r.pid);
+      const wanted = (available.length > 0 ? available : fallback).slice(0, MAX_CHARTED);
+      if (wanted.join() !== chart.charted.join()) {
+        chart.show(wanted);
+        paintChartToggles();
+      }
+    };
 
-  if (id !== null) {
-    stream.start();
-    seed(id).catch(() => undefined);
-  }
-  frame.vehicle
-    .then((vehicle) => {
-      if (!vehicle) stream.stop();
-      // Readings that came before the vehicle's PID names did.
-      for (const reading of readings.values()) reading.relabel();
+    const paint = (): void => {
+      frameRequested = 0;
+      let any = false;
+      for (const reading of readings.values()) {
+        if (reading.paint()) any = true;
+      }
+      if (any) {
+        waiting.hidden = true;
+        if (!firstRender) {
+          firstRender = true;
+          tick();
+          performance.mark(FIRST_RENDER_MARK);
+        }
+        autoChart();
+      }
+      const now = Date.now();
+      chart.draw(now - skew.offset, now - lastDrawn > TICK_MS);
+      lastDrawn = now;
+    };
+
+    function requestPaint(): void {
+      if (!frameRequested) frameRequested = requestAnimationFrame(paint);
+    }
+
+    function tick(): void {
+      const now = Date.now() - skew.offset;
+      for (const reading of readings.values()) reading.tick(now);
+      requestPaint();
+    }
+
+    let sampled = false;
+    const onSample = (sample: Sample): void => {
+      if (!sampled) {
+        sampled = true;
+        performance.mark(FIRST_SAMPLE_MARK);
+      }
+      skew.observe(sample.ts, Date.now());
+      if (MARKER_PIDS.has(sample.pid)) return;
+      readingFor(sample.pid).set(sample.value, sample.ts);
+      chart.push(sample.pid, sample.ts, sample.value);
+      requestPaint();
+    };
+
+    const stream = new LiveStream(`/api/v1/streams/vehicles/${id ?? 0}`, {
+      sample: onSample,
+      reset: () => toast("Some live samples were missed while disconnected; History has all of them.", "info"),
+      state: (state, detail) => {
+        pill.className = `badge connection ${state === "live" ? "badge-ok" : "badge-warn"}`;
+        pill.lastChild!.textContent = STATE_TEXT[state];
+        pill.title = detail;
+        pillDetail.textContent = detail ? ` (${detail})` : "";
+      },
+    });
+
+    // The last minutes from history, so the page is not empty until the next sample.
+    const seed = async (vid: number): Promise<void> => {
+      const to = Date.now() + 60_000;
+      const from = to - SEED_WINDOW_MS - 60_000;
+      const apply = (history: History): void => {
+        const last = history.points[history.points.length - 1];
+        if (!last) return;
+        readingFor(history.pid).set(last[1], last[0]);
+        for (const [ts, value] of history.points) chart.push(history.pid, ts, value);
+        requestPaint();
+      };
+      await Promise.allSettled(
+        GAUGES.map((spec) =>
+          get<History>(
+            `/api/v1/vehicles/${vid}/samples?pid=${spec.pid}&from=${from}&to=${to}&max_points=600`,
+            { signal: ctx.signal },
+          ).then(apply),
+        ),
+      );
+    };
+
+    const ticker = window.setInterval(tick, TICK_MS);
+    const onTheme = (): void => {
       chart.rebuild();
       paintChartToggles();
+    };
+    window.addEventListener(THEME_EVENT, onTheme);
+
+    if (id !== null) {
+      stream.start();
+      seed(id).catch(() => undefined);
+    }
+    frame.vehicle
+      .then((vehicle) => {
+        if (!vehicle) stream.stop();
+      })
+      .catch(() => undefined);
+    stop = () => {
+      stream.stop();
+      window.clearInterval(ticker);
+      window.removeEventListener(THEME_EVENT, onTheme);
+      if (frameRequested) cancelAnimationFrame(frameRequested);
+      chart.destroy();
+    };
+  };
+  // And for the vehicle's PID catalogue: the unit each PID is stored in, its label.
+  Promise.all([displayUnits(), frame.pids])
+    .then(([units]) => {
+      if (!ctx.signal.aborted) run(units);
     })
-    .catch(() => undefined);
+    .catch((error: unknown) => {
+      if (ctx.signal.aborted || error instanceof SignedOutError) return;
+      waiting.replaceChildren(errorBox(messageOf(error)));
+    });
 
   frame.body.append(
     waiting,
@@ -236,13 +253,7 @@ export function livePage(ctx: PageContext): Page {
   return {
     title: "Live",
     el: frame.el,
-    dispose: () => {
-      stream.stop();
-      window.clearInterval(ticker);
-      window.removeEventListener(THEME_EVENT, onTheme);
-      if (frameRequested) cancelAnimationFrame(frameRequested);
-      chart.destroy();
-    },
+    dispose: () => stop(),
   };
 }
 

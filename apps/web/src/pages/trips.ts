@@ -3,11 +3,12 @@ import { SignedOutError, get, send } from "../api/client";
 import type { History, Trip, TripDetail, VehicleEvent } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDateTime, formatRange, formatTime } from "../format";
-import { pidLabel, unitSymbol } from "../pids";
+import { pidLabel } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf } from "../ui/notify";
+import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
 import { type TripRange, tripQuery, tripRange } from "./trip-range";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
@@ -25,8 +26,12 @@ export function tripDuration(seconds: number): string {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
-function number(value: number | null, digits: number, unit: string): string {
-  return value === null ? "–" : `${value.toFixed(digits)} ${unit}`;
+/** A trip figure, given in its stored unit, as the person reads it: "62.1 mi", "–" for none. */
+function figure(units: DisplayUnits, value: number | null, storedUnit: string, digits: number): string {
+  if (value === null) return "–";
+  const shown = units.of(storedUnit);
+  const converted = shown.value(value);
+  return Number.isFinite(converted) ? `${converted.toFixed(digits)} ${shown.unit}` : "–";
 }
 
 /** Where a trip's fuel figure comes from, in words. */
@@ -43,17 +48,17 @@ export function eventTime(event: VehicleEvent, trip: Trip): string {
   return `${formatTime(event.ts)} (${sign}${tripDuration(Math.abs(offset) / 1000)})`;
 }
 
-function tripFacts(trip: Trip): HTMLElement {
+function tripFacts(trip: Trip, units: DisplayUnits): HTMLElement {
   const fact = (term: string, value: string): HTMLElement => h("div", null, h("dt", null, term), h("dd", null, value));
   return h(
     "dl",
     { class: "facts" },
     fact("Duration", tripDuration(trip.duration_s)),
-    fact("Distance", number(trip.distance_km, 1, "km")),
-    fact("Max speed", number(trip.max_speed_kmh, 0, "km/h")),
-    fact("Average speed", number(trip.avg_speed_kmh, 0, "km/h")),
-    fact("Fuel used", number(trip.fuel_used_l, 2, "L")),
-    fact("Economy", number(trip.economy_l_per_100km, 1, "L/100 km")),
+    fact("Distance", figure(units, trip.distance_km, "km", 1)),
+    fact("Max speed", figure(units, trip.max_speed_kmh, "km/h", 0)),
+    fact("Average speed", figure(units, trip.avg_speed_kmh, "km/h", 0)),
+    fact("Fuel used", figure(units, trip.fuel_used_l, "L", 2)),
+    fact("Economy", figure(units, trip.economy_l_per_100km, "L/100km", 1)),
     h(
       "div",
       { "data-fact": "fuel-source" },
@@ -86,7 +91,7 @@ export function tripsPage(ctx: PageContext): Page {
   let generation = 0;
   const api = `/api/v1/vehicles/${id ?? 0}/trips`;
 
-  const card = (trip: Trip): HTMLElement => {
+  const card = (trip: Trip, units: DisplayUnits): HTMLElement => {
     const titleId = uid("trip");
     return h(
       "li",
@@ -97,7 +102,7 @@ export function tripsPage(ctx: PageContext): Page {
         h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts)),
         trip.finished === false ? h("span", { class: "badge badge-ok" }, "In progress") : null,
       ),
-      tripFacts(trip),
+      tripFacts(trip, units),
       downloads(api, trip),
     );
   };
@@ -105,7 +110,10 @@ export function tripsPage(ctx: PageContext): Page {
   const load = async (): Promise<void> => {
     const mine = generation;
     const query = tripQuery(range, PAGE_SIZE, cursor);
-    const response = await send("GET", `${api}?${query.toString()}`, { signal: ctx.signal });
+    const [response, units] = await Promise.all([
+      send("GET", `${api}?${query.toString()}`, { signal: ctx.signal }),
+      displayUnits(),
+    ]);
     const trips = (await response.json()) as Trip[];
     if (mine !== generation) return;
     cursor = response.headers.get("X-Next-Cursor");
@@ -120,7 +128,7 @@ export function tripsPage(ctx: PageContext): Page {
         ),
       );
     }
-    list.append(...trips.map(card));
+    list.append(...trips.map((trip) => card(trip, units)));
     more.hidden = cursor === null;
   };
 
@@ -211,25 +219,25 @@ export function tripPage(ctx: PageContext): Page {
     timeline,
   );
   let plots: uPlot[] = [];
-  let shown: TripDetail | null = null;
+  let shown: { trip: TripDetail; units: DisplayUnits } | null = null;
   let events: VehicleEvent[] = [];
 
   const paintCharts = (): void => {
     for (const plot of plots) plot.destroy();
     plots = [];
     charts.replaceChildren();
-    const trip = shown;
-    if (!trip) return;
+    if (!shown) return;
+    const { trip, units } = shown;
     CHART_PIDS.forEach((pid, index) => {
       const points = trip.charts.series[pid] ?? [];
       const titleId = uid("chart");
       const host = h("div", { class: "chart-host" });
-      const unit = unitSymbol(pid);
+      const unit = units.pid(pid).unit;
       charts.append(
         h(
           "section",
           { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
-          h("div", { class: "chart-head" }, h("h3", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted" }, unit ? `(${unit})` : ""))),
+          h("div", { class: "chart-head" }, h("h3", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted chart-unit" }, unit ? `(${unit})` : ""))),
           host,
         ),
       );
@@ -239,7 +247,17 @@ export function tripPage(ctx: PageContext): Page {
       }
       const history: History = { pid, source: "rollup", bucket_ms: trip.charts.bucket_ms, points, min: [], max: [], count: [] };
       const markers = events.map((event) => ({ ts: event.ts, label: event.message }));
-      plots.push(historyChart(host, history, { pid, colourIndex: index, from: trip.start_ts, to: trip.end_ts, onSelect: () => undefined, markers }));
+      plots.push(
+        historyChart(host, history, {
+          pid,
+          shown: units.pid(pid),
+          colourIndex: index,
+          from: trip.start_ts,
+          to: trip.end_ts,
+          onSelect: () => undefined,
+          markers,
+        }),
+      );
     });
   };
 
@@ -249,7 +267,10 @@ export function tripPage(ctx: PageContext): Page {
       summary.replaceChildren(errorBox("There is no trip at this address."));
       return;
     }
-    const trip = await get<TripDetail>(`${api}/${tripId}`, { signal: ctx.signal });
+    const [trip, units] = await Promise.all([
+      get<TripDetail>(`${api}/${tripId}`, { signal: ctx.signal }),
+      displayUnits(),
+    ]);
     // What the devices told during the trip, and in the minute around it (Torque's "Trip
     // started" comes just before the first sample).
     const window = `from=${trip.start_ts - EVENT_MARGIN_MS}&to=${trip.end_ts + EVENT_MARGIN_MS}`;
@@ -271,10 +292,10 @@ export function tripPage(ctx: PageContext): Page {
         ),
       ),
     );
-    shown = trip;
+    shown = { trip, units };
     heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
     summary.removeAttribute("aria-busy");
-    summary.replaceChildren(tripFacts(trip), downloads(api, trip));
+    summary.replaceChildren(tripFacts(trip, units), downloads(api, trip));
     paintCharts();
   };
 

@@ -10,11 +10,14 @@ from obd2_dashboard.alerts.schemas import (
     AlertRuleRead,
     AlertRuleUpdate,
     DeliveryRead,
+    RuleDisplay,
 )
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import OutboundPolicyDep, SessionDep
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
 from obd2_dashboard.models import AlertRule, User, Vehicle
+from obd2_dashboard.units.service import pid_display, threshold_in, unit_system_of
+from obd2_dashboard.units.table import UnitSystem
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
 
 router = APIRouter(tags=["alerts"])
@@ -28,6 +31,17 @@ def _not_found(exc: Exception) -> HTTPException:
 
 def _rule(rule: AlertRule, vehicle: Vehicle, user: User) -> AlertRuleRead:
     read = AlertRuleRead.model_validate(rule)
+    if rule.kind == "threshold" and rule.pid is not None:
+        read.unit = pid_display(rule.pid, UnitSystem.metric).unit
+        shown = threshold_in(
+            rule.pid, unit_system_of(user), rule.op, rule.threshold, rule.clear_threshold
+        )
+        read.display = RuleDisplay(
+            unit=shown.unit,
+            op=shown.op,
+            threshold=shown.threshold,
+            clear_threshold=shown.clear_threshold,
+        )
     if vehicle.owner_id != user.id:
         # The webhook's URL and secret are credentials (the secret signs deliveries): the
         # owner's, not a viewer's.
@@ -72,12 +86,12 @@ async def create_rule(
     outbound: OutboundPolicyDep,
 ) -> AlertRuleRead:
     try:
-        rule = await service.create_rule(session, user, vehicle_id, body, outbound)
+        vehicle, rule = await service.create_rule(session, user, vehicle_id, body, outbound)
     except _NotFound as exc:
         raise _not_found(exc) from exc
     except service.InvalidRuleError as exc:
         raise RequestValidationError(exc.errors) from exc
-    return AlertRuleRead.model_validate(rule)
+    return _rule(rule, vehicle, user)
 
 
 @router.get(
@@ -109,12 +123,14 @@ async def update_rule(
     outbound: OutboundPolicyDep,
 ) -> AlertRuleRead:
     try:
-        rule = await service.update_rule(session, user, vehicle_id, rule_id, body, outbound)
+        vehicle, rule = await service.update_rule(
+            session, user, vehicle_id, rule_id, body, outbound
+        )
     except _NotFound as exc:
         raise _not_found(exc) from exc
     except service.InvalidRuleError as exc:
         raise RequestValidationError(exc.errors) from exc
-    return AlertRuleRead.model_validate(rule)
+    return _rule(rule, vehicle, user)
 
 
 @router.delete(

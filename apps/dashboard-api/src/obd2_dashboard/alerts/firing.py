@@ -22,7 +22,8 @@ from obd2_dashboard.alerts.repository import (
 )
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, Alert, AlertDelivery, AlertRule
-from obd2_protocol import PIDS
+from obd2_dashboard.units.service import owner_unit_system, pid_display
+from obd2_dashboard.units.table import UnitSystem, tidy
 
 # How far before the touched minutes the window starts, beyond the rule's duration: enough to
 # see an episode's start and the SPEED/RPM readings that say whether the car was parked.
@@ -58,7 +59,22 @@ def condition_for(rule: AlertRule) -> Condition:
     )
 
 
-def alert_body(alert: Alert, event: str) -> str:
+def _shown(alert: Alert, system: UnitSystem) -> dict[str, object]:
+    """The alert's unit, and its value in the owner's unit system, for a threshold alert."""
+    if alert.kind != "threshold":
+        return {}
+    stored = pid_display(alert.subject, UnitSystem.metric)
+    display = pid_display(alert.subject, system)
+    value = None if alert.value is None else tidy(display.value(alert.value))
+    return {
+        "unit": stored.unit,
+        "display": {"value": value, "unit": display.unit, "units": system.value},
+    }
+
+
+def alert_body(alert: Alert, event: str, system: UnitSystem = UnitSystem.metric) -> str:
+    """What webhooks and MQTT get. ``value`` is in the PID's stored unit (``unit``);
+    ``display`` is the same in the vehicle owner's unit system, which ``message`` uses too."""
     return json.dumps(
         {
             "type": f"alert.{event}",
@@ -75,6 +91,7 @@ def alert_body(alert: Alert, event: str) -> str:
                 "started_ts": alert.started_ts,
                 "fired_ts": alert.fired_ts,
                 "cleared_ts": alert.cleared_ts,
+                **_shown(alert, system),
             },
         },
         separators=(",", ":"),
@@ -94,13 +111,16 @@ async def _enqueue(session: AsyncSession, rule: AlertRule, alert: Alert, event: 
     if rule.mqtt:
         channels.append("mqtt")
     deliveries = DeliveryRepository(session)
+    system = UnitSystem.metric
+    if channels and alert.kind == "threshold":
+        system = await owner_unit_system(session, alert.vehicle_id)
     for channel in channels:
         await deliveries.add(
             AlertDelivery(
                 alert_id=alert.id,
                 channel=channel,
                 event=event,
-                body=alert_body(alert, event),
+                body=alert_body(alert, event, system),
                 status=status,
                 last_error=reason,
                 next_attempt_at=now,
@@ -145,13 +165,22 @@ async def _clear(session: AsyncSession, rule: AlertRule, alert: Alert, cleared_t
     CLEARED.labels(rule.kind).inc()
 
 
-def _threshold_message(rule: AlertRule, condition: Condition, value: float | None) -> str:
-    info = PIDS.get(condition.pid)
-    unit = f" {info.unit}" if info is not None else ""
-    sign = ">" if condition.op == "above" else "<"
+def threshold_message(
+    rule: AlertRule, condition: Condition, value: float | None, system: UnitSystem
+) -> str:
+    """``COOLANT_TEMP 230 °F (> 221 °F for 30 s)``: in the owner's unit system, so the unit is
+    the one they set the rule in. Fuel economy turns around in mpg (> in L/100 km is < in mpg)."""
+    display = pid_display(condition.pid, system)
+    unit = f" {display.unit}" if display.unit else ""
+    above = condition.op == "above"
+    if display.conversion is not None and display.conversion.inverse:
+        above = not above
+    sign = ">" if above else "<"
     held = f" for {rule.duration_s} s" if rule.duration_s else ""
     parked = " while parked" if rule.while_parked else ""
-    return f"{condition.pid} {value:g}{unit} ({sign} {condition.threshold:g}{unit}{held}{parked})"
+    reading = "?" if value is None else f"{tidy(display.value(value)):g}"
+    limit = f"{tidy(display.value(condition.threshold)):g}"
+    return f"{condition.pid} {reading}{unit} ({sign} {limit}{unit}{held}{parked})"
 
 
 async def _reconcile(
@@ -172,7 +201,9 @@ async def _reconcile(
         session,
         rule,
         subject=condition.pid,
-        message=_threshold_message(rule, condition, ep.fire_value),
+        message=threshold_message(
+            rule, condition, ep.fire_value, await owner_unit_system(session, rule.vehicle_id)
+        ),
         value=ep.fire_value,
         started_ts=ep.start_ts,
         fired_ts=ep.fire_ts,

@@ -14,6 +14,17 @@ WebhookSecret = Annotated[
 ]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
 PidName = Annotated[str, Field(json_schema_extra=PID_SCHEMA)]
+GivenUnit = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="threshold: the unit op, threshold and clear_threshold are given in "
+        "(°F, mph, psi, mpg US…; GET /api/v1/units lists them); converted to the PID's stored "
+        "unit on save (the rule keeps that). Default: the stored unit",
+        examples=["°F"],
+    ),
+]
 
 
 class AlertRuleFields(Schema):
@@ -97,7 +108,13 @@ class AlertRuleFields(Schema):
 
 
 class AlertRuleCreate(AlertRuleFields):
-    pass
+    unit: GivenUnit = None
+
+    @model_validator(mode="after")
+    def _unit_for_thresholds(self) -> Self:
+        if self.unit is not None and self.kind != "threshold":
+            raise ValueError(f"unit is for threshold rules, not {self.kind}")
+        return self
 
 
 class AlertRuleUpdate(Schema):
@@ -117,6 +134,16 @@ class AlertRuleUpdate(Schema):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: WebhookSecret | None = None
     mqtt: bool | None = None
+    unit: GivenUnit = None
+
+
+class RuleDisplay(Schema):
+    """A threshold rule's condition in the reader's unit system."""
+
+    unit: str
+    op: str | None
+    threshold: float | None
+    clear_threshold: float | None
 
 
 class AlertRuleRead(Schema):
@@ -142,6 +169,17 @@ class AlertRuleRead(Schema):
     firing: Annotated[bool, Field(description="an alert of this rule is open now")]
     created_at: datetime
     updated_at: datetime
+    unit: Annotated[
+        str | None,
+        Field(description="threshold: the unit threshold and clear_threshold are stored in"),
+    ] = None
+    display: Annotated[
+        RuleDisplay | None,
+        Field(
+            description="threshold: op, threshold and clear_threshold in the signed-in user's "
+            "unit system (mpg turns above into below)"
+        ),
+    ] = None
 
 
 # What a delivery's last_error says. Coarse on purpose: the rule's owner chose the address, and

@@ -19,6 +19,7 @@ from obd2_dashboard.kit.outbound import (
     UnresolvableHostError,
 )
 from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, User, Vehicle
+from obd2_dashboard.units.service import UnitError, threshold_to_stored
 from obd2_dashboard.vehicles.service import (
     VehicleNotFoundError,
     get_owned_vehicle,
@@ -47,13 +48,55 @@ class InvalidRuleError(Exception):
 
 
 def _apply(rule: AlertRule, data: AlertRuleFields) -> None:
-    values = data.model_dump()
+    values = data.model_dump(include=set(_RULE_FIELDS))
     values["webhook_url"] = str(data.webhook_url) if data.webhook_url is not None else None
     if values["webhook_url"] and not values["webhook_secret"]:
         values["webhook_secret"] = rule.webhook_secret or secrets.token_urlsafe(32)
     for name, value in values.items():
         setattr(rule, name, value)
     rule.updated_at = utcnow()
+
+
+def _invalid(field: str, message: str) -> InvalidRuleError:
+    return InvalidRuleError([{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+def _in_stored_unit(
+    values: dict[str, Any], pid: str | None, unit: str | None, kind: str
+) -> dict[str, Any]:
+    """``values`` with the op and thresholds they carry, given in ``unit``, turned into the PID's
+    stored unit (the rule keeps only that); as they are without a unit."""
+    if unit is None:
+        return values
+    if kind != "threshold" or pid is None:
+        raise _invalid("unit", f"unit is for threshold rules, not {kind}")
+    try:
+        stored = threshold_to_stored(
+            pid,
+            unit,
+            values.get("op"),
+            values.get("threshold"),
+            values.get("clear_threshold"),
+        )
+    except UnitError as exc:
+        raise _invalid(exc.field, str(exc)) from exc
+    converted = dict(values)
+    for name in ("op", "threshold", "clear_threshold"):
+        if name in values:
+            converted[name] = getattr(stored, name)
+    return converted
+
+
+def _validated(values: dict[str, Any]) -> AlertRuleFields:
+    try:
+        return AlertRuleFields.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidRuleError(
+            [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from exc
 
 
 async def _check_device(session: AsyncSession, vehicle_id: int, data: AlertRuleFields) -> None:
@@ -100,12 +143,12 @@ async def get_rule(
 
 async def _owned_rule(
     session: AsyncSession, user: User, vehicle_id: int, rule_id: int
-) -> AlertRule:
+) -> tuple[Vehicle, AlertRule]:
     vehicle = await get_owned_vehicle(session, user, vehicle_id)
     rule = await AlertRuleRepository(session).get_for_vehicle(vehicle.id, rule_id)
     if rule is None:
         raise RuleNotFoundError(rule_id)
-    return rule
+    return vehicle, rule
 
 
 async def create_rule(
@@ -114,14 +157,16 @@ async def create_rule(
     vehicle_id: int,
     data: AlertRuleCreate,
     outbound: OutboundPolicy,
-) -> AlertRule:
+) -> tuple[Vehicle, AlertRule]:
     vehicle = await get_owned_vehicle(session, user, vehicle_id)
-    await _check_device(session, vehicle.id, data)
-    if data.webhook_url is not None:
-        await _check_webhook(outbound, str(data.webhook_url))
+    fields = data.model_dump(include=set(_RULE_FIELDS))
+    checked = _validated(_in_stored_unit(fields, data.pid, data.unit, data.kind))
+    await _check_device(session, vehicle.id, checked)
+    if checked.webhook_url is not None:
+        await _check_webhook(outbound, str(checked.webhook_url))
     rule = AlertRule(vehicle_id=vehicle.id, firing=False)
-    _apply(rule, data)
-    return await AlertRuleRepository(session).add(rule)
+    _apply(rule, checked)
+    return vehicle, await AlertRuleRepository(session).add(rule)
 
 
 async def update_rule(
@@ -131,20 +176,17 @@ async def update_rule(
     rule_id: int,
     data: AlertRuleUpdate,
     outbound: OutboundPolicy,
-) -> AlertRule:
-    rule = await _owned_rule(session, user, vehicle_id, rule_id)
+) -> tuple[Vehicle, AlertRule]:
+    vehicle, rule = await _owned_rule(session, user, vehicle_id, rule_id)
     merged = {name: getattr(rule, name) for name in _RULE_FIELDS}
     changes = data.model_dump(exclude_unset=True)
+    unit = changes.pop("unit", None)
+    # The figures this update gives are read in its unit; those it leaves are stored already.
+    changes = _in_stored_unit(
+        changes, changes.get("pid", rule.pid), unit, changes.get("kind", rule.kind)
+    )
     merged.update(changes)
-    try:
-        checked = AlertRuleFields.model_validate(merged)
-    except ValidationError as exc:
-        raise InvalidRuleError(
-            [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False, include_context=False, include_input=False)
-            ]
-        ) from exc
+    checked = _validated(merged)
     await _check_device(session, rule.vehicle_id, checked)
     # Only a URL this update sets is checked (and resolved): changing a rule's name does not
     # depend on its receiver's DNS. The delivery checks every URL again anyway.
@@ -152,11 +194,11 @@ async def update_rule(
         await _check_webhook(outbound, str(checked.webhook_url))
     _apply(rule, checked)
     await session.flush()
-    return rule
+    return vehicle, rule
 
 
 async def delete_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> None:
-    rule = await _owned_rule(session, user, vehicle_id, rule_id)
+    _, rule = await _owned_rule(session, user, vehicle_id, rule_id)
     await AlertRuleRepository(session).delete(rule)
 
 

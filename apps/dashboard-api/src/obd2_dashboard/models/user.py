@@ -14,6 +14,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # How this user reads figures: metric, imperial_us or imperial_uk (units.table.UnitSystem).
+    # Storage is metric whatever this says; only what is shown and typed in converts.
+    unit_system: Mapped[str] = mapped_column(String(16), default="metric", server_default="metric")
 
 
 class UserSession(Base):

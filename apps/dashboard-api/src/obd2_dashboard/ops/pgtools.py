@@ -106,7 +106,7 @@ def find_tool(name: str, major: int) -> Path:
         return versioned
     found = shutil.which(name)
     if found is not None:
-        tool_major = _tool_major(Path(found))
+        tool_major = installed_major(Path(found))
         if tool_major is not None and tool_major >= major:
             return Path(found)
     raise CommandError(
@@ -115,7 +115,8 @@ def find_tool(name: str, major: int) -> Path:
     )
 
 
-def _tool_major(path: Path) -> int | None:
+def installed_major(path: Path) -> int | None:
+    """The major version a tool says it is (``pg_restore --version``), None if it cannot."""
     try:
         out = subprocess.run(
             [str(path), "--version"], capture_output=True, text=True, timeout=10, check=True
@@ -163,6 +164,96 @@ async def capture(argv: list[str], target: PgTarget) -> tuple[int, list[str], li
         out.decode(errors="replace").splitlines(),
         err.decode(errors="replace").splitlines(),
     )
+
+
+# Session settings a newer pg_restore writes at the head of every restore, by the major version
+# that introduced them. pg_restore 17 always sends `SET transaction_timeout = 0`, which
+# PostgreSQL 16 and older refuse ("unrecognized configuration parameter"), and has no switch to
+# leave it out: Debian 13's client is 17, and the compose file's server is 16.
+NEWER_SESSION_SETTINGS = {"transaction_timeout": 17}
+_HEADER_LINE = re.compile(r"^(SET |SELECT pg_catalog\.set_config|--|\\restrict |BEGIN;|$)")
+_SET_LINE = re.compile(r"^SET (\w+) = ")
+
+
+def settings_unknown_to(server: int) -> frozenset[str]:
+    return frozenset(name for name, since in NEWER_SESSION_SETTINGS.items() if since > server)
+
+
+def without_header_settings(script: bytes, unknown: frozenset[str]) -> tuple[bytes, bool]:
+    """Drops ``SET name = …;`` lines for the ``unknown`` settings from the head of a restore
+    script (the session settings before the first statement); returns the rest and whether the
+    head has ended. Data lines are never touched: only the head is read."""
+    kept: list[bytes] = []
+    lines = script.split(b"\n")
+    for index, raw in enumerate(lines):
+        line = raw.decode(errors="replace")
+        if not _HEADER_LINE.match(line):
+            return b"\n".join([*kept, *lines[index:]]), True
+        setting = _SET_LINE.match(line)
+        if setting is None or setting.group(1) not in unknown:
+            kept.append(raw)
+    return b"\n".join(kept), False
+
+
+async def restore_through_psql(
+    pg_restore: Path,
+    psql: Path,
+    restore_options: list[str],
+    dump: Path,
+    target: PgTarget,
+    unknown: frozenset[str],
+    *,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[int, list[str]]:
+    """``pg_restore -f - | psql`` without the head's ``unknown`` settings: for a pg_restore
+    newer than the server. Returns (the first failing exit code or 0, both tools' stderr)."""
+    restore = await asyncio.create_subprocess_exec(
+        str(pg_restore), *restore_options, "--file=-", str(dump),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=target.tool_env(),
+    )  # fmt: skip
+    load = await asyncio.create_subprocess_exec(
+        str(psql), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
+        f"--dbname={target.libpq_url()}",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE, env=target.tool_env(),
+    )  # fmt: skip
+    assert restore.stdout is not None
+    assert restore.stderr is not None
+    assert load.stdin is not None
+    assert load.stderr is not None
+    lines: list[str] = []
+
+    async def read_errors(stream: asyncio.StreamReader) -> None:
+        async for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+
+    async def pipe() -> None:
+        assert restore.stdout is not None
+        assert load.stdin is not None
+        pending, in_head = b"", True
+        try:
+            while chunk := await restore.stdout.read(1 << 16):
+                if in_head:
+                    pending += chunk
+                    cut = pending.rfind(b"\n") + 1
+                    head, pending = pending[:cut], pending[cut:]
+                    chunk, ended = without_header_settings(head, unknown)
+                    in_head = not ended
+                load.stdin.write(chunk)
+                await load.stdin.drain()
+            load.stdin.write(pending)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # psql stopped at an error: its stderr says which
+        finally:
+            load.stdin.close()
+
+    await asyncio.gather(pipe(), read_errors(restore.stderr), read_errors(load.stderr))
+    restored, loaded = await restore.wait(), await load.wait()
+    return (restored or loaded), lines
 
 
 def tool_error(lines: list[str]) -> str:

@@ -29,10 +29,13 @@ from obd2_dashboard.ops.pgtools import (
     admin_execute,
     database_exists,
     find_tool,
+    installed_major,
     progress,
     quote_ident,
+    restore_through_psql,
     run_tool,
     server_major,
+    settings_unknown_to,
     tool_error,
 )
 from obd2_dashboard.settings import Settings
@@ -69,22 +72,23 @@ def _restore_progress(line: str) -> None:
         progress(f"restore: loading table {line.split(_LOADING, 1)[1].strip().strip(chr(34))}")
 
 
-async def _restore_into_scratch(dump: Path, scratch: PgTarget, pg_restore: Path) -> Restored:
+async def _restore_into_scratch(
+    dump: Path, scratch: PgTarget, pg_restore: Path, server: int
+) -> Restored:
     await admin_execute(scratch, f"CREATE DATABASE {quote_ident(scratch.database)}")
-    code, lines = await run_tool(
-        [
-            str(pg_restore),
-            "--verbose",
-            "--no-owner",
-            "--no-acl",
-            "--exit-on-error",
-            "--single-transaction",
-            f"--dbname={scratch.libpq_url()}",
-            str(dump),
-        ],
-        scratch,
-        on_line=_restore_progress,
-    )
+    options = ["--verbose", "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
+    unknown = settings_unknown_to(server)
+    if unknown and (installed_major(pg_restore) or 0) > server:
+        code, lines = await restore_through_psql(
+            pg_restore, find_tool("psql", server), options, dump, scratch, unknown,
+            on_line=_restore_progress,
+        )  # fmt: skip
+    else:
+        code, lines = await run_tool(
+            [str(pg_restore), *options, f"--dbname={scratch.libpq_url()}", str(dump)],
+            scratch,
+            on_line=_restore_progress,
+        )
     if code != 0:
         raise CommandError(f"pg_restore into {scratch.database} failed: {tool_error(lines)}")
     engine = scratch.engine()
@@ -111,7 +115,7 @@ async def restore(settings: Settings, dump: Path, target_url: str) -> int:
     kept = target.with_database(_derived_name(target.database, f"_before_restore_{stamp}"))
     progress(f"restore: {dump.name} -> scratch database {scratch.database}")
     try:
-        restored = await _restore_into_scratch(dump, scratch, pg_restore)
+        restored = await _restore_into_scratch(dump, scratch, pg_restore, major)
     except BaseException:
         await _drop(scratch)
         raise
@@ -174,7 +178,7 @@ async def _drill(database_url: str, directory: Path, backup: Backup) -> str:
         await verify_file(backup.path, target, pg_restore)
         progress(f"restore-drill: {backup.path.name} -> scratch database {scratch.database}")
         try:
-            restored = await _restore_into_scratch(backup.path, scratch, pg_restore)
+            restored = await _restore_into_scratch(backup.path, scratch, pg_restore, major)
         finally:
             await _drop(scratch)
     if restored.revision != backup.revision:

@@ -16,6 +16,8 @@ from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
+from obd2_dashboard.units.schemas import UnitsQuery
+from obd2_dashboard.units.service import unit_system_of
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 from obd2_protocol import (
     IngestBatch,
@@ -138,11 +140,12 @@ async def samples(
     responses={
         200: {
             "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "ts,time,pid,value rows",
+            "description": "a row per sample time, a column per PID named with its unit: "
+            "ts,time,RPM (rpm),SPEED (mph)",
         },
         **error_responses(401, 404, 422),
     },
-    summary="The raw samples of a range as CSV, streamed",
+    summary="The raw samples of a range as CSV in the user's units (or ?units=), streamed",
 )
 async def samples_csv(
     vehicle_id: IdPath,
@@ -152,6 +155,7 @@ async def samples_csv(
     pid: Annotated[str, Query(min_length=1, max_length=2000, description="PIDs, comma-separated")],
     from_: Annotated[int, Query(alias="from", ge=0, le=2**53)],
     to: EpochMs,
+    units: UnitsQuery = None,
 ) -> StreamingResponse:
     _check_range(from_, to)
     asked = sorted({p.strip() for p in pid.split(",") if p.strip()})
@@ -167,5 +171,11 @@ async def samples_csv(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
     return samples_csv_response(
-        state.sessionmaker, vehicle.id, asked, from_, to, f"vehicle-{vehicle.id}-{from_}-{to}.csv"
+        state.sessionmaker,
+        vehicle.id,
+        asked,
+        from_,
+        to,
+        f"vehicle-{vehicle.id}-{from_}-{to}.csv",
+        units or unit_system_of(user),
     )

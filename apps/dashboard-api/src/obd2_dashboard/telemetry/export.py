@@ -1,14 +1,32 @@
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.telemetry.repository import SampleRepository
+from obd2_dashboard.units.service import pid_display
+from obd2_dashboard.units.table import UnitSystem
 
-CSV_HEADER = ["ts", "time", "pid", "value"]
+TIME_COLUMNS = ["ts", "time"]
+
+
+def column_name(pid: str, unit: str) -> str:
+    """``SPEED (mph)``: the PID and the unit its column is in (a count has none)."""
+    return f"{pid} ({unit})" if unit else pid
+
+
+def _formatter(pid: str, system: UnitSystem) -> Callable[[float], str]:
+    display = pid_display(pid, system)
+    # repr: the shortest text that reads back as the same float, so a metric export holds the
+    # stored values exactly (an inverse conversion of 0 gives "inf", which float() reads back).
+    return lambda value: repr(display.value(float(value)))
+
+
+def csv_header(pids: Sequence[str], system: UnitSystem) -> list[str]:
+    return [*TIME_COLUMNS, *(column_name(pid, pid_display(pid, system).unit) for pid in pids)]
 
 
 def samples_csv_response(
@@ -18,22 +36,49 @@ def samples_csv_response(
     start: int,
     end: int,
     filename: str,
+    system: UnitSystem,
 ) -> StreamingResponse:
-    """Raw samples of [start, end) as a streamed CSV download, a chunk of rows at a time."""
+    """Raw samples of [start, end) as a streamed CSV download, a chunk of rows at a time.
+
+    One row per sample time and one column per PID, named with its unit in ``system``
+    (``ts,time,RPM (rpm),SPEED (mph)``); a PID with no sample at that time has an empty cell.
+    Two samples of one PID at the same time (two devices) take a row each, so nothing stored is
+    left out.
+    """
+    column = {pid: i for i, pid in enumerate(pids)}
+    formats = [_formatter(pid, system) for pid in pids]
 
     async def rows() -> AsyncIterator[str]:
         # The request's session is closed once the handler returns: stream on one of our own.
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
+        writer.writerow(csv_header(pids, system))
+        row_ts: int | None = None
+        cells: list[str] = [""] * len(pids)
+
+        def flush() -> None:
+            if row_ts is None:
+                return
+            iso = datetime.fromtimestamp(row_ts / 1000, UTC).isoformat(timespec="milliseconds")
+            writer.writerow([row_ts, iso, *cells])
+
+        if not pids:
+            # A trip whose samples retention deleted: the header alone.
+            yield buffer.getvalue()
+            return
         async with sessionmaker() as session:
             async for chunk in SampleRepository(session).stream_rows(vehicle_id, pids, start, end):
                 for ts, pid, value in chunk:
-                    iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
-                    writer.writerow([ts, iso, pid, repr(float(value))])
+                    index = column[pid]
+                    if ts != row_ts or cells[index]:
+                        flush()
+                        row_ts = ts
+                        cells = [""] * len(pids)
+                    cells[index] = formats[index](value)
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
+        flush()
         yield buffer.getvalue()
 
     return StreamingResponse(

@@ -255,6 +255,27 @@ class SampleRepository:
         async for partition in stream.partitions(5000):
             yield partition
 
+    async def pids_present(
+        self, vehicle_id: int, pids: Sequence[str], start: int, end: int
+    ) -> list[str]:
+        """Which of ``pids`` have a sample in [start, end), in the order given.
+
+        One index probe per PID (``(vehicle_id, pid, ts)``): asking for the distinct PIDs of a
+        range instead would read every row of it.
+        """
+        if not pids:
+            return []
+        names = " UNION ALL ".join(f"SELECT :pid{i} AS pid" for i in range(len(pids)))
+        statement = text(
+            f"SELECT wanted.pid FROM ({names}) AS wanted WHERE EXISTS ("
+            "SELECT 1 FROM samples WHERE samples.vehicle_id = :vehicle_id "
+            "AND samples.pid = wanted.pid AND samples.ts >= :start AND samples.ts < :end)"
+        )
+        params: dict[str, object] = {f"pid{i}": pid for i, pid in enumerate(pids)}
+        params.update(vehicle_id=vehicle_id, start=start, end=end)
+        found = set((await self.session.execute(statement, params)).scalars())
+        return [pid for pid in pids if pid in found]
+
 
 def _history_window(
     vehicle_id: int, pid: str, start: int, end: int, width: int

@@ -141,3 +141,10 @@ async def history(
         buckets = await repo.history_rollup(vehicle.id, pid, aligned, end, width, tier=tier)
         return HistoryRange("rollup", width, buckets)
     return HistoryRange("raw", width, await repo.history_raw(vehicle.id, pid, start, end, width))
+
+
+async def pids_with_samples(
+    session: AsyncSession, vehicle_id: int, pids: Sequence[str], start: int, end: int
+) -> list[str]:
+    """Which of ``pids`` the vehicle has samples of in [start, end), in the order given."""
+    return await SampleRepository(session).pids_present(vehicle_id, pids, start, end)

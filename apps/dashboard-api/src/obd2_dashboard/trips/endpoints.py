@@ -9,8 +9,11 @@ from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
 from obd2_dashboard.pids import service as pids
 from obd2_dashboard.telemetry.export import samples_csv_response
+from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
 from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead
+from obd2_dashboard.units.schemas import UnitsQuery
+from obd2_dashboard.units.service import unit_system_of
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
 from obd2_protocol import PIDS
 
@@ -123,25 +126,34 @@ async def trip_gpx(
     responses={
         200: {
             "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "ts,time,pid,value rows",
+            "description": "a row per sample time, a column per PID the trip has samples of, "
+            "named with its unit: ts,time,RPM (rpm),SPEED (mph)",
         },
         **error_responses(401, 404, 422),
     },
-    summary="Every raw sample of the trip as CSV, streamed",
+    summary="Every raw sample of the trip as CSV in the user's units (or ?units=), streamed",
 )
 async def trip_csv(
-    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep, state: StateDep
+    vehicle_id: IdPath,
+    trip_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    units: UnitsQuery = None,
 ) -> StreamingResponse:
     _, trip = await _trip(session, user, vehicle_id, trip_id)
-    names = sorted(set(PIDS) | set(await pids.vehicle_pid_names(session, trip.vehicle_id)))
+    start, end = trip.start_ts, trip.end_ts + 1
+    known = sorted(set(PIDS) | set(await pids.vehicle_pid_names(session, trip.vehicle_id)))
+    names = await pids_with_samples(session, trip.vehicle_id, known, start, end)
 
     return samples_csv_response(
         state.sessionmaker,
         trip.vehicle_id,
         names,
-        trip.start_ts,
-        trip.end_ts + 1,
+        start,
+        end,
         f"trip-{trip.id}.csv",
+        units or unit_system_of(user),
     )
 
 

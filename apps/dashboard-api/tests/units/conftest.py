@@ -1,0 +1,3 @@
+from tests.alerts.helpers import car, network, quiet_app
+
+__all__ = ["car", "network", "quiet_app"]

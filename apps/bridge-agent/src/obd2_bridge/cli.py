@@ -43,7 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--port", type=int, default=35000)
     simulate.add_argument("--delay-ms", type=float, default=0.0, help="per-request delay")
     simulate.add_argument("--vin", default="1HGCM82633A004352")
-    simulate.add_argument("--no-engine-off", action="store_true", help="never switch off")
+    car = simulate.add_mutually_exclusive_group()
+    car.add_argument("--no-engine-off", action="store_true", help="never switch off")
+    car.add_argument(
+        "--realistic",
+        action="store_true",
+        help="drive like a real car: parked, town and motorway, lights, a trouble code",
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=15, help="the realistic car's seed (default 15)"
+    )
+    simulate.add_argument(
+        "--start-ms",
+        type=int,
+        help="epoch ms the realistic car's day starts from (default: now)",
+    )
     simulate.add_argument("--dtc", action="append", default=[], help="a stored DTC, e.g. P0143")
     return parser
 
@@ -130,7 +144,12 @@ def _simulate(args: argparse.Namespace) -> int:
     from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar
     from obd2_bridge.simulator.elm import serve_forever
 
-    car = SimulatedCar(DriveCycle(engine_off_s=0.0) if args.no_engine_off else None, vin=args.vin)
+    car = SimulatedCar(
+        DriveCycle(engine_off_s=0.0) if args.no_engine_off else None,
+        vin=args.vin,
+        realistic=args.seed if args.realistic else None,
+        start_ms=args.start_ms,
+    )
     if args.dtc:
         car.set_dtcs(args.dtc)
     elm = ElmSimulator(car, request_delay_s=args.delay_ms / 1000.0)

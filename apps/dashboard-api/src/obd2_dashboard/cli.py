@@ -104,7 +104,7 @@ def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.demo import run_demo
 
-    return run_demo(settings, host=args.host, port=args.port)
+    return run_demo(settings, host=args.host, port=args.port, history=not args.no_history)
 
 
 def cmd_check_env(settings: Settings, args: argparse.Namespace) -> int:
@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "run the whole product on embedded defaults with a demo login")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--no-history", action="store_true", help="skip storing the last 30 days of drives"
+    )
 
     p = add("migrate", cmd_migrate, "apply database migrations up to head (never drops data)")
     p.add_argument("--check", action="store_true", help="exit 0 at head, 1 when not")

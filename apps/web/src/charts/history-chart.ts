@@ -34,6 +34,19 @@ export function historyColumns(history: History, shown: Shown): uPlot.AlignedDat
   return [x, avg, min, max];
 }
 
+/** Indices of the values with no value beside them: a line cannot show them, a dot must (a short
+ * drive in a month's chart fills one bucket between gaps). */
+export function isolatedPoints(values: ReadonlyArray<number | null>): number[] {
+  const isolated: number[] = [];
+  values.forEach((value, i) => {
+    if (value === null) return;
+    const before = i > 0 ? values[i - 1] : null;
+    const after = i + 1 < values.length ? values[i + 1] : null;
+    if ((before ?? null) === null && (after ?? null) === null) isolated.push(i);
+  });
+  return isolated;
+}
+
 export interface ChartMarker {
   /** Epoch ms. */
   ts: number;
@@ -84,13 +97,21 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
     ticks: { stroke: colours.grid, width: 1 },
   };
   const width = Math.max(240, host.clientWidth);
+  const columns = historyColumns(history, options.shown);
+  const alone = isolatedPoints(columns[1] as Array<number | null>);
   return new uPlot(
     {
       width,
       height: width < 500 ? 190 : 240,
       series: [
         { value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" },
-        { label: "average", stroke: colour, width: 2, points: { show: false }, value: (_u, v) => fmt(v) },
+        {
+          label: "average",
+          stroke: colour,
+          width: 2,
+          points: { show: alone.length > 0, filter: alone, size: 5, fill: colour },
+          value: (_u, v) => fmt(v),
+        },
         { label: "min", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
         { label: "max", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
       ],
@@ -117,7 +138,7 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
       },
       padding: [8, 12, 0, 4],
     },
-    historyColumns(history, options.shown),
+    columns,
     host,
   );
 }

@@ -1,11 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The car's physics: a repeating drive cycle and the mode-01 values it produces."""
+"""The car's physics and the mode-01 values it produces.
+
+Two cars: the default one repeats a short drive cycle of about 40 s (tests and benchmarks want a
+car that is always doing something); the realistic one drives the demo car of
+``obd2_protocol.demo_car`` (parked with the engine off, town and motorway, red lights, fuel
+stops, a trouble code pending on one drive and confirmed on the next).
+"""
 
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from obd2_protocol import demo_car
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,8 @@ class CarState:
     battery_v: float = 14.1
     maf_gps: float = 3.0
     map_kpa: float = 33.0
+    fuel_rate_lph: float = 0.9
+    ambient_c: float = 18.0
     stored_dtcs: list[str] = field(default_factory=list)
     pending_dtcs: list[str] = field(default_factory=list)
     permanent_dtcs: list[str] = field(default_factory=list)
@@ -69,7 +79,11 @@ def _gear_for(speed_kmh: float) -> float:
 
 
 class SimulatedCar:
-    """Thread-safe; ``state()`` advances the physics to the current time of ``clock``."""
+    """Thread-safe; ``state()`` advances the physics to the current time of ``clock``.
+
+    With ``realistic`` (a seed), the demo car's drive model sets the state instead of the cycle,
+    from ``start_ms`` on.
+    """
 
     def __init__(
         self,
@@ -77,6 +91,8 @@ class SimulatedCar:
         *,
         vin: str = "1HGCM82633A004352",
         clock: Callable[[], float] = time.monotonic,
+        realistic: int | None = None,
+        start_ms: int | None = None,
     ) -> None:
         self.cycle = cycle or DriveCycle()
         self.vin = vin
@@ -87,6 +103,15 @@ class SimulatedCar:
         self._period = sum(seconds for _, seconds in self._phases)
         self._start = clock()
         self._last = self._start
+        # The realistic car's schedule runs from ``start_ms`` (now by default): another process
+        # driving the same model from the same moment sees the same car (the demo's phone GPS).
+        now_ms = int(time.time() * 1000)
+        begins = now_ms if start_ms is None else start_ms
+        self._live = None if realistic is None else demo_car.LiveCar(realistic, begins)
+        self._since_start_s = (now_ms - begins) / 1000
+        # The trouble code's story: 0 not begun, 1 pending (on drive ``_pending_on``), 2 told.
+        self._story = 0
+        self._pending_on = 0
 
     def _phase_at(self, elapsed: float) -> tuple[str, float, float]:
         t = elapsed % self._period
@@ -100,12 +125,53 @@ class SimulatedCar:
     def state(self) -> CarState:
         with self._lock:
             now = self._clock()
+            if self._live is not None:
+                self._follow_model(now - self._start + self._since_start_s)
+                return CarState(**{name: getattr(self._state, name) for name in CarState.__slots__})
             # Integrate in small steps so a slow caller still sees smooth temperatures.
             while self._last < now:
                 step = min(0.1, now - self._last)
                 self._last += step
                 self._advance(self._last - self._start, step)
             return CarState(**{name: getattr(self._state, name) for name in CarState.__slots__})
+
+    def _follow_model(self, elapsed: float) -> None:
+        assert self._live is not None
+        r = self._live.at(elapsed)
+        s = self._state
+        s.engine_on = r.engine_on
+        s.phase = "engine_off" if not r.engine_on else ("drive" if r.speed_kmh > 0 else "idle")
+        s.speed_kmh = r.speed_kmh
+        s.rpm = r.rpm
+        s.throttle_pct = r.throttle_pct
+        s.load_pct = r.load_pct
+        s.coolant_c = r.coolant_c
+        s.intake_c = r.intake_c
+        s.oil_c = r.oil_c
+        s.fuel_pct = r.fuel_pct
+        s.run_time_s = r.run_time_s
+        s.battery_v = r.battery_v
+        s.maf_gps = r.maf_gps
+        s.map_kpa = r.map_kpa
+        s.fuel_rate_lph = r.fuel_rate_lph
+        s.ambient_c = r.ambient_c
+        if not r.engine_on:
+            return
+        drive = self._live.drives_begun(elapsed)
+        code = demo_car.DTC_CODE
+        if self._story == 0 and drive >= 2 and r.speed_kmh > 90:
+            # The catalyst monitor ran on the motorway and failed once: pending.
+            self._story, self._pending_on = 1, drive
+            if code not in s.pending_dtcs:
+                s.pending_dtcs = [*s.pending_dtcs, code]
+        elif self._story == 1 and drive > self._pending_on and r.speed_kmh > 40:
+            # Failed again on the next drive: confirmed, the check-engine light on.
+            self._story = 2
+            s.pending_dtcs = [c for c in s.pending_dtcs if c != code]
+            if code not in s.stored_dtcs:
+                s.stored_dtcs = [code, *s.stored_dtcs]
+            s.freeze_dtc = code
+            s.freeze_frame = {0x05: r.coolant_c, 0x0C: r.rpm, 0x0D: r.speed_kmh, 0x04: r.load_pct}
 
     def _advance(self, elapsed: float, dt: float) -> None:
         s = self._state
@@ -121,6 +187,7 @@ class SimulatedCar:
             s.run_time_s = 0.0
             s.battery_v = 12.4
             s.maf_gps = 0.0
+            s.fuel_rate_lph = 0.0
             s.map_kpa = 101.0
             s.coolant_c = max(20.0, s.coolant_c - 0.05 * dt)
             return
@@ -151,6 +218,7 @@ class SimulatedCar:
         s.coolant_c = min(90.0, s.coolant_c + 0.4 * dt)
         s.oil_c = min(98.0, s.oil_c + 0.3 * dt)
         s.intake_c = 22.0 + s.load_pct / 20.0
+        s.fuel_rate_lph = s.maf_gps * 3600.0 / 14.7 / 745.0
         s.fuel_pct = max(5.0, s.fuel_pct - s.maf_gps * dt / 2000.0)
 
     def set_dtcs(
@@ -158,6 +226,8 @@ class SimulatedCar:
     ) -> None:
         now = self.state()
         with self._lock:
+            if demo_car.DTC_CODE in stored:
+                self._story = 2  # the code's story is over before it began
             self._state.stored_dtcs = list(stored)
             self._state.pending_dtcs = list(pending)
             self._state.permanent_dtcs = list(permanent)
@@ -169,6 +239,15 @@ class SimulatedCar:
                     0x0D: now.speed_kmh,
                     0x04: now.load_pct,
                 }
+                if self._live is not None and not now.engine_on:
+                    # A code stored before: the car kept a moment of driving, not of standing.
+                    r = self._live.cruising()
+                    self._state.freeze_frame = {
+                        0x05: r.coolant_c,
+                        0x0C: r.rpm,
+                        0x0D: r.speed_kmh,
+                        0x04: r.load_pct,
+                    }
 
     def clear_dtcs(self) -> None:
         with self._lock:

@@ -63,9 +63,9 @@ MODE01: dict[int, Callable[[CarState], bytes]] = {
     0x2F: lambda s: _percent(s.fuel_pct),
     0x33: lambda s: _u8(101.0),
     0x42: lambda s: _u16(s.battery_v * 1000.0),
-    0x46: lambda s: _temperature(18.0),
+    0x46: lambda s: _temperature(s.ambient_c),
     0x5C: lambda s: _temperature(s.oil_c),
-    0x5E: lambda s: _u16(s.maf_gps * 3600.0 / 14.7 / 745.0 * 20.0),
+    0x5E: lambda s: _u16(s.fuel_rate_lph * 20.0),
 }
 
 

@@ -31,6 +31,16 @@ class DeviceRepository:
         )
         return result.scalars().all()
 
+    async def get_by_name(self, vehicle_id: int, name: str) -> Device | None:
+        """The vehicle's oldest device of this name."""
+        result = await self.session.execute(
+            select(Device)
+            .where(Device.vehicle_id == vehicle_id, Device.name == name)
+            .order_by(Device.id)
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
     async def get(self, device_id: int) -> Device | None:
         return await self.session.get(Device, device_id)
 

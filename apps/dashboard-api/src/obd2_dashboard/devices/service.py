@@ -56,6 +56,31 @@ async def create_device_for(session: AsyncSession, vehicle: Vehicle, name: str) 
     return NewDevice(device, token)
 
 
+async def reissue_device(session: AsyncSession, vehicle: Vehicle, name: str) -> NewDevice:
+    """The vehicle's device of this name, made when missing, active again with a fresh token.
+
+    For a writer that uploads as the same device from one run to the next (the demo's history):
+    its seqs then name the same readings, so a second run stores nothing twice.
+    """
+    device = await DeviceRepository(session).get_by_name(vehicle.id, name)
+    if device is None:
+        return await create_device_for(session, vehicle, name)
+    token = new_token(TOKEN_PREFIX)
+    device.token_hash = token_digest(token)
+    device.token_prefix = token[:_SHOWN_PREFIX_LENGTH]
+    device.revoked_at = None
+    await session.flush()
+    return NewDevice(device, token)
+
+
+async def retire_device(session: AsyncSession, device_id: int) -> None:
+    """Revokes a device the server itself uploaded as, once it is done."""
+    device = await DeviceRepository(session).get(device_id)
+    if device is not None and device.revoked_at is None:
+        device.revoked_at = utcnow()
+        await session.flush()
+
+
 async def create_device(session: AsyncSession, user: User, vehicle_id: int, name: str) -> NewDevice:
     vehicle = await get_owned_vehicle(session, user, vehicle_id)
     return await create_device_for(session, vehicle, name)

@@ -23,11 +23,12 @@ class NoAgentError(Exception):
 
 
 async def apply_report(
-    session: AsyncSession, vehicle_id: int, report: BridgeDtcReport
+    session: AsyncSession, vehicle_id: int, report: BridgeDtcReport, *, alerts: bool = True
 ) -> list[tuple[str, str]]:
     """Folds an agent's full DTC lists into the history; returns the (code, kind) that are new.
 
-    A new code fires the vehicle's DTC alert rules in the same transaction.
+    A new code fires the vehicle's DTC alert rules in the same transaction, unless ``alerts``
+    is false (a report of the past, as the demo's history replays: nobody is to be told now).
     """
     repo = DtcRepository(session)
     reported = {
@@ -66,7 +67,8 @@ async def apply_report(
             )
         )
         new.append((code, kind))
-        await raise_dtc_alert(session, vehicle_id, code, kind)
+        if alerts:
+            await raise_dtc_alert(session, vehicle_id, code, kind)
     await session.flush()
     return new
 

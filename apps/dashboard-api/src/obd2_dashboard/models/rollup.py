@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -56,6 +56,9 @@ class IngestOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Past data stored in bulk (the demo's month of history): its rollups and trips are built,
+    # but it fires no alert and announces no trip, as nobody is to be told about it now.
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DeadLetter(Base):
@@ -76,3 +79,4 @@ class DeadLetter(Base):
     # When the batch was stored, and when it was given up on.
     batch_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

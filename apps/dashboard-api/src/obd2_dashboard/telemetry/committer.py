@@ -87,6 +87,7 @@ class _Batch:
     received: int
     transport: str
     agent_version: str | None
+    backfill: bool
     answer: asyncio.Future[IngestResult]
 
     @property
@@ -131,8 +132,13 @@ class IngestCommitter:
         *,
         transport: str,
         agent_version: str | None = None,
+        backfill: bool = False,
     ) -> IngestResult:
         """Stores a batch for the device the token belongs to; returns once it is durable.
+
+        A ``backfill`` batch is past data stored in bulk (the demo's month of history): it goes
+        to no live viewer, and the worker builds its rollups and trips without firing alerts or
+        announcing trips.
 
         DeviceRejectedError for a token of no active device, InvalidBatchError for samples
         the server will not store, IngestBusyError when the queue is full; database errors as
@@ -147,7 +153,7 @@ class IngestCommitter:
             raise IngestBusyError
         answer: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         batch = _Batch(
-            digest, unique_by_seq(samples), len(samples), transport, agent_version, answer
+            digest, unique_by_seq(samples), len(samples), transport, agent_version, backfill, answer
         )
         self._queue.append(batch)
         self._queued_rows += len(batch.samples)
@@ -230,23 +236,33 @@ class IngestCommitter:
         now = utcnow()
         versions: dict[int, tuple[ActiveDevice, str | None]] = {}
         for batch, device in accepted:
+            if batch.backfill:
+                continue  # past data: nobody was heard from now (silence rules, "online")
             if batch.agent_version is not None or device.id not in versions:
                 versions[device.id] = (device, batch.agent_version)
         for device, version in versions.values():
             await repo.touch_last_seen(device, now, version)
-        buckets: dict[int, set[tuple[str, int]]] = {}
+        # One outbox row per vehicle, and one more for its backfilled batches.
+        buckets: dict[tuple[int, bool], set[tuple[str, int]]] = {}
         senders: dict[tuple[int, Source], list[Sequence[SampleFields]]] = {}
         for (batch, device), fresh in zip(accepted, fresh_lists, strict=True):
             if fresh:
-                buckets.setdefault(device.vehicle_id, set()).update(
+                buckets.setdefault((device.vehicle_id, batch.backfill), set()).update(
                     (s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh
                 )
                 senders.setdefault((device.vehicle_id, batch.sender), []).append(fresh)
-                stored.live.append((device.vehicle_id, fresh))
+                if not batch.backfill:
+                    stored.live.append((device.vehicle_id, fresh))
             result = IngestResult(accepted=len(fresh), duplicates=batch.received - len(fresh))
             stored.answers.append((batch, result))
         recorded = [
-            await self._record_pids(session, vehicle_id, sender, buckets[vehicle_id], lists)
+            await self._record_pids(
+                session,
+                vehicle_id,
+                sender,
+                buckets.get((vehicle_id, False), set()) | buckets.get((vehicle_id, True), set()),
+                lists,
+            )
             for (vehicle_id, sender), lists in senders.items()
         ]
         if any(r.entries for r in recorded):
@@ -256,8 +272,10 @@ class IngestCommitter:
 
             after_commit(session, remember)
         outbox = OutboxRepository(session)
-        for vehicle_id, vehicle_buckets in buckets.items():
-            stored.outbox_ids.append(await outbox.add(vehicle_id, vehicle_buckets))
+        for (vehicle_id, backfill), vehicle_buckets in buckets.items():
+            stored.outbox_ids.append(
+                await outbox.add(vehicle_id, vehicle_buckets, backfill=backfill)
+            )
         return stored
 
     async def _record_pids(

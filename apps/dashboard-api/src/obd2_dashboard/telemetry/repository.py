@@ -1,11 +1,11 @@
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import bindparam, delete, func, or_, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.devices.repository import ActiveDevice
@@ -66,11 +66,21 @@ _INSERT_NEW_PG = (
     "SELECT count(*), CASE WHEN count(*) < $7 THEN array_agg(seq) END FROM stored"
 )
 _INSERT_OUTBOX_PG = (
-    "INSERT INTO ingest_outbox (vehicle_id, buckets, created_at) VALUES ($1, $2, $3) RETURNING id"
+    "INSERT INTO ingest_outbox (vehicle_id, buckets, created_at, backfill) "
+    "VALUES ($1, $2, $3, $4) RETURNING id"
 )
 
 
 _ROLLUP_TABLES = {"1m": "sample_rollups_1m", "15m": "sample_rollups_15m"}
+
+
+@lru_cache(maxsize=8)
+def _sqlite_insert_new(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO samples ({', '.join(_SAMPLE_COLUMNS)}) VALUES {values} "
+        "ON CONFLICT DO NOTHING RETURNING seq"
+    )
 
 
 async def _insert_new_pg(
@@ -143,29 +153,33 @@ class SampleRepository:
     ) -> Sequence[_S]:
         # One statement per chunk: a "which exist" query before the INSERT would race another
         # connection's commit in between (SQLite takes its write lock only at the INSERT).
+        # Written as driver SQL: SQLAlchemy's compilation of a many-row INSERT costs several
+        # times what SQLite spends storing it.
+        connection = await self.session.connection()
         stored: set[int] = set()
         for start in range(0, len(samples), _SQLITE_ROWS_PER_INSERT):
             chunk = samples[start : start + _SQLITE_ROWS_PER_INSERT]
-            statement = (
-                sqlite_insert(Sample)
-                .values(
-                    [
-                        {
-                            "device_id": device_id,
-                            "vehicle_id": vehicle_id,
-                            "seq": s.seq,
-                            "ts": s.ts,
-                            "pid": s.pid,
-                            "value": s.value,
-                        }
-                        for s in chunk
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(Sample.seq)
-            )
-            stored.update((await self.session.execute(statement)).scalars())
+            params: list[object] = []
+            for s in chunk:
+                params += (device_id, s.seq, vehicle_id, s.ts, s.pid, s.value)
+            result = await connection.exec_driver_sql(_sqlite_insert_new(len(chunk)), tuple(params))
+            stored.update(row[0] for row in result)
         return [s for s in samples if s.seq in stored]
+
+    async def others_running(self, vehicle_id: int, device_id: int, start: int, end: int) -> bool:
+        """Whether another device of the vehicle stored RPM or SPEED in [start, end]."""
+        result = await self.session.execute(
+            select(Sample.seq)
+            .where(
+                Sample.vehicle_id == vehicle_id,
+                Sample.pid.in_(("RPM", "SPEED")),
+                Sample.ts >= start,
+                Sample.ts <= end,
+                Sample.device_id != device_id,
+            )
+            .limit(1)
+        )
+        return result.first() is not None
 
     async def touch_last_seen(
         self, device: Device | ActiveDevice, now: datetime, agent_version: str | None = None
@@ -306,14 +320,18 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, vehicle_id: int, buckets: set[tuple[str, int]]) -> int:
+    async def add(
+        self, vehicle_id: int, buckets: set[tuple[str, int]], *, backfill: bool = False
+    ) -> int:
         text_buckets = " ".join(f"{pid}:{ts}" for pid, ts in sorted(buckets))
         if _is_pg(self.session):
             connection = await driver_connection(self.session)
             return int(
-                await connection.fetchval(_INSERT_OUTBOX_PG, vehicle_id, text_buckets, utcnow())
+                await connection.fetchval(
+                    _INSERT_OUTBOX_PG, vehicle_id, text_buckets, utcnow(), backfill
+                )
             )
-        entry = IngestOutbox(vehicle_id=vehicle_id, buckets=text_buckets)
+        entry = IngestOutbox(vehicle_id=vehicle_id, buckets=text_buckets, backfill=backfill)
         self.session.add(entry)
         await self.session.flush()
         return entry.id
@@ -363,6 +381,7 @@ class OutboxRepository:
             error=row.last_error or "",
             attempts=row.attempts,
             batch_created_at=row.created_at,
+            backfill=row.backfill,
         )
         self.session.add(letter)
         await self.session.delete(row)
@@ -470,6 +489,7 @@ class DeadLetterRepository:
             buckets=letter.buckets,
             created_at=letter.batch_created_at,
             attempts=0,
+            backfill=letter.backfill,
         )
         self.session.add(row)
         await self.session.delete(letter)

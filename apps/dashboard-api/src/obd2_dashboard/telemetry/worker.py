@@ -38,7 +38,11 @@ from obd2_dashboard.telemetry.repository import OutboxRepository, RollupReposito
 from obd2_dashboard.telemetry.retention import prune_samples
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
 from obd2_dashboard.trips.events import queue_trip_events
-from obd2_dashboard.trips.service import TripChange, finish_idle_trips
+from obd2_dashboard.trips.service import (
+    TripChange,
+    finish_backfilled_trips,
+    finish_idle_trips,
+)
 from obd2_dashboard.trips.service import recompute_vehicle as recompute_trips
 
 log = logging.getLogger("obd2_dashboard.worker")
@@ -126,25 +130,39 @@ async def process_outbox(
 ) -> int:
     """Recomputes every minute the given batches touched, then the trips around them, and
     clears the batches; returns how many. With ``events``, trip events are queued there once
-    the transaction commits."""
+    the transaction commits.
+
+    Backfilled batches (past data stored in bulk) get their rollups and trips like any other,
+    but no alert is evaluated and no trip event queued for them, and the trips they build are
+    finished at once when they are over.
+    """
     outbox = OutboxRepository(session)
     rows = await outbox.get_many(sorted(set(ids)))
-    per_vehicle: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    touched: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    live: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    backfilled: dict[int, set[tuple[str, int]]] = defaultdict(set)
     for row in rows:
-        per_vehicle[row.vehicle_id] |= _parse_buckets(row.buckets)
+        buckets = _parse_buckets(row.buckets)
+        touched[row.vehicle_id] |= buckets
+        (backfilled if row.backfill else live)[row.vehicle_id] |= buckets
     rollups = RollupRepository(session)
+    now_ms = int(time.time() * 1000)
     # A fixed order (vehicle, PID, minute) so two workers never lock rows in opposite orders.
-    for vehicle_id in sorted(per_vehicle):
+    for vehicle_id in sorted(touched):
         await rollups.lock_vehicle(vehicle_id)
-        await rollups.recompute(vehicle_id, per_vehicle[vehicle_id])
+        await rollups.recompute(vehicle_id, touched[vehicle_id])
         # Trips read raw samples of the same minutes: recomputed whole, so also idempotent.
-        changes = await recompute_trips(
-            session, vehicle_id, per_vehicle[vehicle_id], trip_join_gap_ms
-        )
-        if events is not None:
-            await queue_trip_events(session, events, vehicle_id, changes)
+        if vehicle_id in backfilled:
+            quiet = await recompute_trips(
+                session, vehicle_id, backfilled[vehicle_id], trip_join_gap_ms
+            )
+            await finish_backfilled_trips(session, quiet, now_ms, trip_join_gap_ms)
+        if vehicle_id in live:
+            changes = await recompute_trips(session, vehicle_id, live[vehicle_id], trip_join_gap_ms)
+            if events is not None:
+                await queue_trip_events(session, events, vehicle_id, changes)
     # In the same transaction: an alert fires exactly when its batch's work is done.
-    await evaluate_touched(session, per_vehicle)
+    await evaluate_touched(session, live)
     if rows:
         await outbox.delete_many([row.id for row in rows])
     return len(rows)

@@ -199,6 +199,16 @@ class TripRepository:
         ids = [int(i) for i in result.scalars()]
         return await self.get_many(ids)
 
+    async def mark_finished_ids(self, ids: Sequence[int], ended_before: int, at: datetime) -> None:
+        """Sets ``finished_at`` on those of the given trips that are unfinished and ended before
+        the given time."""
+        if ids:
+            await self.session.execute(
+                update(Trip)
+                .where(Trip.id.in_(ids), Trip.finished_at.is_(None), Trip.end_ts < ended_before)
+                .values(finished_at=at)
+            )
+
     async def get_many(self, ids: Sequence[int]) -> Sequence[Trip]:
         if not ids:
             return []

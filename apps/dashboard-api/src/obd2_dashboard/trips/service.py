@@ -113,6 +113,15 @@ async def finish_idle_trips(session: AsyncSession, now_ms: int, join_gap_ms: int
     return finished
 
 
+async def finish_backfilled_trips(
+    session: AsyncSession, changes: Sequence[TripChange], now_ms: int, join_gap_ms: int
+) -> None:
+    """Declares finished, with no event, the trips past data built or changed that are over:
+    nobody is to be told about a drive of last month as if it had just ended."""
+    ids = sorted({c.trip_id for c in changes if c.kind != "trip.merged"})
+    await TripRepository(session).mark_finished_ids(ids, now_ms - join_gap_ms, utcnow())
+
+
 # (start_ts, end_ts, the other stored figures): what a trip event would tell.
 Figures = tuple[int, int, tuple[object, ...]]
 

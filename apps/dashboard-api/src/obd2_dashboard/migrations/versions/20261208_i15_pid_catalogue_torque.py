@@ -2,7 +2,7 @@
 settings, trips.fuel_flow_l
 
 Revision ID: 20261208_i15_pid_catalogue
-Revises: 20261208_user_unit_system
+Revises: 20261208_outbox_backfill
 Create Date: 2026-12-08 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261208_i15_pid_catalogue"
-down_revision: str | None = "20261208_user_unit_system"
+down_revision: str | None = "20261208_outbox_backfill"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

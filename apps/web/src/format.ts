@@ -33,6 +33,11 @@ export function formatDateTime(value: string | number): string {
   });
 }
 
+/** "16:25:37": the time of day alone. */
+export function formatTime(value: number): string {
+  return new Date(value).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
 /** "26 Nov 2026, 16:25:37 – 17:25:37", the date once when both ends share it. */
 export function formatRange(from: number, to: number): string {
   const a = new Date(from);

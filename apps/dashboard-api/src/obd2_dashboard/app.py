@@ -13,6 +13,7 @@ from obd2_dashboard.background import worker_companions
 from obd2_dashboard.dependencies import AppState
 from obd2_dashboard.devices.endpoints import router as devices_router
 from obd2_dashboard.dtcs.endpoints import router as dtcs_router
+from obd2_dashboard.events.endpoints import router as events_router
 from obd2_dashboard.health.endpoints import router as health_router
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
@@ -28,6 +29,8 @@ from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.live.endpoints import router as live_router
 from obd2_dashboard.live.hub import LiveHub
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
+from obd2_dashboard.pids.endpoints import router as pids_router
+from obd2_dashboard.pids.service import PidCatalogue
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.bridge import router as bridge_router
 from obd2_dashboard.telemetry.committer import IngestCommitter
@@ -69,6 +72,8 @@ def api_router() -> APIRouter:
     router.include_router(torque_router)
     router.include_router(alerts_router)
     router.include_router(units_router)
+    router.include_router(pids_router)
+    router.include_router(events_router)
     return router
 
 
@@ -91,7 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
         sessionmaker = make_sessionmaker(engine)
         hub = LiveHub(broker)
         pipeline = Pipeline.for_broker(broker)
-        committer = IngestCommitter(sessionmaker, pipeline)
+        catalogue = PidCatalogue()
+        committer = IngestCommitter(sessionmaker, pipeline, catalogue=catalogue)
         app.state.obd2 = AppState(
             settings=settings,
             engine=engine,
@@ -100,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
             pipeline=pipeline,
             committer=committer,
             hub=hub,
+            catalogue=catalogue,
         )
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None

@@ -11,6 +11,7 @@ from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.kit.outbound import OutboundPolicy
 from obd2_dashboard.live.hub import LiveHub
+from obd2_dashboard.pids.service import PidCatalogue
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.telemetry.service import Pipeline
@@ -25,6 +26,7 @@ class AppState:
     pipeline: Pipeline
     committer: IngestCommitter
     hub: LiveHub
+    catalogue: PidCatalogue
 
 
 def get_state(request: Request) -> AppState:

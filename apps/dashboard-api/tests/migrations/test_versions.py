@@ -1,4 +1,5 @@
 import ast
+import asyncio
 import re
 import sqlite3
 from datetime import datetime
@@ -10,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from obd2_dashboard.kit.db import NAMING_CONVENTION
@@ -164,3 +165,55 @@ def test_quarter_hour_rollups_are_filled_from_existing_minutes(tmp_path: Path) -
             "SELECT bucket_ts, count, min, max, avg FROM sample_rollups_15m ORDER BY bucket_ts"
         ).fetchall()
     assert rows == [(900_000, 3, 1.0, 5.0, 3.0), (1_800_000, 1, 7.0, 7.0, 7.0)]
+
+
+def _run(url: str, statements: list[str]) -> list[tuple[Any, ...]]:
+    async def go() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(async_database_url(url))
+        try:
+            async with engine.begin() as connection:
+                rows: list[tuple[Any, ...]] = []
+                for statement in statements:
+                    result = await connection.execute(text(statement))
+                    if result.returns_rows:
+                        rows += [tuple(row) for row in result]
+                return rows
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_the_pid_catalogue_is_filled_from_existing_rollups(empty_database: str) -> None:
+    config = alembic_config(async_database_url(empty_database))
+    command.upgrade(config, "20261207_share_invitations")
+    _run(
+        empty_database,
+        [
+            "INSERT INTO users (id, email, password_hash, is_admin, created_at) "
+            "VALUES (1, 'a@example.com', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO vehicles (id, owner_id, name, created_at, fuel_type) "
+            "VALUES (1, 1, 'Petrol car', CURRENT_TIMESTAMP, 'petrol'), "
+            "(2, 1, 'Diesel van', CURRENT_TIMESTAMP, 'diesel')",
+            "INSERT INTO sample_rollups_1m (vehicle_id, pid, bucket_ts, count, min, max, avg) "
+            "VALUES (1, 'RPM', 120000, 1, 1, 1, 1), (1, 'RPM', 60000, 1, 1, 1, 1), "
+            "(1, 'GPS_LAT', 180000, 1, 1, 1, 1), (2, 'SPEED', 60000, 1, 1, 1, 1), "
+            "(3, 'RPM', 60000, 1, 1, 1, 1)",  # a deleted vehicle's: no record
+        ],
+    )
+    command.upgrade(config, "head")
+    rows = _run(
+        empty_database,
+        [
+            "SELECT vehicle_id, name, source, first_seen_ts FROM vehicle_pids "
+            "ORDER BY vehicle_id, name",
+            "SELECT id, fuel_type_source FROM vehicles ORDER BY id",
+        ],
+    )
+    assert rows == [
+        (1, "GPS_LAT", "agent", 180000),
+        (1, "RPM", "obd", 60000),
+        (2, "SPEED", "obd", 60000),
+        (1, "default"),
+        (2, "user"),
+    ]

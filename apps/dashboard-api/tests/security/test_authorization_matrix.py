@@ -106,6 +106,11 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/vehicles/{vehicle_id}/alert-rules"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/alerts"): Call(_readable(200)),
+    ("GET", "/api/v1/pids"): Call(_signed_in(200)),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/pids"): Call(_readable(200)),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/events"): Call(
+        _readable(200), query={"from": "0", "to": str(2**53)}
+    ),
     ("POST", "/api/v1/ingest"): Call(_device_upload(200), "samples"),
     ("GET", "/api/v1/torque"): Call(_device_upload(200), query={"session": "1"}),
     ("POST", "/api/v1/torque"): Call(_device_upload(200), query={"session": "1"}),

@@ -5,8 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType
+from obd2_dashboard.pids.definitions import TORQUE_FUEL_FLOW, TORQUE_SESSION
 from obd2_dashboard.trips.segmenter import (
     GPS_PIDS,
+    SESSION_MIN_GAP_MS,
     Segmenter,
     Totals,
     TripBuilder,
@@ -62,6 +64,55 @@ def test_fuel_rate_is_integrated_in_litres() -> None:
     (trip,) = summed(samples)
     assert trip.fuel_rate_l == pytest.approx(1.0)  # 6 L/h for 10 minutes
     assert trip.maf_air_g is None
+
+
+def test_torques_fuel_flow_is_integrated_in_litres_of_its_own() -> None:
+    samples = drive(T0, 601) + [(T0 + i * 5000, TORQUE_FUEL_FLOW, 3.0) for i in range(121)]
+    samples += [(T0 + i * 1000, "FUEL_RATE", 6.0) for i in range(601)]
+    (trip,) = summed(samples)
+    assert trip.fuel_flow_l == pytest.approx(0.5)  # 3 L/h for 10 minutes
+    assert trip.fuel_rate_l == pytest.approx(1.0)  # each kept apart: the reader chooses
+
+
+def _session(start: int, seconds: int, session: float) -> list[Sample]:
+    """A drive with a Torque session marker every 5 s, as each upload carries one."""
+    markers = [(start + i * 1000, TORQUE_SESSION, session) for i in range(0, seconds, 5)]
+    return drive(start, seconds) + markers
+
+
+def test_a_new_session_after_a_stop_ends_the_trip_within_the_join_gap() -> None:
+    stop_ms = SESSION_MIN_GAP_MS + 30_000
+    second = T0 + 300_000 + stop_ms
+    same = _session(T0, 300, 1.0) + _session(second, 300, 1.0)
+    assert len(segment(same)) == 1  # one session: the join gap decides, as ever
+    new = _session(T0, 300, 1.0) + _session(second, 300, 2.0)
+    first, then = segment(new)
+    assert (first.start_ts, first.end_ts) == (T0, T0 + 299_000)
+    assert then.start_ts == second
+    assert then.last_session == (second + 295_000, 2.0)
+
+
+def test_a_session_never_ends_a_drive_nor_holds_a_park_together() -> None:
+    # The app restarted while driving: a new session with no stop ends nothing.
+    restarted = _session(T0, 300, 1.0) + _session(T0 + 300_000, 300, 2.0)
+    assert len(segment(restarted)) == 1
+    # A short stop (under SESSION_MIN_GAP_MS) with a new session ends nothing either.
+    brief = _session(T0, 300, 1.0) + _session(T0 + 299_000 + SESSION_MIN_GAP_MS - 1000, 60, 2.0)
+    assert len(segment(brief)) == 1
+    # One session across a park longer than the join gap is two trips all the same.
+    parked = _session(T0, 300, 1.0) + _session(T0 + 300_000 + GAP + 60_000, 60, 1.0)
+    assert len(segment(parked)) == 2
+
+
+def test_a_new_session_before_the_engine_starts_ends_the_trip_at_the_engine_start() -> None:
+    # The phone reconnects (new session, engine off) a while before the car moves again.
+    second = T0 + 300_000 + 90_000
+    samples = _session(T0, 300, 1.0)
+    samples += [(second - 20_000, TORQUE_SESSION, 2.0), (second - 20_000, "RPM", 0.0)]
+    samples += _session(second, 120, 2.0)
+    first, then = segment(samples)
+    assert first.end_ts == T0 + 299_000
+    assert then.start_ts == second
 
 
 def test_maf_becomes_fuel_by_air_fuel_ratio_and_density() -> None:
@@ -123,7 +174,18 @@ def test_gps_fixes_pair_latitude_and_longitude() -> None:
     steps=st.lists(
         st.tuples(
             st.integers(min_value=1, max_value=400_000),
-            st.sampled_from(["RPM", "SPEED", "FUEL_RATE", "MAF", "COOLANT_TEMP", "GPS_LAT"]),
+            st.sampled_from(
+                [
+                    "RPM",
+                    "SPEED",
+                    "FUEL_RATE",
+                    "MAF",
+                    "COOLANT_TEMP",
+                    "GPS_LAT",
+                    TORQUE_FUEL_FLOW,
+                    TORQUE_SESSION,
+                ]
+            ),
             st.sampled_from([0.0, 0.0, 12.5, 40.0, 800.0]),
         ),
         min_size=1,
@@ -160,6 +222,7 @@ _PIDS = [
     "SPEED",
     "SPEED",
     "FUEL_RATE",
+    TORQUE_FUEL_FLOW,
     "MAF",
     "COOLANT_TEMP",
     "ODOMETER",

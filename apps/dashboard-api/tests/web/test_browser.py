@@ -581,11 +581,26 @@ def test_trips_list_and_detail(
     expect(card).to_be_visible()
     expect(dates.get_by_label("From")).to_have_value("")
 
+    # Torque's notice just before the drive: on the trip's timeline.
+    notice = httpx.get(
+        f"{web.url}/api/v1/torque",
+        params={
+            "token": web.token,
+            "time": str(drive["start_ts"] - 250),
+            "notice": "Trip started",
+            "noticeClass": "org.prowl.torque.map.notices.TripNotice",
+        },
+    )
+    assert notice.text == "OK!"
     card.get_by_role("heading").get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"/trips/{drive['id']}$"))
     expect(page.locator('.chart-card[data-pid="SPEED"] canvas').first).to_be_visible()
     expect(page.locator('.chart-card[data-pid="RPM"] canvas').first).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("^Trip of "))).to_be_visible()
+    timeline = page.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text("Trip started")
+    expect(timeline).to_contain_text("(\u22120 s)")  # a minus sign: before the trip
+    expect(page.locator('[data-fact="fuel-source"]')).to_contain_text("Fuel from")
     screenshot(page, "trip-detail-desktop")
     page.get_by_role("link", name="← All trips").click()
     expect(card).to_be_visible()

@@ -20,11 +20,46 @@ export interface Vehicle {
   id: number;
   name: string;
   vin: string | null;
+  fuel_type?: "petrol" | "diesel";
+  /** Who chose fuel_type: nobody (petrol), the user, or a Torque profile. */
+  fuel_type_source?: "default" | "user" | "torque";
+  profile_name?: string | null;
+  weight_kg?: number | null;
+  volumetric_efficiency_pct?: number | null;
   created_at: string;
   last_seen_at: string | null;
   /** viewer: shared with this user read-only. */
   role?: "owner" | "viewer";
   vin_info?: VinInfo | null;
+}
+
+export type PidSource = "obd" | "torque" | "agent" | "import";
+
+/** A PID the server knows by name (GET /api/v1/pids). */
+export interface PidEntry {
+  name: string;
+  display_name: string;
+  short_name: string | null;
+  /** The canonical unit of stored values: kph, degC, liters_per_hour…; "" for a count. */
+  unit: string;
+  source: PidSource;
+  /** A name of the PID table (the ingest API and alert rules take these). */
+  standard: boolean;
+}
+
+/** A PID a vehicle has sent (GET /api/v1/vehicles/{id}/pids). */
+export interface VehiclePid extends PidEntry {
+  /** The oldest sample's time; null while the device has only named the PID. */
+  first_seen_ts: number | null;
+}
+
+/** Something a device told about the vehicle (Torque's notices). */
+export interface VehicleEvent {
+  id: number;
+  ts: number;
+  kind: string;
+  event_class: string;
+  message: string;
 }
 
 export interface Share {
@@ -68,7 +103,8 @@ export interface Trip {
   max_rpm: number | null;
   max_coolant_c: number | null;
   fuel_used_l: number | null;
-  fuel_source: "FUEL_RATE" | "MAF" | null;
+  /** The first the car sent: FUEL_RATE, Torque's fuel flow, or MAF with the fuel type. */
+  fuel_source: "FUEL_RATE" | "TORQUE_FUEL_FLOW" | "MAF" | null;
   economy_l_per_100km: number | null;
   track_points: number;
   /** false while the car may still be in use (the join gap has not passed since end_ts) */

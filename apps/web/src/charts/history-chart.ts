@@ -47,6 +47,12 @@ export function isolatedPoints(values: ReadonlyArray<number | null>): number[] {
   return isolated;
 }
 
+export interface ChartMarker {
+  /** Epoch ms. */
+  ts: number;
+  label: string;
+}
+
 export interface HistoryChartOptions {
   pid: string;
   /** How the PID's values are shown (the person's units). */
@@ -55,6 +61,29 @@ export interface HistoryChartOptions {
   from: number;
   to: number;
   onSelect: (fromMs: number, toMs: number) => void;
+  /** Instants drawn as dashed vertical lines (a trip's events). */
+  markers?: readonly ChartMarker[];
+}
+
+/** Draws each marker in the range as a dashed line with its label at the top. */
+function drawMarkers(u: uPlot, markers: readonly ChartMarker[], colour: string): void {
+  const { ctx, bbox } = u;
+  ctx.save();
+  ctx.strokeStyle = colour;
+  ctx.fillStyle = colour;
+  ctx.lineWidth = window.devicePixelRatio || 1;
+  ctx.setLineDash([4 * ctx.lineWidth, 3 * ctx.lineWidth]);
+  ctx.font = `${11 * ctx.lineWidth}px sans-serif`;
+  for (const marker of markers) {
+    const x = u.valToPos(marker.ts / 1000, "x", true);
+    if (x < bbox.left || x > bbox.left + bbox.width) continue;
+    ctx.beginPath();
+    ctx.moveTo(x, bbox.top);
+    ctx.lineTo(x, bbox.top + bbox.height);
+    ctx.stroke();
+    ctx.fillText(marker.label, x + 3 * ctx.lineWidth, bbox.top + 12 * ctx.lineWidth);
+  }
+  ctx.restore();
 }
 
 /** One PID: its average line and the min–max band, cursor synced with the page's other charts. */
@@ -96,6 +125,7 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
       },
       legend: { live: true },
       hooks: {
+        draw: [(u) => drawMarkers(u, options.markers ?? [], colours.text)],
         setSelect: [
           (u) => {
             if (u.select.width < 4) return;

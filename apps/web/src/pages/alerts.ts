@@ -149,8 +149,13 @@ export function alertsPage(ctx: PageContext): Page {
   // The new-rule form: the fields of the chosen kind only.
   const name = h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" });
   const kind = h("select", { name: "kind" }, h("option", { value: "threshold" }, "A value crosses a threshold"), h("option", { value: "silence" }, "No data for a while"), h("option", { value: "dtc" }, "A new trouble code"));
-  const pid = h("select", { name: "pid" }, [...PIDS.values()].map((info) => h("option", { value: info.name }, `${pidLabel(info.name)} (${info.name})`)));
-  pid.value = "COOLANT_TEMP";
+  // Rules take the PID table's names; filled once the catalogue is loaded (frame.vehicle).
+  const pid = h("select", { name: "pid" });
+  const paintPidChoices = (): void => {
+    const standard = [...PIDS.values()].filter((info) => info.standard);
+    pid.replaceChildren(...standard.map((info) => h("option", { value: info.name }, `${pidLabel(info.name)} (${info.name})`)));
+    pid.value = "COOLANT_TEMP";
+  };
   const op = h("select", { name: "op" }, h("option", { value: "above" }, "above"), h("option", { value: "below" }, "below"));
   const threshold = h("input", { name: "threshold", type: "number", step: "any", inputmode: "decimal" });
   const duration = h("input", { name: "duration_s", type: "number", min: 0, step: 1, value: "0" });
@@ -257,6 +262,7 @@ export function alertsPage(ctx: PageContext): Page {
     .then((vehicle: Vehicle | null) => {
       if (!vehicle) return;
       owner = (vehicle.role ?? "owner") === "owner";
+      paintPidChoices();
       form.hidden = !owner;
       refresh();
       displayUnits()

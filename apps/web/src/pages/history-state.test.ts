@@ -2,6 +2,10 @@ import { describe, expect, it } from "vitest";
 import { pan, parseState, resolveRange, selection, stateQuery, zoom } from "./history-state";
 
 describe("history URL state", () => {
+  it("takes any PID name, a Torque one too", () => {
+    expect(parseState(new URLSearchParams("pids=TORQUE_FF125D,RPM")).pids).toEqual(["TORQUE_FF125D", "RPM"]);
+  });
+
   it("round-trips PIDs and a preset or a fixed range", () => {
     const preset = parseState(new URLSearchParams("pids=RPM,SPEED&range=6h"));
     expect(preset).toEqual({ pids: ["RPM", "SPEED"], range: { kind: "preset", key: "6h" } });
@@ -16,7 +20,7 @@ describe("history URL state", () => {
       pids: ["RPM", "SPEED"],
       range: { kind: "preset", key: "1h" },
     });
-    const bad = parseState(new URLSearchParams("pids=RPM,NOPE,RPM&from=9&to=3&range=2y"));
+    const bad = parseState(new URLSearchParams("pids=RPM,no pe,RPM&from=9&to=3&range=2y"));
     expect(bad).toEqual({ pids: ["RPM"], range: { kind: "preset", key: "1h" } });
   });
 

@@ -1,5 +1,4 @@
 import { DURATIONS } from "../format";
-import { PIDS } from "../pids";
 
 export const PRESETS: ReadonlyArray<{ key: string; label: string; long: string; ms: number }> = [
   { key: "15m", label: "15m", long: "Last 15 minutes", ms: 15 * DURATIONS.MINUTE },
@@ -13,6 +12,8 @@ export const PRESETS: ReadonlyArray<{ key: string; label: string; long: string; 
 export const DEFAULT_PRESET = "1h";
 export const DEFAULT_PIDS = ["RPM", "SPEED"];
 const MIN_SPAN_MS = 10 * DURATIONS.SECOND;
+// The form of a PID name (the server's catalogue says which exist for a vehicle).
+const PID_NAME = /^[A-Z0-9_]{1,64}$/;
 
 export type Range = { kind: "preset"; key: string } | { kind: "fixed"; from: number; to: number };
 
@@ -26,7 +27,7 @@ export function parseState(query: URLSearchParams): HistoryState {
   const pids = (query.get("pids") ?? "")
     .split(",")
     .map((p) => p.trim())
-    .filter((p, i, all) => PIDS.has(p) && all.indexOf(p) === i);
+    .filter((p, i, all) => PID_NAME.test(p) && all.indexOf(p) === i);
   const from = Number(query.get("from"));
   const to = Number(query.get("to"));
   let range: Range = { kind: "preset", key: DEFAULT_PRESET };

@@ -1,9 +1,9 @@
 import type uPlot from "uplot";
 import { SignedOutError, get } from "../api/client";
-import type { History } from "../api/types";
+import type { History, VehiclePid } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDuration, formatRange, fromLocalInput, toLocalInput } from "../format";
-import { GAUGES, PIDS, pidLabel } from "../pids";
+import { GAUGES, MARKER_PIDS, pidLabel } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
 import { icon } from "../ui/icons";
@@ -50,6 +50,10 @@ export function historyPage(ctx: PageContext): Page {
   const toId = uid("to");
   const fromInput = h("input", { id: fromId, type: "datetime-local", required: true });
   const toInput = h("input", { id: toId, type: "datetime-local", required: true });
+  // A range being typed is the person's until they show it or pick another: the page's first
+  // drawing (after the vehicle, its PIDs and the units load) must not write over it.
+  let typing = false;
+  for (const input of [fromInput, toInput]) input.addEventListener("input", () => (typing = true));
   const customMessage = h("div", { class: "form-message" });
   const customForm = h(
     "form",
@@ -76,17 +80,19 @@ export function historyPage(ctx: PageContext): Page {
     change({ ...state, range }, true);
   });
 
-  // PIDs: the gauge ones as checkboxes, any other through a select.
+  // PIDs: the gauge ones as checkboxes, any other the vehicle has sent through a select.
   const pidBoxes = h("div", { class: "pid-choices" });
   const otherSelectId = uid("other-pid");
-  const otherSelect = h(
-    "select",
-    { id: otherSelectId },
-    h("option", { value: "" }, "Add another PID…"),
-    [...PIDS.values()]
-      .filter((p) => !GAUGES.some((g) => g.pid === p.name))
-      .map((p) => h("option", { value: p.name }, `${p.description} (${p.name})`)),
-  );
+  const otherSelect = h("select", { id: otherSelectId }, h("option", { value: "" }, "Add another PID…"));
+  const paintOtherPids = (pids: readonly VehiclePid[]): void => {
+    const others = pids
+      .filter((p) => p.first_seen_ts !== null && !MARKER_PIDS.has(p.name) && !GAUGES.some((g) => g.pid === p.name))
+      .sort((a, b) => a.display_name.localeCompare(b.display_name));
+    otherSelect.replaceChildren(
+      h("option", { value: "" }, others.length ? "Add another PID…" : "No other PIDs sent yet"),
+      ...others.map((p) => h("option", { value: p.name }, `${p.display_name} (${p.name})`)),
+    );
+  };
   otherSelect.addEventListener("change", () => {
     const pid = otherSelect.value;
     otherSelect.value = "";
@@ -143,6 +149,7 @@ export function historyPage(ctx: PageContext): Page {
   const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv));
 
   function change(next: HistoryState, push: boolean): void {
+    typing = false;
     state = next;
     ctx.setQuery(stateQuery(state), { push });
     render();
@@ -153,8 +160,10 @@ export function historyPage(ctx: PageContext): Page {
       const on = state.range.kind === "preset" && state.range.key === button.dataset["range"];
       button.setAttribute("aria-pressed", String(on));
     }
-    fromInput.value = toLocalInput(resolved.from);
-    toInput.value = toLocalInput(resolved.to);
+    if (!typing) {
+      fromInput.value = toLocalInput(resolved.from);
+      toInput.value = toLocalInput(resolved.to);
+    }
     paintPidChoices();
     later.disabled = state.range.kind === "preset";
     summary.textContent = `${formatRange(resolved.from, resolved.to)} (${formatDuration(
@@ -272,11 +281,14 @@ export function historyPage(ctx: PageContext): Page {
   window.addEventListener("resize", onResize);
 
   frame.body.append(controls, toolbar, charts);
-  // The charts are drawn in the person's units: both the vehicle and those are needed first.
-  Promise.all([frame.vehicle, displayUnits()])
-    .then(([vehicle, loaded]) => {
+  // The charts are drawn in the person's units: both the vehicle (with its PIDs) and those are
+  // needed first.
+  Promise.all([frame.vehicle, displayUnits(), frame.pids])
+    .then(([vehicle, loaded, pids]) => {
       units = loaded;
-      if (vehicle) render();
+      if (!vehicle) return;
+      paintOtherPids(pids);
+      render();
     })
     .catch((error: unknown) => {
       if (ctx.signal.aborted || error instanceof SignedOutError) return;

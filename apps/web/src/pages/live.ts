@@ -1,7 +1,7 @@
 import { SignedOutError, get } from "../api/client";
 import type { History, Sample } from "../api/types";
 import { LiveChart, WINDOW_S } from "../charts/live-chart";
-import { GAUGES } from "../pids";
+import { GAUGES, MARKER_PIDS } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h } from "../ui/dom";
 import { errorBox, messageOf, toast } from "../ui/notify";
@@ -171,6 +171,7 @@ export function livePage(ctx: PageContext): Page {
         performance.mark(FIRST_SAMPLE_MARK);
       }
       skew.observe(sample.ts, Date.now());
+      if (MARKER_PIDS.has(sample.pid)) return;
       readingFor(sample.pid).set(sample.value, sample.ts);
       chart.push(sample.pid, sample.ts, sample.value);
       requestPaint();
@@ -232,8 +233,9 @@ export function livePage(ctx: PageContext): Page {
       chart.destroy();
     };
   };
-  displayUnits()
-    .then((units) => {
+  // And for the vehicle's PID catalogue: the unit each PID is stored in, its label.
+  Promise.all([displayUnits(), frame.pids])
+    .then(([units]) => {
       if (!ctx.signal.aborted) run(units);
     })
     .catch((error: unknown) => {

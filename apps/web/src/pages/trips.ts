@@ -1,8 +1,8 @@
 import type uPlot from "uplot";
 import { SignedOutError, get, send } from "../api/client";
-import type { History, Trip, TripDetail } from "../api/types";
+import type { History, Trip, TripDetail, VehicleEvent } from "../api/types";
 import { historyChart } from "../charts/history-chart";
-import { formatDateTime, formatRange } from "../format";
+import { formatDateTime, formatRange, formatTime } from "../format";
 import { pidLabel } from "../pids";
 import { THEME_EVENT } from "../theme";
 import { h, uid } from "../ui/dom";
@@ -15,6 +15,7 @@ import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const PAGE_SIZE = 20;
 const CHART_PIDS = ["SPEED", "RPM"] as const;
+const EVENT_MARGIN_MS = 60_000;
 
 /** "1 h 05 min", "12 min", "40 s" */
 export function tripDuration(seconds: number): string {
@@ -33,6 +34,20 @@ function figure(units: DisplayUnits, value: number | null, storedUnit: string, d
   return Number.isFinite(converted) ? `${converted.toFixed(digits)} ${shown.unit}` : "–";
 }
 
+/** Where a trip's fuel figure comes from, in words. */
+export const FUEL_SOURCES: Readonly<Record<NonNullable<Trip["fuel_source"]>, string>> = {
+  FUEL_RATE: "the engine's fuel rate",
+  TORQUE_FUEL_FLOW: "Torque's fuel flow",
+  MAF: "air flow and fuel type",
+};
+
+/** "12:03:40 (+4 min)": an event's time and its offset into the trip. */
+export function eventTime(event: VehicleEvent, trip: Trip): string {
+  const offset = event.ts - trip.start_ts;
+  const sign = offset < 0 ? "−" : "+";
+  return `${formatTime(event.ts)} (${sign}${tripDuration(Math.abs(offset) / 1000)})`;
+}
+
 function tripFacts(trip: Trip, units: DisplayUnits): HTMLElement {
   const fact = (term: string, value: string): HTMLElement => h("div", null, h("dt", null, term), h("dd", null, value));
   return h(
@@ -44,6 +59,12 @@ function tripFacts(trip: Trip, units: DisplayUnits): HTMLElement {
     fact("Average speed", figure(units, trip.avg_speed_kmh, "km/h", 0)),
     fact("Fuel used", figure(units, trip.fuel_used_l, "L", 2)),
     fact("Economy", figure(units, trip.economy_l_per_100km, "L/100km", 1)),
+    h(
+      "div",
+      { "data-fact": "fuel-source" },
+      h("dt", null, "Fuel from"),
+      h("dd", null, trip.fuel_source ? FUEL_SOURCES[trip.fuel_source] : "–"),
+    ),
   );
 }
 
@@ -189,8 +210,17 @@ export function tripPage(ctx: PageContext): Page {
   const heading = h("h2", { id: headingId }, "Trip");
   const summary = h("div", { "aria-busy": "true" });
   const charts = h("div", { class: "charts" });
+  const timelineId = uid("timeline");
+  const timeline = h("ol", { class: "timeline" });
+  const timelineCard = h(
+    "section",
+    { class: "card", "aria-labelledby": timelineId, hidden: true },
+    h("h3", { id: timelineId }, "Timeline"),
+    timeline,
+  );
   let plots: uPlot[] = [];
   let shown: { trip: TripDetail; units: DisplayUnits } | null = null;
+  let events: VehicleEvent[] = [];
 
   const paintCharts = (): void => {
     for (const plot of plots) plot.destroy();
@@ -216,6 +246,7 @@ export function tripPage(ctx: PageContext): Page {
         return;
       }
       const history: History = { pid, source: "rollup", bucket_ms: trip.charts.bucket_ms, points, min: [], max: [], count: [] };
+      const markers = events.map((event) => ({ ts: event.ts, label: event.message }));
       plots.push(
         historyChart(host, history, {
           pid,
@@ -224,6 +255,7 @@ export function tripPage(ctx: PageContext): Page {
           from: trip.start_ts,
           to: trip.end_ts,
           onSelect: () => undefined,
+          markers,
         }),
       );
     });
@@ -239,6 +271,27 @@ export function tripPage(ctx: PageContext): Page {
       get<TripDetail>(`${api}/${tripId}`, { signal: ctx.signal }),
       displayUnits(),
     ]);
+    // What the devices told during the trip, and in the minute around it (Torque's "Trip
+    // started" comes just before the first sample).
+    const window = `from=${trip.start_ts - EVENT_MARGIN_MS}&to=${trip.end_ts + EVENT_MARGIN_MS}`;
+    events = await get<VehicleEvent[]>(`/api/v1/vehicles/${id ?? 0}/events?${window}`, { signal: ctx.signal }).catch(
+      (error: unknown) => {
+        if (ctx.signal.aborted || error instanceof SignedOutError) throw error;
+        return [];
+      },
+    );
+    timelineCard.hidden = events.length === 0;
+    timeline.replaceChildren(
+      ...events.map((event) =>
+        h(
+          "li",
+          { "data-event": event.kind, title: event.event_class || null },
+          h("span", { class: "muted" }, eventTime(event, trip)),
+          " ",
+          event.message,
+        ),
+      ),
+    );
     shown = { trip, units };
     heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
     summary.removeAttribute("aria-busy");
@@ -251,6 +304,7 @@ export function tripPage(ctx: PageContext): Page {
   frame.body.append(
     h("p", null, h("a", { href: `/vehicles/${id ?? 0}/trips` }, "← All trips")),
     h("section", { class: "card", "aria-labelledby": headingId }, heading, summary),
+    timelineCard,
     charts,
   );
   frame.vehicle

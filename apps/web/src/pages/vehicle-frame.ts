@@ -1,5 +1,6 @@
 import { get } from "../api/client";
-import type { Vehicle } from "../api/types";
+import type { Vehicle, VehiclePid } from "../api/types";
+import { loadVehiclePids } from "../pids";
 import { h } from "../ui/dom";
 import { errorBox, messageOf } from "../ui/notify";
 import type { PageContext } from "../router";
@@ -29,8 +30,11 @@ export interface VehicleFrame {
   el: HTMLElement;
   /** Where the page's own content goes. */
   body: HTMLElement;
-  /** Resolves to the vehicle; null when it does not exist or could not be loaded (shown). */
+  /** Resolves to the vehicle; null when it does not exist or could not be loaded (shown).
+   * The vehicle's PIDs are known to ../pids by then (labels and units). */
   vehicle: Promise<Vehicle | null>;
+  /** The PIDs the vehicle has sent; empty when they could not be loaded. */
+  pids: Promise<VehiclePid[]>;
   /** Right side of the page header (connection state and such). */
   aside: HTMLElement;
 }
@@ -68,6 +72,10 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
   };
   paintTabs(roles.get(id ?? 0) ?? "owner");
 
+  // Labels and units are no reason to fail a page: without them, PIDs show their names.
+  const pids: Promise<VehiclePid[]> =
+    id === null ? Promise.resolve([]) : loadVehiclePids(id, ctx.signal).catch(() => []);
+
   const vehicle = (async (): Promise<Vehicle | null> => {
     if (id === null) {
       title.textContent = "Vehicle not found";
@@ -82,6 +90,7 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
       const decoded = vinSummary(found);
       subtitle.textContent = found.vin ? `VIN ${found.vin}${decoded ? ` · ${decoded}` : ""}` : "No VIN recorded";
       paintTabs(role);
+      await pids;
       return found;
     } catch (error) {
       if (ctx.signal.aborted) return null;
@@ -91,5 +100,5 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     }
   })();
 
-  return { el, body, vehicle, aside };
+  return { el, body, vehicle, pids, aside };
 }

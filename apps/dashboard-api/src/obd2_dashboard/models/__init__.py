@@ -4,6 +4,8 @@ from obd2_dashboard.kit.db import Base
 from obd2_dashboard.models.alert import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.models.device import Device
 from obd2_dashboard.models.dtc import DeviceCommand, VehicleDtc
+from obd2_dashboard.models.event import VehicleEvent
+from obd2_dashboard.models.pid import VehiclePid
 from obd2_dashboard.models.rollup import (
     ROLLUP_15M_BUCKET_MS,
     ROLLUP_BUCKET_MS,
@@ -39,5 +41,7 @@ __all__ = [
     "UserSession",
     "Vehicle",
     "VehicleDtc",
+    "VehicleEvent",
+    "VehiclePid",
     "VehicleShare",
 ]

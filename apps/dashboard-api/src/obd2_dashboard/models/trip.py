@@ -41,6 +41,8 @@ class Trip(Base):
     max_coolant_c: Mapped[float | None] = mapped_column(Float)
     # Litres integrated from FUEL_RATE, when the car reports it.
     fuel_rate_l: Mapped[float | None] = mapped_column(Float)
+    # Litres integrated from Torque's fuel flow (TORQUE_FF125D, L/h), when the phone sends it.
+    fuel_flow_l: Mapped[float | None] = mapped_column(Float)
     # Grams of air integrated from MAF: turned into fuel when read, with the vehicle's fuel type,
     # so correcting the fuel type needs no recomputation.
     air_g: Mapped[float | None] = mapped_column(Float)

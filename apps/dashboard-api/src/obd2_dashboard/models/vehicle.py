@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -25,6 +25,16 @@ class Vehicle(Base):
     fuel_type: Mapped[str] = mapped_column(
         String(16), default=FuelType.petrol.value, server_default=FuelType.petrol.value
     )
+    # Who chose fuel_type: "default" (nobody: petrol), "user" or "torque" (the phone's profile).
+    # A device fills a setting nobody chose and never one the user set.
+    fuel_type_source: Mapped[str] = mapped_column(
+        String(16), default="default", server_default="default"
+    )
+    # The name of the vehicle's profile in Torque, its weight and its engine's volumetric
+    # efficiency (%), as the user or Torque's profile gave them; None while nobody did.
+    profile_name: Mapped[str | None] = mapped_column(String(100))
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    volumetric_efficiency_pct: Mapped[float | None] = mapped_column(Float)
 
 
 class VehicleShare(Base):

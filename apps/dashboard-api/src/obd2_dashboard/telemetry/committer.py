@@ -14,6 +14,9 @@ a reason other than being unreachable is written again one batch at a time, so t
 batch is the only one to fail. Live fan-out and the worker's notification follow the commit in
 commit order, overlapping the next group's writing; each batch is answered after its own
 fan-out, as before.
+
+The same transaction records the PIDs of new samples in the vehicle's PID catalogue
+(``pids.service.PidCatalogue``): a PID the process already knows costs no query.
 """
 
 import asyncio
@@ -28,8 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.devices.repository import ActiveDevice, DeviceRepository
 from obd2_dashboard.devices.service import device_token_digest
-from obd2_dashboard.kit.db import is_unavailable, session_scope, utcnow
+from obd2_dashboard.kit.db import after_commit, is_unavailable, session_scope, utcnow
 from obd2_dashboard.models import ROLLUP_BUCKET_MS
+from obd2_dashboard.pids.definitions import Source
+from obd2_dashboard.pids.service import PidCatalogue, Recorded
 from obd2_dashboard.telemetry.repository import OutboxRepository, SampleRepository
 from obd2_dashboard.telemetry.service import (
     BATCHES,
@@ -71,6 +76,10 @@ class IngestBusyError(Exception):
     """Too much is already waiting to be stored: retry after a moment."""
 
 
+# Who sent a batch, for the PID catalogue's records, by transport.
+_SENDERS: dict[str, Source] = {"torque": "torque", "import": "import"}
+
+
 @dataclass(slots=True)
 class _Batch:
     digest: bytes
@@ -80,6 +89,10 @@ class _Batch:
     agent_version: str | None
     backfill: bool
     answer: asyncio.Future[IngestResult]
+
+    @property
+    def sender(self) -> Source:
+        return _SENDERS.get(self.transport, "agent")
 
 
 @dataclass(slots=True)
@@ -99,9 +112,11 @@ class IngestCommitter:
         *,
         max_group_rows: int = MAX_GROUP_ROWS,
         max_queued_rows: int = MAX_QUEUED_ROWS,
+        catalogue: PidCatalogue | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.pipeline = pipeline
+        self.catalogue = catalogue if catalogue is not None else PidCatalogue()
         self.max_group_rows = max_group_rows
         self.max_queued_rows = max_queued_rows
         self._queue: list[_Batch] = []
@@ -229,21 +244,63 @@ class IngestCommitter:
             await repo.touch_last_seen(device, now, version)
         # One outbox row per vehicle, and one more for its backfilled batches.
         buckets: dict[tuple[int, bool], set[tuple[str, int]]] = {}
+        senders: dict[tuple[int, Source], list[Sequence[SampleFields]]] = {}
         for (batch, device), fresh in zip(accepted, fresh_lists, strict=True):
             if fresh:
                 buckets.setdefault((device.vehicle_id, batch.backfill), set()).update(
                     (s.pid, s.ts - s.ts % ROLLUP_BUCKET_MS) for s in fresh
                 )
+                senders.setdefault((device.vehicle_id, batch.sender), []).append(fresh)
                 if not batch.backfill:
                     stored.live.append((device.vehicle_id, fresh))
             result = IngestResult(accepted=len(fresh), duplicates=batch.received - len(fresh))
             stored.answers.append((batch, result))
+        recorded = [
+            await self._record_pids(
+                session,
+                vehicle_id,
+                sender,
+                buckets.get((vehicle_id, False), set()) | buckets.get((vehicle_id, True), set()),
+                lists,
+            )
+            for (vehicle_id, sender), lists in senders.items()
+        ]
+        if any(r.entries for r in recorded):
+
+            async def remember() -> None:
+                self.catalogue.remember(recorded)
+
+            after_commit(session, remember)
         outbox = OutboxRepository(session)
         for (vehicle_id, backfill), vehicle_buckets in buckets.items():
             stored.outbox_ids.append(
                 await outbox.add(vehicle_id, vehicle_buckets, backfill=backfill)
             )
         return stored
+
+    async def _record_pids(
+        self,
+        session: AsyncSession,
+        vehicle_id: int,
+        sender: Source,
+        buckets: set[tuple[str, int]],
+        lists: list[Sequence[SampleFields]],
+    ) -> Recorded:
+        """The catalogue's records for the PIDs of new samples: known ones cost nothing (the
+        minutes already computed for the outbox tell the candidates), new ones one upsert."""
+        oldest: dict[str, int] = {}
+        for pid, minute in buckets:
+            if pid not in oldest or minute < oldest[pid]:
+                oldest[pid] = minute
+        candidates = set(self.catalogue.candidates(vehicle_id, oldest))
+        if not candidates:
+            return Recorded()
+        first: dict[str, int] = {}
+        for samples in lists:
+            for s in samples:
+                if s.pid in candidates and (s.pid not in first or s.ts < first[s.pid]):
+                    first[s.pid] = s.ts
+        return await self.catalogue.record(session, vehicle_id, first, sender)
 
     async def _fan_out_and_answer(
         self, previous: asyncio.Task[None] | None, stored: _Stored

@@ -11,6 +11,7 @@ from obd2_dashboard.dependencies import CommitterDep, SessionDep, StateDep
 from obd2_dashboard.devices.dependencies import CHALLENGE
 from obd2_dashboard.kit.http import is_json_content_type
 from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_schema
+from obd2_dashboard.pids.definitions import NAME_PATTERN
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.export import samples_csv_response
@@ -19,8 +20,6 @@ from obd2_dashboard.units.schemas import UnitsQuery
 from obd2_dashboard.units.service import unit_system_of
 from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
 from obd2_protocol import (
-    PID_SCHEMA,
-    PIDS,
     IngestBatch,
     IngestResult,
     SampleFields,
@@ -31,14 +30,16 @@ router = APIRouter(tags=["telemetry"])
 
 EpochMs = Annotated[int, Query(ge=0, le=2**53, description="epoch milliseconds")]
 PidQuery = Annotated[
-    str, Query(min_length=1, max_length=64, examples=["RPM"], json_schema_extra=PID_SCHEMA)
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=NAME_PATTERN,
+        examples=["RPM"],
+        description="a name of the PID table or one of the vehicle's PIDs "
+        "(GET /api/v1/vehicles/{vehicle_id}/pids), such as TORQUE_FF125D",
+    ),
 ]
-
-
-def _known_pid(pid: str) -> str:
-    if pid not in PIDS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown PID {pid!r}")
-    return pid
 
 
 def _check_range(start: int, end: int) -> None:
@@ -113,13 +114,15 @@ async def samples(
             session,
             user,
             vehicle_id,
-            pid=_known_pid(pid),
+            pid=pid,
             start=from_,
             end=to,
             max_points=max_points,
         )
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except service.UnknownPidError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return History(
         pid=pid,
         source="raw" if result.source == "raw" else "rollup",
@@ -155,18 +158,22 @@ async def samples_csv(
     units: UnitsQuery = None,
 ) -> StreamingResponse:
     _check_range(from_, to)
-    pids = sorted({_known_pid(p.strip()) for p in pid.split(",") if p.strip()})
-    if not pids:
+    asked = sorted({p.strip() for p in pid.split(",") if p.strip()})
+    if not asked:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "pid: name at least one PID")
     try:
         vehicle = await get_vehicle(session, user, vehicle_id)
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    try:
+        await service.check_pids(session, vehicle.id, asked)
+    except service.UnknownPidError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
     return samples_csv_response(
         state.sessionmaker,
         vehicle.id,
-        pids,
+        asked,
         from_,
         to,
         f"vehicle-{vehicle.id}-{from_}-{to}.csv",

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obd2_dashboard.kit.broker import Breaker, Broker, StreamAppend
 from obd2_dashboard.live.publisher import LivePublisher
 from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, User
+from obd2_dashboard.pids import service as pids
 from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
 from obd2_dashboard.telemetry.streams import (
     WORK_STREAM,
@@ -36,6 +37,18 @@ BATCHES = Counter("obd2_ingest_batches_total", "Batches stored", ["transport"])
 
 class InvalidBatchError(Exception):
     pass
+
+
+class UnknownPidError(Exception):
+    def __init__(self, pid: str) -> None:
+        super().__init__(f"unknown PID {pid!r}")
+
+
+async def check_pids(session: AsyncSession, vehicle_id: int, names: Sequence[str]) -> None:
+    """UnknownPidError for a name neither in the PID table nor among the vehicle's PIDs."""
+    unknown = await pids.unknown_names(session, vehicle_id, names)
+    if unknown:
+        raise UnknownPidError(unknown[0])
 
 
 @dataclass(slots=True)
@@ -116,6 +129,7 @@ async def history(
     max_points: int,
 ) -> HistoryRange:
     vehicle = await get_vehicle(session, user, vehicle_id)
+    await check_pids(session, vehicle.id, [pid])
     width = max(1, math.ceil((end - start) / max_points))
     repo = SampleRepository(session)
     if width >= ROLLUP_MIN_BUCKET_MS:

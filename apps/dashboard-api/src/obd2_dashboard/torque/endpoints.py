@@ -1,15 +1,19 @@
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import PlainTextResponse
-from pydantic import ValidationError
 
 from obd2_dashboard.dependencies import CommitterDep, SessionDep
 from obd2_dashboard.devices.service import authenticate_device
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
-from obd2_dashboard.torque.service import TorqueRequestError, samples_from_query
+from obd2_dashboard.torque.service import (
+    REFUSED_UPLOADS,
+    TorqueRequestError,
+    parse_fields,
+    parse_upload,
+    store_upload,
+)
 
 router = APIRouter(tags=["torque"])
 
@@ -23,29 +27,34 @@ async def _handle(
     device = await authenticate_device(session, token) if token else None
     if device is None or token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token")
-    fields = dict(request.query_params)
+    raw = request.scope["query_string"].decode("utf-8", errors="replace")
     if request.method == "POST":
         body = (await request.body()).decode("utf-8", errors="replace")
-        fields.update(parse_qsl(body, keep_blank_values=True))
+        raw = f"{raw}&{body}" if raw else body
     try:
-        samples = samples_from_query(fields)
-    except (TorqueRequestError, ValidationError) as exc:
+        upload = parse_upload(parse_fields(raw))
+    except TorqueRequestError as exc:
+        REFUSED_UPLOADS.labels(exc.reason).inc()
+        raise HTTPException(exc.status, str(exc)) from exc
+    try:
+        await store_upload(
+            session,
+            committer,
+            token=token,
+            device_id=device.id,
+            vehicle_id=device.vehicle_id,
+            upload=upload,
+        )
+    except DeviceRejectedError as exc:  # revoked since it was authenticated above
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).splitlines()[0]
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token"
         ) from exc
-    if samples:
-        try:
-            await committer.store(token, samples, transport="torque")
-        except DeviceRejectedError as exc:  # revoked since it was authenticated above
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "unknown or revoked device token"
-            ) from exc
-        except service.InvalidBatchError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-        except IngestBusyError as exc:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL, {"Retry-After": "1"}
-            ) from exc
+    except service.InvalidBatchError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except IngestBusyError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL, {"Retry-After": "1"}
+        ) from exc
     # Torque retries a request until its answer is exactly "OK!".
     return TORQUE_OK
 
@@ -55,13 +64,23 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRes
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string", "const": TORQUE_OK}}}},
     401: {"description": "unknown or revoked device token", "content": _ERROR},
-    422: {"description": "a value or the time is not understood", "content": _ERROR},
+    413: {"description": "the upload is larger than 512 KiB", "content": _ERROR},
+    422: {
+        "description": "the time is not understood, or the upload has more than 4000 fields, "
+        "more than 1024 values or a field longer than 1024 characters",
+        "content": _ERROR,
+    },
     503: {"description": "the database is unavailable; Torque retries", "content": _ERROR},
 }
 TokenQuery = Annotated[str | None, Query(max_length=128, description="device token")]
 _DOC = (
-    "Torque Pro's web upload: `k<hex PID>=value` pairs with `time` (epoch ms), `session`, `id` "
-    "and `eml`; answers `OK!` once stored."
+    "Torque Pro's web upload: `k<hex id>=value` pairs with `time` (epoch ms), `session`, `id` "
+    "and `eml`, and the uploads of names and units (`userFullName…`, `userShortName…`, "
+    "`userUnit…`, `defaultUnit…`), of the vehicle's profile (`profileName`, "
+    "`profileFuelType`, `profileWeight`, `profileVe`) and of notices (`notice`, "
+    "`noticeClass`). Every numeric value is kept: ids of the PID table under its names, "
+    'any other under `TORQUE_<HEX>`. Torque\'s "no value" (NaN, ±Infinity, ±3.4028E38) '
+    "and values beyond ±1e12 are skipped and counted. Answers `OK!` once stored."
 )
 
 

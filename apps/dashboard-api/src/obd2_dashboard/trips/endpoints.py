@@ -7,6 +7,7 @@ from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import SessionDep, StateDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
+from obd2_dashboard.pids import service as pids
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
@@ -142,12 +143,13 @@ async def trip_csv(
 ) -> StreamingResponse:
     _, trip = await _trip(session, user, vehicle_id, trip_id)
     start, end = trip.start_ts, trip.end_ts + 1
-    pids = await pids_with_samples(session, trip.vehicle_id, sorted(PIDS), start, end)
+    known = sorted(set(PIDS) | set(await pids.vehicle_pid_names(session, trip.vehicle_id)))
+    names = await pids_with_samples(session, trip.vehicle_id, known, start, end)
 
     return samples_csv_response(
         state.sessionmaker,
         trip.vehicle_id,
-        pids,
+        names,
         start,
         end,
         f"trip-{trip.id}.csv",

@@ -24,8 +24,12 @@ class TripRead(BaseModel):
     max_coolant_c: float | None
     fuel_used_l: float | None
     fuel_source: Annotated[
-        Literal["FUEL_RATE", "MAF"] | None,
-        Field(description="FUEL_RATE integrated, or MAF with the vehicle's fuel type"),
+        Literal["FUEL_RATE", "TORQUE_FUEL_FLOW", "MAF"] | None,
+        Field(
+            description="where fuel_used_l comes from, the first the car sent: FUEL_RATE (PID "
+            "5E) integrated, Torque's fuel flow (TORQUE_FF125D, L/h) integrated, or MAF with "
+            "the vehicle's fuel type's air-fuel ratio and density; null without any"
+        ),
     ]
     economy_l_per_100km: float | None
     track_points: Annotated[int, Field(description="GPS fixes; GPX export when > 0")]

@@ -19,10 +19,18 @@ Formulas:
 - moving time: time during which the latest SPEED sample is > 0; idle time: the latest SPEED is
   0 (or absent) and the latest RPM is > 0. A reading older than ``STALE_MS`` counts as unknown,
   so an engine-off stop with no samples adds neither.
-- fuel: FUEL_RATE (L/h) integrated like SPEED. Without FUEL_RATE, MAF (g/s of air) integrated to
-  grams of air; read-time conversion: fuel g = air g / AFR (14.7 petrol, 14.5 diesel) and
-  litres = fuel g / density (745 g/L petrol, 832 g/L diesel). Stoichiometric AFR is what a
-  closed-loop engine runs at cruise, so this slightly overestimates lean-burn diesels.
+- fuel: FUEL_RATE (L/h) integrated like SPEED; Torque's fuel flow (TORQUE_FF125D, L/h) the same
+  way into a total of its own; MAF (g/s of air) integrated to grams of air. The trip's fuel is
+  the first of them the car sent (read-time choice, see trips.service.fuel_used); from air:
+  fuel g = air g / AFR (14.7 petrol, 14.5 diesel) and litres = fuel g / density (745 g/L
+  petrol, 832 g/L diesel). Stoichiometric AFR is what a closed-loop engine runs at cruise, so
+  this slightly overestimates lean-burn diesels.
+
+Torque's session (TORQUE_SESSION, one marker per upload) is a hint, never the only rule: a
+marker of a new session after the car has been out of use for ``SESSION_MIN_GAP_MS`` ends the
+trip even within the join gap (the phone began a new drive); a session change while driving
+ends nothing, and one session never holds a trip together past the join gap. Samples are taken
+an instant at a time so that a marker counts before the running samples of its own instant.
 """
 
 import json
@@ -31,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType
+from obd2_dashboard.pids.definitions import TORQUE_FUEL_FLOW, TORQUE_SESSION
 
 # The PIDs a trip is made of; samples of other PIDs never change a trip.
 TRIP_PIDS = (
@@ -42,6 +51,8 @@ TRIP_PIDS = (
     "ODOMETER",
     "RPM",
     "SPEED",
+    TORQUE_FUEL_FLOW,
+    TORQUE_SESSION,
 )
 # Readings further apart than this leave the time between them unknown: no distance, fuel or
 # moving/idle time is credited for it (an engine-off stop, or the adapter dropping out).
@@ -49,7 +60,9 @@ STALE_MS = 15_000
 # A GPS_LAT and a GPS_LON at most this far apart are one fix.
 GPS_PAIR_MS = 1_000
 GPS_PIDS = ("GPS_LAT", "GPS_LON")
-STATE_VERSION = 2
+# A new Torque session this long after the car was last in use ends the trip.
+SESSION_MIN_GAP_MS = 60_000
+STATE_VERSION = 3
 MS_PER_HOUR = 3_600_000
 
 AIR_FUEL_RATIO = {FuelType.petrol: 14.7, FuelType.diesel: 14.5}
@@ -98,6 +111,8 @@ _TOTALS_FIELDS = (
     "fuel_count",
     "air_g",
     "maf_count",
+    "flow_l",
+    "flow_count",
 )
 
 
@@ -133,6 +148,8 @@ class Totals:
     fuel_count: int = 0
     air_g: float = 0.0
     maf_count: int = 0
+    flow_l: float = 0.0
+    flow_count: int = 0
 
     def merge(self, later: "Totals") -> None:
         self.count += later.count
@@ -152,6 +169,8 @@ class Totals:
         self.fuel_count += later.fuel_count
         self.air_g += later.air_g
         self.maf_count += later.maf_count
+        self.flow_l += later.flow_l
+        self.flow_count += later.flow_count
 
     def to_list(self) -> list[float | None]:
         return [getattr(self, name) for name in _TOTALS_FIELDS]
@@ -180,6 +199,10 @@ class Totals:
     def maf_air_g(self) -> float | None:
         return self.air_g if self.maf_count else None
 
+    @property
+    def fuel_flow_l(self) -> float | None:
+        return self.flow_l if self.flow_count else None
+
 
 def _newer(a: Reading | None, b: Reading | None) -> Reading | None:
     """The later of two readings in sample order (time, then value)."""
@@ -207,11 +230,14 @@ class TripState:
     last_rpm: Reading | None = None
     last_fuel: Reading | None = None
     last_maf: Reading | None = None
+    last_flow: Reading | None = None
     clock_ts: int | None = None
     last_lat: Reading | None = None
     last_lon: Reading | None = None
     last_point_ts: int | None = None
     points: int = 0
+    # The newest Torque session marker of the trip.
+    last_session: Reading | None = None
 
     def totals(self) -> Totals:
         whole = Totals()
@@ -233,6 +259,7 @@ class TripState:
             "last_rpm": _recent(self.last_rpm, since),
             "last_fuel": _recent(self.last_fuel, since),
             "last_maf": _recent(self.last_maf, since),
+            "last_flow": _recent(self.last_flow, since),
             "clock_ts": self.clock_ts
             if self.clock_ts is not None and self.clock_ts >= since
             else None,
@@ -240,6 +267,7 @@ class TripState:
             "last_lon": self.last_lon,
             "last_point_ts": self.last_point_ts,
             "points": self.points,
+            "last_session": self.last_session,
         }
         return json.dumps(data, separators=(",", ":"))
 
@@ -250,7 +278,16 @@ class TripState:
         if data.pop("v", None) != STATE_VERSION:
             return None
         data["minutes"] = {int(m): Totals.from_list(v) for m, v in data["minutes"].items()}
-        for name in ("last_speed", "last_rpm", "last_fuel", "last_maf", "last_lat", "last_lon"):
+        for name in (
+            "last_speed",
+            "last_rpm",
+            "last_fuel",
+            "last_maf",
+            "last_flow",
+            "last_lat",
+            "last_lon",
+            "last_session",
+        ):
             if data[name] is not None:
                 data[name] = (int(data[name][0]), float(data[name][1]))
         return cls(**data)
@@ -276,6 +313,8 @@ class TripState:
         self.last_rpm = _newer(self.last_rpm, fresh.last_rpm)
         self.last_fuel = _newer(self.last_fuel, fresh.last_fuel)
         self.last_maf = _newer(self.last_maf, fresh.last_maf)
+        self.last_flow = _newer(self.last_flow, fresh.last_flow)
+        self.last_session = _newer(self.last_session, fresh.last_session)
         if fresh.clock_ts is not None and (self.clock_ts is None or fresh.clock_ts > self.clock_ts):
             self.clock_ts = fresh.clock_ts
 
@@ -371,6 +410,12 @@ class TripBuilder:
             part.air_g += _trapezoid(st.last_maf, ts, value) * 3600
             st.last_maf = (ts, value)
             part.maf_count += 1
+        elif pid == TORQUE_FUEL_FLOW:
+            part.flow_l += _trapezoid(st.last_flow, ts, value)
+            st.last_flow = (ts, value)
+            part.flow_count += 1
+        elif pid == TORQUE_SESSION:
+            st.last_session = _newer(st.last_session, (ts, value))
         elif pid in {"GPS_LAT", "GPS_LON"}:
             part.gps += 1
             self.add_gps(ts, pid, value)
@@ -422,14 +467,47 @@ class Segmenter:
         # Samples of the latest instant while no trip is open: part of a trip that starts at
         # that same instant (they sort before its first RPM or SPEED sample).
         self.lead: list[tuple[int, str, float]] = []
+        # The samples of the instant being read, taken together once it is complete.
+        self.instant: list[tuple[int, str, float]] = []
+        # A new Torque session began after the current trip's last use (see the module).
+        self.new_session = False
 
     def feed(self, samples: Iterable[tuple[int, str, float]]) -> None:
         for ts, pid, value in samples:
             self.add(ts, pid, value)
 
     def add(self, ts: int, pid: str, value: float) -> None:
+        if self.instant and self.instant[0][0] != ts:
+            self._take_instant()
+        self.instant.append((ts, pid, value))
+
+    def _take_instant(self) -> None:
+        instant, self.instant = self.instant, []
+        for ts, pid, value in instant:
+            if pid == TORQUE_SESSION:
+                self._session_marker(ts, value)
+        for ts, pid, value in instant:
+            self._take(ts, pid, value)
+
+    def _session_marker(self, ts: int, value: float) -> None:
         current = self.current
-        joins = current is not None and ts - current.state.end_ts <= self.join_gap_ms
+        if current is None:
+            return
+        last = current.state.last_session
+        if (
+            last is not None
+            and last[1] != value
+            and ts - current.state.end_ts >= SESSION_MIN_GAP_MS
+        ):
+            self.new_session = True
+
+    def _take(self, ts: int, pid: str, value: float) -> None:
+        current = self.current
+        joins = (
+            current is not None
+            and ts - current.state.end_ts <= self.join_gap_ms
+            and not self.new_session
+        )
         if is_running(pid, value):
             if current is not None and joins:
                 for sample in self.pending:
@@ -438,6 +516,7 @@ class Segmenter:
                 if current is not None:
                     self._close(current)
                 current = self.current = TripBuilder.starting_at(ts)
+                self.new_session = False
                 for sample in self.lead:
                     if sample[0] == ts:
                         current.add(*sample)
@@ -459,8 +538,10 @@ class Segmenter:
         self.trips.append(trip)
 
     def finish(self) -> list[TripBuilder]:
+        self._take_instant()
         if self.current is not None:
             self._close(self.current)
             self.current = None
         self.pending.clear()
+        self.new_session = False
         return self.trips

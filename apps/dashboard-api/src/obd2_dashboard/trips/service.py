@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType, Trip, User, Vehicle
+from obd2_dashboard.pids.definitions import TORQUE_SESSION
 from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
 from obd2_dashboard.trips.repository import TripRepository
 from obd2_dashboard.trips.segmenter import (
@@ -80,15 +81,21 @@ async def recompute_vehicle(
 ) -> list[TripChange]:
     """Brings the vehicle's trips up to date with new samples in the given (PID, minute) buckets;
     returns what changed that is worth an event."""
-    spans = windows((minute for pid, minute in buckets if pid in TRIP_PIDS), join_gap_ms)
+    touched = [(pid, minute) for pid, minute in buckets if pid in TRIP_PIDS]
+    spans = windows((minute for _, minute in touched), join_gap_ms)
     if not spans:
         return []
+    markers = {minute for pid, minute in touched if pid == TORQUE_SESSION}
     repo = TripRepository(session)
     await repo.lock_vehicle(vehicle_id)
     changes: list[TripChange] = []
     for start, end in spans:
+        # A session marker may end a trip: the minute recount cannot tell, a full pass can.
+        recount = not any(start <= minute < end for minute in markers)
         with RECOMPUTE_SECONDS.time():
-            path = await _recompute_span(repo, vehicle_id, start, end, join_gap_ms, changes)
+            path = await _recompute_span(
+                repo, vehicle_id, start, end, join_gap_ms, changes, recount=recount
+            )
         RECOMPUTED.labels(path).inc()
     return changes
 
@@ -132,6 +139,7 @@ def _figures(trip: Trip) -> Figures:
             trip.max_rpm,
             trip.max_coolant_c,
             trip.fuel_rate_l,
+            trip.fuel_flow_l,
             trip.air_g,
             trip.sample_count,
             trip.track_points,
@@ -156,6 +164,8 @@ async def _recompute_span(
     end: int,
     join_gap_ms: int,
     changes: list[TripChange],
+    *,
+    recount: bool = True,
 ) -> str:
     # Every stored trip a sample in [start, end) could extend, merge with or split.
     near = await repo.near(vehicle_id, start - join_gap_ms, end + join_gap_ms)
@@ -164,7 +174,7 @@ async def _recompute_span(
         state = TripState.from_json(trip.state)
         if state is not None:
             bounds = (trip.start_ts, trip.end_ts)
-            if not await repo.running_outside(vehicle_id, start, end - 1, bounds):
+            if recount and not await repo.running_outside(vehicle_id, start, end - 1, bounds):
                 # Nothing new can move the trip's bounds (late samples inside it).
                 path = await _patch_inside(repo, vehicle_id, trip, state, start, end - 1, changes)
                 if path is not None:
@@ -278,6 +288,7 @@ def _summarise(trip: Trip, st: TripState) -> None:
     trip.max_rpm = totals.max_rpm
     trip.max_coolant_c = totals.max_coolant
     trip.fuel_rate_l = totals.fuel_rate_l
+    trip.fuel_flow_l = totals.fuel_flow_l
     trip.air_g = totals.maf_air_g
     trip.sample_count = totals.count
     trip.track_points = st.points
@@ -328,15 +339,23 @@ async def _store(
 # The API's side: reads of stored summaries.
 
 
+FuelSource = Literal["FUEL_RATE", "TORQUE_FUEL_FLOW", "MAF"]
+
+
 @dataclass(frozen=True, slots=True)
 class Fuel:
     litres: float | None
-    source: Literal["FUEL_RATE", "MAF"] | None
+    source: FuelSource | None
 
 
 def fuel_used(trip: Trip, fuel_type: FuelType) -> Fuel:
+    """The trip's fuel from the best figure the car gave: what the engine's computer reports
+    (FUEL_RATE), then Torque's own fuel flow, then the air the engine took in (MAF) with the
+    vehicle's fuel type."""
     if trip.fuel_rate_l is not None:
         return Fuel(trip.fuel_rate_l, "FUEL_RATE")
+    if trip.fuel_flow_l is not None:
+        return Fuel(trip.fuel_flow_l, "TORQUE_FUEL_FLOW")
     if trip.air_g is not None:
         return Fuel(fuel_litres_from_air(trip.air_g, fuel_type), "MAF")
     return Fuel(None, None)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.models import User
+from obd2_dashboard.pids.definitions import builtin
 from obd2_dashboard.units.repository import PreferenceRepository
 from obd2_dashboard.units.schemas import Preferences, PreferencesUpdate
 from obd2_dashboard.units.table import (
@@ -16,7 +17,6 @@ from obd2_dashboard.units.table import (
     conversion_from,
     tidy,
 )
-from obd2_protocol import PIDS
 
 
 def unit_system_of(user: User) -> UnitSystem:
@@ -51,9 +51,10 @@ async def owner_unit_system(session: AsyncSession, vehicle_id: int) -> UnitSyste
 
 def pid_unit(pid: str) -> str | None:
     """The unit ``pid`` is stored in (any spelling ``units.table.canonical_unit`` knows), or
-    None for a PID with no known unit. The one place that asks where PID units come from."""
-    info = PIDS.get(pid)
-    return info.unit if info is not None else None
+    None for a PID with no known unit. The one place that asks where PID units come from: the
+    server's own definitions (the PID table, Torque's published ids)."""
+    known = builtin(pid)
+    return known.unit if known is not None else None
 
 
 @dataclass(frozen=True, slots=True)

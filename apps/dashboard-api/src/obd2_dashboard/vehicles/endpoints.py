@@ -4,7 +4,7 @@ from functools import partial
 from fastapi import APIRouter, HTTPException, Response, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import BrokerDep, SessionDep
+from obd2_dashboard.dependencies import BrokerDep, SessionDep, StateDep
 from obd2_dashboard.kit.db import after_commit
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.live.revocations import announce_share_withdrawn
@@ -71,8 +71,16 @@ async def update_vehicle(
     responses=error_responses(401, 403, 404, 422),
     summary="Delete a vehicle with its devices and samples",
 )
-async def delete_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_vehicle(
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep, state: StateDep
+) -> Response:
     await service.delete_vehicle(session, user, vehicle_id)
+
+    async def forget() -> None:
+        # SQLite may give the id to the next vehicle: its PIDs must be recorded afresh.
+        state.catalogue.forget_vehicle(vehicle_id)
+
+    after_commit(session, forget)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.models import (
@@ -135,3 +135,41 @@ class VehicleRepository:
         await self.session.execute(delete(Device).where(Device.vehicle_id == vehicle.id))
         await self.session.delete(vehicle)
         await self.session.flush()
+
+    async def fill_unset(
+        self,
+        vehicle_id: int,
+        *,
+        profile_name: str | None,
+        fuel_type: str | None,
+        weight_kg: float | None,
+        volumetric_efficiency_pct: float | None,
+    ) -> list[str]:
+        """Sets each given setting where it is unset, in one statement per setting so that a
+        concurrent user change is never overwritten; the names of those it set."""
+        filled: list[str] = []
+        for column, value in (
+            (Vehicle.profile_name, profile_name),
+            (Vehicle.weight_kg, weight_kg),
+            (Vehicle.volumetric_efficiency_pct, volumetric_efficiency_pct),
+        ):
+            if value is None:
+                continue
+            result = await self.session.execute(
+                update(Vehicle)
+                .where(Vehicle.id == vehicle_id, column.is_(None))
+                .values({column: value})
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0):
+                filled.append(column.key)
+        if fuel_type is not None:
+            result = await self.session.execute(
+                update(Vehicle)
+                .where(Vehicle.id == vehicle_id, Vehicle.fuel_type_source == "default")
+                .values(fuel_type=fuel_type, fuel_type_source="torque")
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0):
+                filled.append("fuel_type")
+        return filled

@@ -24,18 +24,38 @@ Vin = Annotated[
 ]
 
 
+ProfileName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+WeightKg = Annotated[float, Field(gt=0, le=100_000, description="the vehicle's weight, kg")]
+VolumetricEfficiency = Annotated[
+    float, Field(gt=0, le=200, description="the engine's volumetric efficiency, %")
+]
+_FUEL_TYPE = (
+    "turns MAF readings into litres when neither FUEL_RATE nor Torque's fuel flow is sent; "
+    "when not given, petrol until a Torque profile says otherwise"
+)
+
+
 class VehicleCreate(Schema):
     name: VehicleName
     vin: Vin | None = None
-    fuel_type: Annotated[
-        FuelType, Field(description="turns MAF readings into litres when FUEL_RATE is absent")
-    ] = FuelType.petrol
+    fuel_type: Annotated[FuelType, Field(description=_FUEL_TYPE)] = FuelType.petrol
+    profile_name: ProfileName | None = None
+    weight_kg: WeightKg | None = None
+    volumetric_efficiency_pct: VolumetricEfficiency | None = None
 
 
 class VehicleUpdate(Schema):
     name: VehicleName | None = None
     vin: Vin | None = None
     fuel_type: FuelType | None = None
+    profile_name: ProfileName | None = None
+    weight_kg: WeightKg | None = None
+    volumetric_efficiency_pct: VolumetricEfficiency | None = None
 
 
 class VinInfoRead(Schema):
@@ -50,6 +70,15 @@ class VehicleRead(Schema):
     name: str
     vin: str | None
     fuel_type: FuelType
+    fuel_type_source: Annotated[
+        Literal["default", "user", "torque"],
+        Field(description="who chose fuel_type: nobody (petrol), the user, or a Torque profile"),
+    ] = "default"
+    profile_name: Annotated[
+        str | None, Field(description="the vehicle's profile name in Torque, or the user's")
+    ] = None
+    weight_kg: float | None = None
+    volumetric_efficiency_pct: float | None = None
     created_at: datetime
     last_seen_at: Annotated[datetime | None, Field(description="Newest sample received")]
     role: Annotated[

@@ -1,9 +1,10 @@
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.auth.service import normalize_email
-from obd2_dashboard.models import ShareInvitation, User, Vehicle, VehicleShare
+from obd2_dashboard.models import FuelType, ShareInvitation, User, Vehicle, VehicleShare
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate, VehicleUpdate
 
@@ -130,7 +131,16 @@ async def unshare_vehicle(
 
 async def create_vehicle(session: AsyncSession, owner: User, data: VehicleCreate) -> Vehicle:
     return await VehicleRepository(session).add(
-        Vehicle(owner_id=owner.id, name=data.name, vin=data.vin, fuel_type=data.fuel_type)
+        Vehicle(
+            owner_id=owner.id,
+            name=data.name,
+            vin=data.vin,
+            fuel_type=data.fuel_type,
+            fuel_type_source="user" if "fuel_type" in data.model_fields_set else "default",
+            profile_name=data.profile_name,
+            weight_kg=data.weight_kg,
+            volumetric_efficiency_pct=data.volumetric_efficiency_pct,
+        )
     )
 
 
@@ -144,8 +154,34 @@ async def update_vehicle(
             del changes[required]
     for field, value in changes.items():
         setattr(vehicle, field, value)
+    if "fuel_type" in changes:
+        vehicle.fuel_type_source = "user"
     await session.flush()
     return vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleProfile:
+    """Vehicle settings a device reports (Torque's profile); None: not reported."""
+
+    name: str | None = None
+    fuel_type: FuelType | None = None
+    weight_kg: float | None = None
+    volumetric_efficiency_pct: float | None = None
+
+
+async def fill_unset_settings(
+    session: AsyncSession, vehicle_id: int, profile: VehicleProfile
+) -> list[str]:
+    """Gives the vehicle the reported settings nobody has set (never overwriting one the user
+    chose, nor one filled before); returns the settings it filled."""
+    return await VehicleRepository(session).fill_unset(
+        vehicle_id,
+        profile_name=profile.name,
+        fuel_type=profile.fuel_type.value if profile.fuel_type is not None else None,
+        weight_kg=profile.weight_kg,
+        volumetric_efficiency_pct=profile.volumetric_efficiency_pct,
+    )
 
 
 async def delete_vehicle(session: AsyncSession, user: User, vehicle_id: int) -> None:

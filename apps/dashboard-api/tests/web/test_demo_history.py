@@ -85,7 +85,7 @@ def test_the_trips_page_lists_the_months_drives_with_their_tracks(
     cards = page.locator(".trip-card")
     expect(cards).to_have_count(20)
     newest = cards.first
-    expect(newest).to_contain_text("L/100 km")
+    expect(newest).to_contain_text("L/100km")
     expect(newest.get_by_role("link", name="GPX track")).to_be_visible()
     page.get_by_role("button", name="Show older trips").click()
     expect(cards).to_have_count(40)

@@ -49,6 +49,7 @@ TIME_COLUMNS = ("ts", "timestamp", "time", "datetime", "date", "device time", "g
 _HEADER = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>[^()]*)\)\s*$")
 # Torque's "Device Time" (15-Jan-2022 17:12:55.403) and "GPS Time" (Sat Jan 15 17:12:55 GMT 2022).
 _TORQUE_TIMES = ("%d-%b-%Y %H:%M:%S.%f", "%d-%b-%Y %H:%M:%S", "%a %b %d %H:%M:%S GMT %Y")
+# A GPS Time in another zone's abbreviation (PDT, CET) is left to the Device Time column.
 
 
 class ImportFormat(StrEnum):
@@ -167,26 +168,22 @@ def _stored(value: float, how: tuple[float, float, bool] | None) -> float:
     return (value - offset) / scale
 
 
-def _check_unit(column: _Column, header: str) -> None:
-    """A unit nobody knows, or one of another quantity than the PID's, is refused by name."""
+def _unit_problem(column: _Column) -> str | None:
+    """Why the column's unit cannot be read as the PID's (unknown, or another quantity)."""
     if column.unit is None or not column.unit.strip():
-        return
+        return None
     try:
         found = find_unit(column.unit)
     except UnitMismatchError as error:
-        raise UnreadableLogError(f"column {header!r}: {error}") from None
+        return str(error)
     stored = canonical_unit(pid_unit(column.pid))
     if found is None:
         if stored is not None:
-            raise UnreadableLogError(
-                f"column {header!r}: unit {column.unit!r} is unknown; {column.pid} is stored in "
-                f"{stored.symbol}"
-            )
-        return
+            return f"unit {column.unit!r} is unknown; {column.pid} is stored in {stored.symbol}"
+        return None
     if stored is not None and found[0] is not stored:
-        raise UnreadableLogError(
-            f"column {header!r}: {column.unit!r} is no unit of {column.pid} ({stored.symbol})"
-        )
+        return f"{column.unit!r} is no unit of {column.pid} ({stored.symbol})"
+    return None
 
 
 def _generic_column(header: str, mapping: Mapping[str, str]) -> _Column | None:
@@ -235,13 +232,11 @@ def read_csv(
     except csv.Error as error:
         raise UnreadableLogError(f"the header row is no CSV: {error}") from None
     lowered = [h.strip().lower() for h in header]
-    time_index = next((lowered.index(n) for n in TIME_COLUMNS if n in lowered), None)
+    time_indexes = [lowered.index(n) for n in TIME_COLUMNS if n in lowered]
     if fmt is ImportFormat.torque_csv:
-        # GPS time is the satellites' (UTC); Device Time is the phone's clock.
-        for name in ("gps time", "device time"):
-            if name in lowered:
-                time_index = lowered.index(name)
-                break
+        # GPS time is the satellites' (UTC, when it has a fix); Device Time is the phone's clock.
+        time_indexes = [lowered.index(n) for n in ("gps time", "device time") if n in lowered]
+    time_index = time_indexes[0] if time_indexes else None
     if time_index is None and rate_hz is None:
         raise UnreadableLogError(
             "no time column (ts, time, timestamp, Device Time, GPS Time): give --rate-hz and "
@@ -260,7 +255,10 @@ def read_csv(
             skips.columns.append(name.strip()[:MAX_CELL_CHARS])
             continue
         column = _Column(index, column.pid, column.unit)
-        _check_unit(column, name)
+        problem = _unit_problem(column)
+        if problem is not None:
+            skips.columns.append(f"{name.strip()[:MAX_CELL_CHARS]} ({problem})")
+            continue
         columns.append(column)
     if not columns:
         raise UnreadableLogError("no column names a value we know; map them with --map COLUMN=PID")
@@ -272,7 +270,7 @@ def read_csv(
         except StopIteration:
             break
         except csv.Error as error:
-            skips.rows[f"not CSV ({error})"] += 1
+            skips.rows[f"unreadable CSV row ({error})"] += 1
             continue
         line += 1
         if not row or all(not cell.strip() for cell in row):
@@ -281,10 +279,11 @@ def read_csv(
             assert start_ms is not None
             assert rate_hz is not None
             ts: int | None = start_ms + round((line - 1) * 1000 / rate_hz)
-        elif time_index >= len(row):
-            ts = None
         else:
-            ts = parse_time(row[time_index])
+            ts = next(
+                (t for i in time_indexes if i < len(row) and (t := parse_time(row[i])) is not None),
+                None,
+            )
         if ts is None:
             skips.rows["no readable time"] += 1
             continue

@@ -90,7 +90,7 @@ def guess_format(head: bytes) -> ImportFormat:
             raise UnreadableLogError("an XML file that is no GPX")
         return ImportFormat.gpx
     first = text.splitlines()[0] if text else ""
-    if "," not in first and ";" not in first:
+    if not first.strip() or not first.isprintable():
         raise UnreadableLogError("neither a CSV file with a header row nor a GPX file")
     if "device time" in first.lower() or "gps time" in first.lower():
         return ImportFormat.torque_csv

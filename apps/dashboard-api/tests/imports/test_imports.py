@@ -155,8 +155,13 @@ async def test_an_exported_csv_imports_into_another_vehicle_as_the_same_samples(
         assert value2 == pytest.approx(value, rel=1e-4, abs=1e-4)  # as exported, rounded
 
 
+def rows_of(rows: list[tuple[int, str, float]]) -> list[tuple[int, str, object]]:
+    """The rows, typed so that a row with an approximate value can be looked for in them."""
+    return list(rows)
+
+
 async def test_a_generic_csv_by_name_by_map_and_by_rate(world: World) -> None:
-    vehicle, _ = await _owner(world)
+    vehicle, owner = await _owner(world)
     maker = world.app.state.obd2.sessionmaker
     named = (
         b"timestamp,ENGINE_RPM,VEHICLE_SPEED,oil (F),Boost\n"
@@ -172,6 +177,20 @@ async def test_a_generic_csv_by_name_by_map_and_by_rate(world: World) -> None:
     rows = await _rows(world, vehicle)
     assert (1749893401000, "OIL_TEMP", 212.0) in rows  # --map takes the figure as given
     assert (1749893402000, "SPEED", 20.0) in rows
+
+    # A name of the file's own: stored in the unit of its quantity, recorded in the catalogue.
+    own = b"time,BOOST_PRESSURE (psi)\n1749893500,10\n"
+    assert (await import_log(maker, vehicle, own, ImportOptions())).stored == 1
+    assert (1749893500000, "BOOST_PRESSURE", pytest.approx(68.94757, abs=1e-4)) in rows_of(
+        await _rows(world, vehicle)
+    )
+    catalogue = (await owner.get(f"/api/v1/vehicles/{vehicle}/pids")).json()
+    boost = next(p for p in catalogue if p["name"] == "BOOST_PRESSURE")
+    assert (boost["display_name"], boost["unit"], boost["source"]) == (
+        "BOOST_PRESSURE",
+        "kPa",
+        "import",
+    )
 
     timeless = b"RPM,SPEED\n800,0\n900,5\n1000,10\n"
     with pytest.raises(UnreadableLogError, match="--rate-hz"):

@@ -77,6 +77,8 @@ class Skips:
     rows: Counter[str] = field(default_factory=Counter)
     values: Counter[str] = field(default_factory=Counter)
     columns: list[str] = field(default_factory=list)
+    # PIDs the server has no definition of, as the file names them: (PID, header, stored unit).
+    names: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 def seq_of(ts: int, pid: str) -> int:
@@ -260,6 +262,12 @@ def read_csv(
             skips.columns.append(f"{name.strip()[:MAX_CELL_CHARS]} ({problem})")
             continue
         columns.append(column)
+        if pid_unit(column.pid) is None:
+            found = find_unit(column.unit) if column.unit and column.unit.strip() else None
+            unit = found[0].symbol if found is not None else column.unit
+            titled = _HEADER.match(name.strip())
+            shown = titled.group("name") if titled is not None else name.strip()
+            skips.names.append((column.pid, shown[:MAX_CELL_CHARS], unit))
     if not columns:
         raise UnreadableLogError("no column names a value we know; map them with --map COLUMN=PID")
     how = [_converter(c) for c in columns]

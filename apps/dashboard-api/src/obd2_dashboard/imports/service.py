@@ -26,6 +26,8 @@ from obd2_dashboard.imports.formats import (
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.models import Vehicle
+from obd2_dashboard.pids.definitions import PidNames
+from obd2_dashboard.pids.service import define
 from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
@@ -140,6 +142,15 @@ async def import_log(
             if vehicle is None:
                 raise LookupError(f"no vehicle {vehicle_id}")
             device = await reissue_device(session, vehicle, IMPORT_DEVICE)
+            # What the file says of names the server does not define (display name, unit).
+            await define(
+                session,
+                vehicle_id,
+                [
+                    PidNames(pid, "import", display_name=header, unit=unit)
+                    for pid, header, unit in skips.names
+                ],
+            )
         broker = make_broker(None, "import:")
         committer = IngestCommitter(maker, Pipeline.for_broker(broker))
         try:

@@ -154,6 +154,10 @@ async def test_an_exported_csv_imports_into_another_vehicle_as_the_same_samples(
         assert (ts, pid) == (ts2, pid2)
         assert value2 == pytest.approx(value, rel=1e-4, abs=1e-4)  # as exported, rounded
 
+    # Into the vehicle it came from: every reading is there already, from the first import.
+    back = await import_log(maker, vehicle, export.content, ImportOptions())
+    assert (back.stored, back.duplicates) == (0, len(original))
+
 
 def rows_of(rows: list[tuple[int, str, float]]) -> list[tuple[int, str, object]]:
     """The rows, typed so that a row with an approximate value can be looked for in them."""
@@ -244,4 +248,22 @@ async def test_bad_input_is_refused_or_skipped_with_a_reason_and_loses_nothing_e
         ("SPEED", 7.0),
         ("RPM", 1000.0),
         ("SPEED", 8.0),
+    ]
+
+
+async def test_readings_the_vehicles_agent_stored_are_not_stored_again(world: World) -> None:
+    vehicle, _ = await _owner(world)
+    _, token = await world.device(vehicle, "agent")
+    sent = await world.client.post(
+        "/api/v1/ingest",
+        json={"samples": [{"seq": 7, "ts": 1749893400000, "pid": "RPM", "value": 900.0}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert sent.status_code == 200, sent.text
+    log = b"ts,RPM\n1749893400000,900\n1749893401000,950\n"
+    summary = await import_log(world.app.state.obd2.sessionmaker, vehicle, log, ImportOptions())
+    assert (summary.stored, summary.duplicates) == (1, 1)
+    assert await _rows(world, vehicle) == [
+        (1749893400000, "RPM", 900.0),
+        (1749893401000, "RPM", 950.0),
     ]

@@ -29,6 +29,7 @@ from obd2_dashboard.models import Vehicle
 from obd2_dashboard.pids.definitions import PidNames
 from obd2_dashboard.pids.service import define
 from obd2_dashboard.telemetry.committer import IngestCommitter
+from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_dashboard.telemetry.service import Pipeline
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_protocol import MAX_BATCH_SAMPLES
@@ -156,8 +157,12 @@ async def import_log(
         try:
             for chunk in _prepend(head, chunks):
                 seen(chunk)
+                fresh = await _not_stored_by_others(maker, vehicle_id, device.device.id, chunk)
+                duplicates += len(chunk) - len(fresh)
+                if not fresh:
+                    continue
                 result = await committer.store(
-                    device.token, chunk, transport="import", backfill=True
+                    device.token, fresh, transport="import", backfill=True
                 )
                 stored += result.accepted
                 duplicates += result.duplicates
@@ -186,6 +191,22 @@ async def import_log(
         dry_run=options.dry_run,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+async def _not_stored_by_others(
+    maker: async_sessionmaker[AsyncSession], vehicle_id: int, device_id: int, chunk: list[Reading]
+) -> list[Reading]:
+    """The readings no other device of the vehicle stored (an agent's upload of the same
+    drive, an earlier import of our own CSV export): those are duplicates too."""
+    async with maker() as session:
+        others = await SampleRepository(session).stored_by_others(
+            vehicle_id,
+            device_id,
+            min(r.ts for r in chunk),
+            max(r.ts for r in chunk),
+            sorted({r.pid for r in chunk}),
+        )
+    return [r for r in chunk if (r.ts, r.pid) not in others] if others else chunk
 
 
 def _prepend(head: list[Reading], rest: Iterator[list[Reading]]) -> Iterator[list[Reading]]:

@@ -36,17 +36,17 @@ def test_import_prints_a_summary_and_stores_nothing_twice(
     vehicle = _vehicle(env, tmp_path, "Torque car")
     dry = run_cli("import", str(TORQUE_LOG), "--vehicle", vehicle, "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
-    assert "1648 samples read, would store 1648" in dry.stdout
+    assert "1829 samples read, would store 1829" in dry.stdout
 
     first = run_cli("import", str(TORQUE_LOG), "--vehicle", vehicle, "--json", env=env)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
-    assert (summary["format"], summary["stored"], summary["duplicates"]) == ("torque-csv", 1648, 0)
-    assert "columns left out (unknown): GPS Speed (Meters/second)" in first.stderr
+    assert (summary["format"], summary["stored"], summary["duplicates"]) == ("torque-csv", 1829, 0)
+    assert "columns left out (unknown): Horizontal Dilution of Precision" in first.stderr
 
     again = run_cli("import", str(TORQUE_LOG), "--vehicle", vehicle, env=env)
     assert again.returncode == 0, again.stderr
-    assert "stored 0, 1648 duplicate" in again.stdout
+    assert "stored 0, 1829 duplicate" in again.stdout
 
     gpx = run_cli("import", str(GPX_TRACK), "--vehicle", vehicle, "--format", "gpx", env=env)
     assert gpx.returncode == 0, gpx.stderr

@@ -25,15 +25,15 @@ async def test_the_owner_imports_a_file_and_gets_the_summary(world: World) -> No
 
     dry = await owner.post(url, content=body, headers=headers, params={"dry_run": "true"})
     assert dry.status_code == 200, dry.text
-    assert (dry.json()["samples_read"], dry.json()["stored"]) == (1648, 0)
+    assert (dry.json()["samples_read"], dry.json()["stored"]) == (1829, 0)
 
     first = await owner.post(url, content=body, headers=headers)
     assert first.status_code == 200, first.text
     summary = first.json()
-    assert (summary["format"], summary["stored"], summary["duplicates"]) == ("torque-csv", 1648, 0)
+    assert (summary["format"], summary["stored"], summary["duplicates"]) == ("torque-csv", 1829, 0)
     assert "G(x)" in summary["unknown_columns"]
     again = (await owner.post(url, content=body, headers=headers)).json()
-    assert (again["stored"], again["duplicates"]) == (0, 1648)
+    assert (again["stored"], again["duplicates"]) == (0, 1829)
 
     gpx = await owner.post(
         url,

@@ -58,7 +58,7 @@ async def test_a_torque_log_is_stored_in_our_units_with_a_trip(world: World) -> 
     summary = await import_log(maker, vehicle, TORQUE_LOG.read_bytes(), ImportOptions())
 
     assert summary.format == "torque-csv"
-    assert summary.stored == summary.samples_read == 1648
+    assert summary.stored == summary.samples_read == 1829
     assert summary.duplicates == 0
     assert "G(x)" in summary.unknown_columns
     rows = await _rows(world, vehicle)
@@ -71,6 +71,7 @@ async def test_a_torque_log_is_stored_in_our_units_with_a_trip(world: World) -> 
     assert by_pid["SPEED"][1][1] == pytest.approx(0.5 * MPH, abs=1e-6)
     assert by_pid["INTAKE_PRESSURE"][0][1] == pytest.approx(4.5 * 6.894757, abs=1e-3)
     assert "TORQUE_FF125D" in by_pid
+    assert by_pid["GPS_SPEED"][1][1] == pytest.approx(0.22 * 3.6)  # the phone's m/s in km/h
     # GPS time is preferred; Device Time stands in where GPS has no fix ("-").
     assert by_pid["RPM"][0][0] == 1749893400000
     assert by_pid["RPM"][1][0] == 1749893401000
@@ -105,10 +106,10 @@ async def test_importing_a_file_twice_stores_nothing_twice(world: World) -> None
     data = TORQUE_LOG.read_bytes()
     first = await import_log(maker, vehicle, data, ImportOptions(fmt=ImportFormat.torque_csv))
     again = await import_log(maker, vehicle, data, ImportOptions())
-    assert first.stored == 1648
+    assert first.stored == 1829
     assert again.stored == 0
-    assert again.duplicates == again.samples_read == 1648
-    assert len(await _rows(world, vehicle)) == 1648
+    assert again.duplicates == again.samples_read == 1829
+    assert len(await _rows(world, vehicle)) == 1829
 
 
 async def test_a_real_gpx_track_becomes_gps_samples(world: World) -> None:

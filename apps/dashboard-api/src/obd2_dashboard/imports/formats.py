@@ -148,10 +148,16 @@ class _Column:
     unit: str | None  # the unit the column is written in, when it says one
 
 
+# Metres per second, as Torque's CSV writes the phone's GPS speed; km/h is what it is stored in.
+_METRES_PER_SECOND = frozenset({"meters/second", "metres/second", "m/s"})
+
+
 def _converter(column: _Column) -> tuple[float, float, bool] | None:
     """(scale, offset, inverse) turning the column's figures into the PID's stored unit."""
     if column.unit is None or not column.unit.strip():
         return None
+    if column.unit.strip().lower() in _METRES_PER_SECOND:
+        return 1 / 3.6, 0.0, False
     found = find_unit(column.unit)
     if found is None:
         return None
@@ -173,6 +179,8 @@ def _stored(value: float, how: tuple[float, float, bool] | None) -> float:
 def _unit_problem(column: _Column) -> str | None:
     """Why the column's unit cannot be read as the PID's (unknown, or another quantity)."""
     if column.unit is None or not column.unit.strip():
+        return None
+    if column.unit.strip().lower() in _METRES_PER_SECOND and pid_unit(column.pid) == "kph":
         return None
     try:
         found = find_unit(column.unit)
@@ -208,6 +216,10 @@ def _torque_column(header: str, mapping: Mapping[str, str]) -> _Column | None:
         return _Column(0, mapping[header.strip()], None)
     found = by_csv_column(header)
     if found is None:
+        # The phone's GPS speed, which Torque's key list has no column name for.
+        match = _HEADER.match(header.strip())
+        if match is not None and match.group("name").strip().lower() == "gps speed":
+            return _Column(0, "GPS_SPEED", match.group("unit"))
         return None
     return _Column(0, found.key.name, found.unit_text)
 

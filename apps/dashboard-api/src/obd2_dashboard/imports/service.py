@@ -6,6 +6,7 @@ fan-out, no alerts, no MQTT), and the worker's rollups and trips are built befor
 returns. Each sample's seq is its time and PID, so importing a file twice stores nothing twice.
 """
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_protocol import MAX_BATCH_SAMPLES
 
 IMPORT_DEVICE = "Import"
+# Batches handed to the committer at once: well under its queue limit.
+BATCHES_IN_FLIGHT = 8
 # Largest file the server reads: a year of one-second rows of a few dozen PIDs.
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
@@ -155,17 +158,25 @@ async def import_log(
         broker = make_broker(None, "import:")
         committer = IngestCommitter(maker, Pipeline.for_broker(broker))
         try:
-            for chunk in _prepend(head, chunks):
-                seen(chunk)
-                fresh = await _not_stored_by_others(maker, vehicle_id, device.device.id, chunk)
-                duplicates += len(chunk) - len(fresh)
-                if not fresh:
-                    continue
-                result = await committer.store(
-                    device.token, fresh, transport="import", backfill=True
+            # Several batches in flight at once share the committer's transactions, as
+            # concurrent uploads do.
+            batches = _prepend(head, chunks)
+            while group := list(islice(batches, BATCHES_IN_FLIGHT)):
+                fresh: list[list[Reading]] = []
+                for chunk in group:
+                    seen(chunk)
+                    kept = await _not_stored_by_others(maker, vehicle_id, device.device.id, chunk)
+                    duplicates += len(chunk) - len(kept)
+                    if kept:
+                        fresh.append(kept)
+                results = await asyncio.gather(
+                    *(
+                        committer.store(device.token, kept, transport="import", backfill=True)
+                        for kept in fresh
+                    )
                 )
-                stored += result.accepted
-                duplicates += result.duplicates
+                stored += sum(r.accepted for r in results)
+                duplicates += sum(r.duplicates for r in results)
                 if progress is not None:
                     progress(read, stored)
             await committer.close()

@@ -233,11 +233,19 @@ def request_for(
     )
     body: st.SearchStrategy[bytes | None] = st.none()
     if "requestBody" in operation:
-        schema = operation["requestBody"]["content"]["application/json"]["schema"]
-        body = st.one_of(
-            from_schema(schema).map(lambda v: json.dumps(v, ensure_ascii=True).encode()),
-            st.binary(max_size=64),
-        )
+        content = operation["requestBody"]["content"]
+        if "application/json" in content:
+            body = st.one_of(
+                from_schema(content["application/json"]["schema"]).map(
+                    lambda v: json.dumps(v, ensure_ascii=True).encode()
+                ),
+                st.binary(max_size=64),
+            )
+        else:  # a file as the body (an import): any bytes, text that looks like a log
+            body = st.one_of(
+                st.binary(max_size=256),
+                TEXT.map(lambda s: ("ts,RPM\n" + s).encode("utf-8", "surrogatepass")),
+            )
     content_type = st.sampled_from(
         ["application/json", "application/json", "text/plain", "application/merge-patch+json", ""]
     )

@@ -33,6 +33,7 @@ WRITE_ROUTES = [
     ("PATCH", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}", {"enabled": False}),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}", None),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge", None),
+    ("PATCH", "/api/v1/me/preferences", {"unit_system": "imperial_us"}),
 ]
 # Device-authenticated writes, with their own body limit: tests/telemetry and tests/torque.
 DEVICE_WRITE_ROUTES = {("POST", "/api/v1/ingest"), ("POST", "/api/v1/torque")}

@@ -210,6 +210,8 @@ def test_a_pg_restore_newer_than_the_server_restores_through_psql(
         "find_tool",
         lambda name, major: stand_in if name == "pg_restore" else real.with_name(name),
     )
+    # Small reads, so that lines and the end of the head fall across them.
+    monkeypatch.setattr(pgtools, "PIPE_CHUNK", 61)
     directory = Path(backed_up.env["BACKUP_DIR"])
     message = asyncio.run(
         restore._drill(backed_up.env["DATABASE_URL"], directory, list_backups(directory)[0])

@@ -170,6 +170,7 @@ async def capture(argv: list[str], target: PgTarget) -> tuple[int, list[str], li
 # that introduced them. pg_restore 17 always sends `SET transaction_timeout = 0`, which
 # PostgreSQL 16 and older refuse ("unrecognized configuration parameter"), and has no switch to
 # leave it out: Debian 13's client is 17, and the compose file's server is 16.
+PIPE_CHUNK = 1 << 16
 NEWER_SESSION_SETTINGS = {"transaction_timeout": 17}
 _HEADER_LINE = re.compile(r"^(SET |SELECT pg_catalog\.set_config|--|\\restrict |BEGIN;|$)")
 _SET_LINE = re.compile(r"^SET (\w+) = ")
@@ -236,13 +237,14 @@ async def restore_through_psql(
         assert load.stdin is not None
         pending, in_head = b"", True
         try:
-            while chunk := await restore.stdout.read(1 << 16):
+            while chunk := await restore.stdout.read(PIPE_CHUNK):
                 if in_head:
                     pending += chunk
                     cut = pending.rfind(b"\n") + 1
                     head, pending = pending[:cut], pending[cut:]
                     chunk, ended = without_header_settings(head, unknown)
-                    in_head = not ended
+                    if ended:  # the rest goes through as it comes, the partial line first
+                        chunk, pending, in_head = chunk + pending, b"", False
                 load.stdin.write(chunk)
                 await load.stdin.drain()
             load.stdin.write(pending)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import FilePayload, Page, Request, expect
 
 from tests.conftest import PASSWORD
 from tests.web.browser import (
@@ -728,9 +728,12 @@ def test_import_page_uploads_a_gpx_track_and_shows_the_summary(
     screenshot(page, "import-summary")
 
     session.watch.allow(r"status of 422 ")  # a file that is no log, on purpose
-    page.get_by_label("File").set_input_files(
-        files=[{"name": "junk.csv", "mimeType": "text/csv", "buffer": b"colour,shape\nred,round\n"}]
-    )
+    junk: FilePayload = {
+        "name": "junk.csv",
+        "mimeType": "text/csv",
+        "buffer": b"colour,shape\nred,round\n",
+    }
+    page.get_by_label("File").set_input_files(files=[junk])
     page.get_by_label("Format").select_option("")
     page.get_by_role("button", name="Import").click()
     expect(page.locator(".form-message")).to_contain_text("nothing was stored")

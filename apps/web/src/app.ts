@@ -14,6 +14,7 @@ import { dtcsPage } from "./pages/dtcs";
 import { tripPage, tripsPage } from "./pages/trips";
 import { alertsPage } from "./pages/alerts";
 import { sharingPage } from "./pages/sharing";
+import { importPage } from "./pages/imports";
 import { statusPage } from "./pages/status";
 import { settingsPage } from "./pages/settings";
 import { forgetUnits } from "./units";
@@ -31,6 +32,7 @@ const ROUTES: readonly RouteDef[] = [
   { path: "/vehicles/:id/trips/:trip", page: tripPage },
   { path: "/vehicles/:id/alerts", page: alertsPage },
   { path: "/vehicles/:id/sharing", page: sharingPage },
+  { path: "/vehicles/:id/import", page: importPage },
   { path: "/status", page: statusPage },
   { path: "/settings", page: settingsPage },
 ];

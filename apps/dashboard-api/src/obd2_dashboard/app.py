@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from obd2_dashboard.devices.endpoints import router as devices_router
 from obd2_dashboard.dtcs.endpoints import router as dtcs_router
 from obd2_dashboard.events.endpoints import router as events_router
 from obd2_dashboard.health.endpoints import router as health_router
+from obd2_dashboard.imports.endpoints import router as imports_router
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.kit.docs import install_docs
@@ -49,6 +51,7 @@ log = logging.getLogger("obd2_dashboard")
 
 API_PREFIX = "/api/v1"
 INGEST_PATHS = frozenset({f"{API_PREFIX}/ingest", f"{API_PREFIX}/torque"})
+IMPORTS_PATH = re.compile(rf"^{API_PREFIX}/vehicles/[0-9]+/imports$")
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -74,6 +77,7 @@ def api_router() -> APIRouter:
     router.include_router(units_router)
     router.include_router(pids_router)
     router.include_router(events_router)
+    router.include_router(imports_router)
     return router
 
 
@@ -156,6 +160,8 @@ def create_app(settings: Settings) -> FastAPI:
     def body_limit(path: str) -> int:
         if path in INGEST_PATHS:
             return settings.INGEST_MAX_BODY_BYTES
+        if IMPORTS_PATH.match(path):
+            return settings.IMPORT_MAX_BODY_BYTES
         return settings.API_MAX_BODY_BYTES
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)

@@ -107,6 +107,46 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, host=args.host, port=args.port, history=not args.no_history)
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.imports.formats import ImportFormat
+    from obd2_dashboard.imports.service import ImportOptions
+    from obd2_dashboard.ops import commands
+
+    mapping: dict[str, str] = {}
+    for given in args.map or []:
+        column, sep, pid = given.rpartition("=")
+        if not sep or not column or not pid:
+            _fail(f"import: --map {given!r} is not COLUMN=PID", EXIT_USAGE)
+        mapping[column.strip()] = pid.strip()
+    start_ms = None
+    if args.start is not None:
+        from obd2_dashboard.imports.formats import parse_time
+
+        start_ms = parse_time(args.start)
+        if start_ms is None:
+            _fail(f"import: --start {args.start!r} is no time (ISO 8601 or epoch)", EXIT_USAGE)
+    if args.rate_hz is not None and not 0 < args.rate_hz <= 1000:
+        _fail("import: --rate-hz must be above 0 and at most 1000", EXIT_USAGE)
+    options = ImportOptions(
+        fmt=None if args.format is None else ImportFormat(args.format),
+        mapping=mapping,
+        rate_hz=args.rate_hz,
+        start_ms=start_ms,
+        dry_run=args.dry_run,
+    )
+    from obd2_dashboard.imports.service import MAX_IMPORT_BYTES
+
+    try:
+        if args.file.stat().st_size > MAX_IMPORT_BYTES:
+            _fail(f"import: {args.file} is larger than {MAX_IMPORT_BYTES // 2**20} MiB", 1)
+        data = args.file.read_bytes()
+    except OSError as exc:
+        _fail(f"import: cannot read {args.file}: {exc.strerror}", EXIT_USAGE)
+    return _run(
+        commands.import_command(settings, args.file, data, args.vehicle, options, as_json=args.json)
+    )
+
+
 def cmd_check_env(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.check_env import check_env
 
@@ -226,6 +266,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-history", action="store_true", help="skip storing the last 30 days of drives"
     )
+
+    p = add(
+        "import",
+        cmd_import,
+        "import a log (Torque CSV, CSV with a time column, GPX) as the vehicle's history",
+    )
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--vehicle", required=True, type=_id, metavar="ID")
+    p.add_argument(
+        "--format", choices=["torque-csv", "csv", "gpx"], help="default: guessed from the content"
+    )
+    p.add_argument("--dry-run", action="store_true", help="read and count, store nothing")
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="COLUMN=PID",
+        help="store the column under this PID name (repeatable)",
+    )
+    p.add_argument(
+        "--rate-hz", type=float, metavar="N", help="rows per second of a log with no time column"
+    )
+    p.add_argument("--start", metavar="TIME", help="time of the first row, with --rate-hz")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = add("migrate", cmd_migrate, "apply database migrations up to head (never drops data)")
     p.add_argument("--check", action="store_true", help="exit 0 at head, 1 when not")

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     SESSION_MAX_AGE_S: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
     INGEST_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
     API_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # A log file uploaded for import (POST /api/v1/vehicles/{id}/imports); the CLI reads larger.
+    IMPORT_MAX_BODY_BYTES: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     # Sign-in: every attempt from one address counts against LOGIN_MAX_ATTEMPTS_PER_IP in a
     # window. Failures are counted per (account, address): from the
     # LOGIN_MAX_ATTEMPTS_PER_ACCOUNT-th on, that address waits LOGIN_DELAY_S before its next

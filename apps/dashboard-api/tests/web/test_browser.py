@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import FilePayload, Page, Request, expect
 
 from tests.conftest import PASSWORD
 from tests.web.browser import (
@@ -420,6 +420,7 @@ PAGES = [
     ("trips", "/vehicles/{id}/trips", ".trip-card"),
     ("alerts", "/vehicles/{id}/alerts", "#add-rule-title"),
     ("sharing", "/vehicles/{id}/sharing", "#share-title"),
+    ("import", "/vehicles/{id}/import", "#import-title"),
     ("status", "/status", "tr[data-check]"),
     ("settings", "/settings", 'input[name="units"]'),
 ]
@@ -704,3 +705,35 @@ def test_sharing_add_remove_and_the_viewers_view(session: Session, web: WebStack
     expect(shared).to_contain_text("Not shared with anyone.")
     viewer.goto("/vehicles")
     expect(viewer.get_by_role("heading", name="No vehicles yet")).to_be_visible()
+
+
+def test_import_page_uploads_a_gpx_track_and_shows_the_summary(
+    session: Session, web: WebStack
+) -> None:
+    from tests.imports.test_imports import GPX_TRACK
+
+    page = session.page()
+    page.goto(f"/vehicles/{web.vehicle_id}/import")
+    expect(page.get_by_role("link", name="Import")).to_have_attribute("aria-current", "page")
+    page.get_by_label("File").set_input_files(str(GPX_TRACK))
+    page.get_by_label("Dry run (read, store nothing)").check()
+    page.get_by_role("button", name="Import").click()
+    summary = page.locator(".import-summary")
+    expect(summary).to_contain_text("34 samples read: 34 would be stored (dry run")
+
+    page.get_by_label("Dry run (read, store nothing)").uncheck()
+    page.get_by_label("Format").select_option("gpx")
+    page.get_by_role("button", name="Import").click()
+    expect(summary).to_contain_text("34 samples read: 34 stored, 0 already stored before.")
+    screenshot(page, "import-summary")
+
+    session.watch.allow(r"status of 422 ")  # a file that is no log, on purpose
+    junk: FilePayload = {
+        "name": "junk.csv",
+        "mimeType": "text/csv",
+        "buffer": b"colour,shape\nred,round\n",
+    }
+    page.get_by_label("File").set_input_files(files=[junk])
+    page.get_by_label("Format").select_option("")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator(".form-message")).to_contain_text("nothing was stored")

@@ -62,6 +62,21 @@ export interface VehicleEvent {
   message: string;
 }
 
+/** What an import of a log file read, stored and left out (POST /api/v1/vehicles/{id}/imports). */
+export interface ImportSummary {
+  format: "torque-csv" | "csv" | "gpx";
+  samples_read: number;
+  stored: number;
+  duplicates: number;
+  skipped_rows: Record<string, number>;
+  skipped_values: Record<string, number>;
+  unknown_columns: string[];
+  first_ts: number | null;
+  last_ts: number | null;
+  dry_run: boolean;
+  seconds: number;
+}
+
 export interface Share {
   user_id: number;
   email: string;

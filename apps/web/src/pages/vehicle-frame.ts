@@ -5,7 +5,7 @@ import { h } from "../ui/dom";
 import { errorBox, messageOf } from "../ui/notify";
 import type { PageContext } from "../router";
 
-export type VehicleTab = "live" | "history" | "trips" | "alerts" | "devices" | "dtcs" | "sharing";
+export type VehicleTab = "live" | "history" | "trips" | "alerts" | "devices" | "dtcs" | "sharing" | "import";
 
 /** Owners see every tab; a viewer (shared read-only) none that only change things. */
 const roles = new Map<number, "owner" | "viewer">();
@@ -64,6 +64,7 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     ];
     if (role === "owner" || active === "devices") entries.push(["devices", "Devices", `${base}/devices`]);
     if (role === "owner" || active === "sharing") entries.push(["sharing", "Sharing", `${base}/sharing`]);
+    if (role === "owner" || active === "import") entries.push(["import", "Import", `${base}/import`]);
     tabs.replaceChildren(
       ...entries.map(([key, label, href]) =>
         h("a", { href, class: "tab", "aria-current": key === active ? "page" : null }, label),

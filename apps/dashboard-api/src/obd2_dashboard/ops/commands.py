@@ -5,6 +5,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +26,9 @@ from obd2_dashboard.telemetry import dead_letters, retention
 from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
+
+if TYPE_CHECKING:
+    from obd2_dashboard.imports.service import ImportOptions, ImportSummary
 
 
 async def redis_bootstrap(settings: Settings) -> int:
@@ -213,3 +218,74 @@ async def dead_letters_command(
 
 
 LISTED_DEAD_LETTERS = 1000
+
+
+class _LineProgress:
+    """Progress of an import on stderr, a line every few seconds (logs stay readable)."""
+
+    EVERY_S = 2.0
+
+    def __init__(self, total_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self.last = time.monotonic()
+
+    def __call__(self, read: int, stored: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.EVERY_S:
+            self.last = now
+            print(f"import: {read} samples read, {stored} stored …", file=sys.stderr)
+
+
+def _summary_lines(summary: "ImportSummary") -> list[str]:
+    verb = "would store" if summary.dry_run else "stored"
+    lines = [
+        f"import ({summary.format}): {summary.samples_read} samples read, "
+        f"{verb} {summary.stored if not summary.dry_run else summary.samples_read}, "
+        f"{summary.duplicates} duplicate, "
+        f"{sum(summary.skipped_rows.values())} rows and "
+        f"{sum(summary.skipped_values.values())} values skipped"
+    ]
+    lines += [f"  skipped {n} rows: {reason}" for reason, n in summary.skipped_rows.items()]
+    lines += [f"  skipped {n} values: {reason}" for reason, n in summary.skipped_values.items()]
+    if summary.unknown_columns:
+        lines.append("  columns left out (unknown): " + ", ".join(summary.unknown_columns))
+    return lines
+
+
+async def import_command(
+    settings: Settings,
+    path: Path,
+    data: bytes,
+    vehicle_id: int,
+    options: "ImportOptions",
+    *,
+    as_json: bool,
+) -> int:
+    from dataclasses import asdict
+
+    from obd2_dashboard.imports.formats import UnreadableLogError
+    from obd2_dashboard.imports.service import import_log
+
+    prepare_embedded_storage(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        current = await current_revision(engine)
+        if current != head_revision():
+            raise CommandError(
+                f"the database is at {current or 'nothing'}, not at head: "
+                "run `obd2-dashboard migrate` first"
+            )
+        summary = await import_log(
+            make_sessionmaker(engine), vehicle_id, data, options, _LineProgress(len(data))
+        )
+    except UnreadableLogError as exc:
+        raise CommandError(f"import {path}: {exc}; nothing was stored") from exc
+    except LookupError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        await engine.dispose()
+    if as_json:
+        print_json(asdict(summary))
+    for line in _summary_lines(summary):
+        print(line, file=sys.stderr if as_json else sys.stdout)
+    return EXIT_OK

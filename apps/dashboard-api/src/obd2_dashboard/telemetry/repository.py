@@ -181,6 +181,21 @@ class SampleRepository:
         )
         return result.first() is not None
 
+    async def stored_by_others(
+        self, vehicle_id: int, device_id: int, start: int, end: int, pids: Sequence[str]
+    ) -> set[tuple[int, str]]:
+        """The (ts, pid) readings in [start, end] that other devices of the vehicle stored."""
+        result = await self.session.execute(
+            select(Sample.ts, Sample.pid).where(
+                Sample.vehicle_id == vehicle_id,
+                Sample.pid.in_(pids),
+                Sample.ts >= start,
+                Sample.ts <= end,
+                Sample.device_id != device_id,
+            )
+        )
+        return {(int(ts), str(pid)) for ts, pid in result}
+
     async def touch_last_seen(
         self, device: Device | ActiveDevice, now: datetime, agent_version: str | None = None
     ) -> None:

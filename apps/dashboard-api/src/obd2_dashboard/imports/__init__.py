@@ -1,0 +1,1 @@
+"""Imports of existing logs (Torque CSV, generic CSV, GPX) through the ingest path."""

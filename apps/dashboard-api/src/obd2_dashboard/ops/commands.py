@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from obd2_dashboard.auth import service as auth_service
 from obd2_dashboard.auth.repository import UserRepository
@@ -107,18 +107,23 @@ async def migrate_check(settings: Settings) -> int:
     return EXIT_FAILURE
 
 
+async def require_head(engine: AsyncEngine) -> None:
+    """CommandError unless the database is migrated to head (commands never migrate)."""
+    current = await current_revision(engine)
+    if current != head_revision():
+        raise CommandError(
+            f"the database is at {current or 'nothing'}, not at head: "
+            "run `obd2-dashboard migrate` first"
+        )
+
+
 @asynccontextmanager
 async def migrated_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A session on a database at head; the transaction commits when the block succeeds."""
     prepare_embedded_storage(settings)
     engine = make_engine(settings.database_url)
     try:
-        current = await current_revision(engine)
-        if current != head_revision():
-            raise CommandError(
-                f"the database is at {current or 'nothing'}, not at head: "
-                "run `obd2-dashboard migrate` first"
-            )
+        await require_head(engine)
         async with make_sessionmaker(engine)() as session:
             yield session
             await session.commit()
@@ -269,12 +274,7 @@ async def import_command(
     prepare_embedded_storage(settings)
     engine = make_engine(settings.database_url)
     try:
-        current = await current_revision(engine)
-        if current != head_revision():
-            raise CommandError(
-                f"the database is at {current or 'nothing'}, not at head: "
-                "run `obd2-dashboard migrate` first"
-            )
+        await require_head(engine)
         summary = await import_log(
             make_sessionmaker(engine), vehicle_id, data, options, _LineProgress(len(data))
         )

@@ -133,6 +133,12 @@ MATRIX: dict[tuple[str, str], Call] = {
         _owner_only(200), {"enabled": True}
     ),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): Call(_owner_only(200)),
+    # A log file is the body; a dry run stores nothing.
+    ("POST", "/api/v1/vehicles/{vehicle_id}/imports"): Call(
+        _owner_only(200),
+        b"time,RPM\n2026-12-01T10:00:00Z,800\n",
+        query={"format": "csv", "dry_run": "true"},
+    ),
     # Destructive from here on; each on something of its own, so the rest stays.
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/alert-rules/{rule_id}"): Call(_owner_only(204)),
     ("DELETE", "/api/v1/vehicles/{vehicle_id}/shares/{user_id}"): Call(_owner_only(204)),
@@ -379,7 +385,8 @@ async def _call(
     elif body == "login":
         # An address per caller: the same one failing seven times would be rate-limited.
         body = {"email": f"nobody-{principal}@example.com", "password": "not a password"}
-    request = client.build_request(method, url, params=query, json=body)
+    sent = {"content": body} if isinstance(body, bytes) else {"json": body}
+    request = client.build_request(method, url, params=query, **sent)
     response = await client.send(request, stream=True)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         await response.aclose()  # a live stream never ends: its status is the answer

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.ops.backup import (
     Backup,
@@ -100,9 +102,17 @@ async def _restore_into_scratch(
 
 
 async def _drop(target: PgTarget) -> None:
-    await admin_execute(
-        target, f"DROP DATABASE IF EXISTS {quote_ident(target.database)} WITH (FORCE)"
-    )
+    """Drops a scratch database. A plain DROP first: it stops an autovacuum worker that has
+    started on the fresh tables by itself, where WITH (FORCE) would need a superuser to
+    terminate it ("permission denied to terminate process"); FORCE only for a session of
+    ours that is still connected."""
+    drop = f"DROP DATABASE IF EXISTS {quote_ident(target.database)}"
+    try:
+        await admin_execute(target, drop)
+    except DBAPIError as exc:
+        if "being accessed by other users" not in str(exc):
+            raise
+        await admin_execute(target, f"{drop} WITH (FORCE)")
 
 
 async def restore(settings: Settings, dump: Path, target_url: str) -> int:

@@ -401,6 +401,18 @@ def test_long_torque_query_passes_and_big_bodies_stop_at_2_mib(site: Site) -> No
     assert too_big.status_code == 413
 
 
+def test_a_log_for_the_import_page_may_be_larger_than_an_ingest_batch(site: Site) -> None:
+    log = b"time,RPM\n" + b"2026-12-01T10:00:00Z,800\n" * (3 * 1024 * 1024 // 25)
+    assert len(log) > 2 * 1024 * 1024
+    url = f"{site.https}/api/v1/vehicles/{site.upstream.vehicle_id}/imports"
+    with site.client() as client:
+        passed = client.post(url, content=log)
+        too_big = client.post(url, content=b"x" * (64 * 1024 * 1024 + 1))
+    # Past nginx to the API, which asks who is sending it (no session here).
+    assert passed.status_code == 401, passed.text
+    assert too_big.status_code == 413
+
+
 def _ingest(site: Site, client: httpx.Client, seq: int) -> None:
     response = client.post(
         f"{site.https}/api/v1/ingest",

@@ -240,6 +240,30 @@ class Reading:
     # Distance driven since the drive began (the model's own integral of its speed), in metres.
     distance_m: float
 
+    @classmethod
+    def engine_off(
+        cls,
+        ts_ms: int,
+        *,
+        coolant_c: float,
+        oil_c: float,
+        intake_c: float,
+        ambient_c: float,
+        fuel_pct: float,
+        battery_v: float,
+        lat: float,
+        lon: float,
+        distance_m: float,
+    ) -> "Reading":
+        """A parked car: nothing turns, the manifold is at the air's pressure."""
+        return cls(
+            ts_ms=ts_ms, engine_on=False, speed_kmh=0.0, rpm=0.0, throttle_pct=0.0,
+            load_pct=0.0, map_kpa=BARO_KPA, maf_gps=0.0, fuel_rate_lph=0.0,
+            coolant_c=coolant_c, oil_c=oil_c, intake_c=intake_c, ambient_c=ambient_c,
+            fuel_pct=fuel_pct, battery_v=battery_v, run_time_s=0.0, lat=lat, lon=lon,
+            distance_m=distance_m,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class CarCondition:
@@ -470,23 +494,14 @@ class Drive:
         if not m.engine_on:
             m.coolant = outside + (m.coolant - outside) * math.exp(-STEP_S / 4700.0)
             m.oil = outside + (m.oil - outside) * math.exp(-STEP_S / 6500.0)
-            return Reading(
-                ts_ms=ts_ms,
-                engine_on=False,
-                speed_kmh=0.0,
-                rpm=0.0,
-                throttle_pct=0.0,
-                load_pct=0.0,
-                map_kpa=BARO_KPA,
-                maf_gps=0.0,
-                fuel_rate_lph=0.0,
+            return Reading.engine_off(
+                ts_ms,
                 coolant_c=m.coolant,
                 oil_c=m.oil,
                 intake_c=outside + 6.0,
                 ambient_c=outside,
                 fuel_pct=m.fuel_l / TANK_L * 100.0,
                 battery_v=12.7,
-                run_time_s=0.0,
                 lat=lat,
                 lon=lon,
                 distance_m=m.x,
@@ -758,23 +773,14 @@ class LiveCar:
             parked, place = self._parked, self._plan.origin
         condition = parked.parked_until(ts_ms, outside)
         lat, lon = ROUTE.position(PLACES[place])
-        return Reading(
-            ts_ms=ts_ms,
-            engine_on=False,
-            speed_kmh=0.0,
-            rpm=0.0,
-            throttle_pct=0.0,
-            load_pct=0.0,
-            map_kpa=BARO_KPA,
-            maf_gps=0.0,
-            fuel_rate_lph=0.0,
+        return Reading.engine_off(
+            ts_ms,
             coolant_c=condition.coolant_c,
             oil_c=condition.oil_c,
             intake_c=outside + 2.0,
             ambient_c=outside,
             fuel_pct=condition.fuel_pct,
             battery_v=condition.battery_v,
-            run_time_s=0.0,
             lat=lat,
             lon=lon,
             distance_m=0.0,

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { UnitTable } from "./api/types";
-import { DisplayUnits } from "./units";
+import { DisplayUnits, displayUnits, forgetUnits } from "./units";
 
 // A made-up table: the mechanics are tested here, the real conversions on the server (which
 // serves the one table the UI uses).
@@ -60,5 +60,34 @@ describe("DisplayUnits", () => {
     expect(uk.of("widgets").value(3)).toBe(3);
     expect(uk.of(undefined).unit).toBe("");
     expect(uk.of("rpm").range(0, 8000)).toEqual([0, 8000]);
+  });
+});
+
+describe("displayUnits", () => {
+  it("comes with the PID catalogue, so a page's first paint shows every PID's unit", async () => {
+    // The server is stubbed at fetch: what is tested is which answers the promise waits for.
+    const answers: Record<string, unknown> = {
+      "/api/v1/units": TABLE,
+      "/api/v1/me/preferences": { units: "imperial_us" },
+      "/api/v1/pids": [
+        { name: "FREEZE_TEMP", display_name: "Freeze temp", short_name: null, unit: "deg", source: "obd", standard: true },
+      ],
+    };
+    const asked: string[] = [];
+    vi.stubGlobal("fetch", async (path: string) => {
+      asked.push(path);
+      await new Promise((resolve) => setTimeout(resolve, path === "/api/v1/pids" ? 20 : 0));
+      return new Response(JSON.stringify(answers[path]), { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    try {
+      forgetUnits();
+      const units = await displayUnits();
+      expect(asked).toContain("/api/v1/pids");
+      expect(units.pid("FREEZE_TEMP").unit).toBe("other deg");
+      expect(units.pid("FREEZE_TEMP").value(5)).toBe(20);
+    } finally {
+      vi.unstubAllGlobals();
+      forgetUnits();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { api, get } from "./api/client";
 import type { Preferences, StoredUnit, UnitConversion, UnitSystem, UnitTable } from "./api/types";
-import { storedUnit } from "./pids";
+import { loadPids, storedUnit } from "./pids";
 
 // The server's unit table (GET /api/v1/units) is the only copy of the conversions: this module
 // applies it, keyed by the unit a value is stored in, never by PID, so any PID converts.
@@ -84,9 +84,13 @@ let loading: Promise<DisplayUnits> | null = null;
 /** The signed-in person's units; asked once per sign-in, shared by every page. */
 export function displayUnits(): Promise<DisplayUnits> {
   if (!loading) {
+    // `pid()` reads each PID's stored unit from the catalogue: a page that shows PID values
+    // before another page has fetched it would show them without units (the trouble-codes
+    // page opened straight from the overview did), so the catalogue comes with the units.
     const started = Promise.all([
       get<UnitTable>("/api/v1/units"),
       get<Preferences>("/api/v1/me/preferences"),
+      loadPids(),
     ]).then(([table, preferences]) => new DisplayUnits(table, preferences.units));
     loading = started;
     started.catch(() => {

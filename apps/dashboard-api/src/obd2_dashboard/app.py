@@ -30,6 +30,7 @@ from obd2_dashboard.kit.openapi import install_openapi
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.live.endpoints import router as live_router
 from obd2_dashboard.live.hub import LiveHub
+from obd2_dashboard.maps.endpoints import router as maps_router
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.pids.endpoints import router as pids_router
 from obd2_dashboard.pids.service import PidCatalogue
@@ -78,6 +79,7 @@ def api_router() -> APIRouter:
     router.include_router(pids_router)
     router.include_router(events_router)
     router.include_router(imports_router)
+    router.include_router(maps_router)
     return router
 
 

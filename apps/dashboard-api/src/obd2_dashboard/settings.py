@@ -8,6 +8,11 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from obd2_dashboard.kit.outbound import IPNetwork, parse_networks
+from obd2_dashboard.maps.tiles import (
+    DEFAULT_MAP_TILE_ATTRIBUTION,
+    DEFAULT_MAP_TILE_URL,
+    check_tile_url,
+)
 
 MIN_SECRET_BYTES = 32
 
@@ -92,6 +97,17 @@ class Settings(BaseSettings):
     # A stretch this long with neither RPM > 0 nor SPEED > 0 ends a trip; shorter stops (a fuel
     # stop) stay inside it.
     TRIP_JOIN_GAP_S: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
+    # The map under a trip's GPS track: a tile URL template ({z}/{x}/{y}, optional {s}) and the
+    # attribution its provider asks for. Empty: no tiles (the track on a plain background). The
+    # web UI's Content-Security-Policy lets images come from this URL's origin.
+    MAP_TILE_URL: str = DEFAULT_MAP_TILE_URL
+    MAP_TILE_ATTRIBUTION: Annotated[str, Field(max_length=500)] = DEFAULT_MAP_TILE_ATTRIBUTION
+
+    @field_validator("MAP_TILE_URL")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        check_tile_url(value)  # refused at start (exit 2), saying what is wrong
+        return value.strip()
 
     @field_validator("DATABASE_URL", "REDIS_URL", "SESSION_SECRET", "MQTT_URL", mode="before")
     @classmethod

@@ -265,7 +265,9 @@ def test_csv_download_of_the_shown_range(
     with page.expect_download() as info:
         page.get_by_role("link", name="Download CSV").click()
     download = info.value
-    assert download.suggested_filename == f"vehicle-{web.vehicle_id}-{start}-{end}.csv"
+    # The vehicle, the day the range starts and what it is, as the person tells files apart.
+    day = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
+    assert download.suggested_filename == f"family-estate-{day}-history.csv"
     rows = list(csv.reader(io.StringIO(download.path().read_text())))
     # A row per sample time, a column per PID with its unit (this user reads metric).
     assert rows[0] == ["ts", "time", "RPM (rpm)", "SPEED (km/h)"]

@@ -14,7 +14,7 @@ from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_sch
 from obd2_dashboard.pids.definitions import NAME_PATTERN
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
-from obd2_dashboard.telemetry.export import samples_csv_response
+from obd2_dashboard.telemetry.export import download_name, samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.units.schemas import UnitsQuery
 from obd2_dashboard.units.service import unit_system_of
@@ -176,6 +176,6 @@ async def samples_csv(
         asked,
         from_,
         to,
-        f"vehicle-{vehicle.id}-{from_}-{to}.csv",
+        download_name(vehicle.name, vehicle.id, from_, "history", "csv"),
         units or unit_system_of(user),
     )

@@ -1,5 +1,7 @@
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -11,6 +13,17 @@ from obd2_dashboard.units.service import pid_display
 from obd2_dashboard.units.table import UnitSystem
 
 TIME_COLUMNS = ["ts", "time"]
+
+
+def download_name(vehicle_name: str, vehicle_id: int, ts: int, what: str, extension: str) -> str:
+    """A file name a person can tell apart in their downloads: the vehicle, the (UTC) day the
+    data starts, what it is: ``demo-car-2026-12-07-history.csv``. ASCII only, so it needs no
+    encoding in Content-Disposition; a name with no letter or digit left becomes ``vehicle-ID``.
+    """
+    ascii_name = unicodedata.normalize("NFKD", vehicle_name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-")
+    day = datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d")
+    return f"{slug or f'vehicle-{vehicle_id}'}-{day}-{what}.{extension}"
 
 
 def column_name(pid: str, unit: str) -> str:

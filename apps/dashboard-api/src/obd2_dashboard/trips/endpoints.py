@@ -8,10 +8,10 @@ from obd2_dashboard.dependencies import SessionDep, StateDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
 from obd2_dashboard.pids import service as pids
-from obd2_dashboard.telemetry.export import samples_csv_response
+from obd2_dashboard.telemetry.export import download_name, samples_csv_response
 from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
-from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead
+from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead, TripTotals, TripTrack
 from obd2_dashboard.units.schemas import UnitsQuery
 from obd2_dashboard.units.service import unit_system_of
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
@@ -20,7 +20,14 @@ from obd2_protocol import PIDS
 router = APIRouter(prefix="/vehicles/{vehicle_id}/trips", tags=["trips"])
 
 MAX_PAGE = 500
+MAX_TRACK_POINTS = 2000
+MAX_TOTALS_SPAN_MS = 400 * 24 * 3600 * 1000
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+def trip_file(vehicle: Vehicle, trip: Trip, extension: str) -> str:
+    """``demo-car-2026-12-07-trip-12.gpx``"""
+    return download_name(vehicle.name, vehicle.id, trip.start_ts, f"trip-{trip.id}", extension)
 
 
 async def _trip(
@@ -96,6 +103,52 @@ async def list_trips(
 
 
 @router.get(
+    "/totals",
+    response_model=TripTotals,
+    responses=error_responses(401, 404, 422),
+    summary="What the trips that started in [from, to) add up to: count, distance, time, fuel",
+    description="The vehicle card's week: the web UI asks from the start of the person's week "
+    f"(Monday 00:00, their clock) to now. At most {MAX_TOTALS_SPAN_MS // 86_400_000} days.",
+)
+async def trip_totals(
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    from_: Annotated[int, Query(alias="from", ge=0, le=2**53, description="epoch ms, inclusive")],
+    to: Annotated[int, Query(ge=0, le=2**53, description="epoch ms, exclusive")],
+) -> TripTotals:
+    if from_ >= to:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be earlier than to")
+    if to - from_ > MAX_TOTALS_SPAN_MS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"from and to are more than {MAX_TOTALS_SPAN_MS // 86_400_000} days apart",
+        )
+    try:
+        totals = await service.trip_totals(session, user, vehicle_id, from_, to)
+    except VehicleNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return TripTotals.of(totals, from_, to)
+
+
+@router.get(
+    "/{trip_id}/track",
+    response_model=TripTrack,
+    responses=error_responses(401, 404, 422),
+    summary="The trip's GPS track for its map (empty when the car reported no GPS)",
+)
+async def trip_track(
+    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep
+) -> TripTrack:
+    _, trip = await _trip(session, user, vehicle_id, trip_id)
+    points = await service.track(session, trip)
+    if len(points) > MAX_TRACK_POINTS:
+        step = (len(points) - 1) / (MAX_TRACK_POINTS - 1)
+        points = [points[round(i * step)] for i in range(MAX_TRACK_POINTS)]
+    return TripTrack(points=points)
+
+
+@router.get(
     "/{trip_id}.gpx",
     response_class=Response,
     responses={
@@ -116,7 +169,9 @@ async def trip_gpx(
     return Response(
         await service.trip_gpx(session, vehicle, trip),
         media_type="application/gpx+xml",
-        headers={"Content-Disposition": f'attachment; filename="trip-{trip.id}.gpx"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{trip_file(vehicle, trip, "gpx")}"'
+        },
     )
 
 
@@ -141,7 +196,7 @@ async def trip_csv(
     state: StateDep,
     units: UnitsQuery = None,
 ) -> StreamingResponse:
-    _, trip = await _trip(session, user, vehicle_id, trip_id)
+    vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
     start, end = trip.start_ts, trip.end_ts + 1
     known = sorted(set(PIDS) | set(await pids.vehicle_pid_names(session, trip.vehicle_id)))
     names = await pids_with_samples(session, trip.vehicle_id, known, start, end)
@@ -152,7 +207,7 @@ async def trip_csv(
         names,
         start,
         end,
-        f"trip-{trip.id}.csv",
+        trip_file(vehicle, trip, "csv"),
         units or unit_system_of(user),
     )
 

@@ -172,6 +172,15 @@ class TripRepository:
         query = query.order_by(Trip.start_ts.desc(), Trip.id.desc()).limit(limit)
         return (await self.session.execute(query)).scalars().all()
 
+    async def started_between(self, vehicle_id: int, start: int, end: int) -> Sequence[Trip]:
+        """The vehicle's trips that started in [start, end), oldest first."""
+        result = await self.session.execute(
+            select(Trip)
+            .where(Trip.vehicle_id == vehicle_id, Trip.start_ts >= start, Trip.start_ts < end)
+            .order_by(Trip.start_ts, Trip.id)
+        )
+        return result.scalars().all()
+
     async def vehicles_with_unfinished(self, ended_before: int) -> list[int]:
         result = await self.session.execute(
             select(Trip.vehicle_id)

@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from obd2_dashboard.models import FuelType, Trip
-from obd2_dashboard.trips.service import Chart, fuel_used, litres_per_100km
+from obd2_dashboard.trips.service import Chart, TripTotalsFigures, fuel_used, litres_per_100km
 
 
 class TripRead(BaseModel):
@@ -83,3 +83,36 @@ class TripCharts(BaseModel):
 
 class TripDetail(TripRead):
     charts: TripCharts
+
+
+class TripTrack(BaseModel):
+    points: Annotated[
+        list[tuple[int, float, float]],
+        Field(
+            description="GPS fixes as [epoch ms, latitude, longitude] in time order; a long "
+            "track is thinned evenly to at most 2000, first and last kept"
+        ),
+    ]
+
+
+class TripTotals(BaseModel):
+    from_ts: Annotated[int, Field(description="epoch ms, inclusive (trips by start time)")]
+    to_ts: Annotated[int, Field(description="epoch ms, exclusive")]
+    trips: int
+    distance_km: float
+    driving_s: Annotated[float, Field(description="start to end of each trip, added up")]
+    fuel_used_l: Annotated[
+        float | None,
+        Field(description="the fuel of the trips whose car tells it; null when none does"),
+    ]
+
+    @classmethod
+    def of(cls, totals: TripTotalsFigures, start: int, end: int) -> "TripTotals":
+        return cls(
+            from_ts=start,
+            to_ts=end,
+            trips=totals.trips,
+            distance_km=totals.distance_km,
+            driving_s=totals.driving_s,
+            fuel_used_l=totals.fuel_used_l,
+        )

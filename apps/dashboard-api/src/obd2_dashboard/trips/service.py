@@ -417,6 +417,37 @@ async def get_trip(
 
 
 @dataclass(frozen=True, slots=True)
+class TripTotalsFigures:
+    trips: int
+    distance_km: float
+    driving_s: float
+    fuel_used_l: float | None
+
+
+async def trip_totals(
+    session: AsyncSession, user: User, vehicle_id: int, start: int, end: int
+) -> TripTotalsFigures:
+    """What the vehicle's trips that started in [start, end) add up to (the vehicle card's
+    week): distance, driving time (start to end of each trip) and the fuel of the trips whose
+    car tells it (None when none does)."""
+    vehicle = await get_vehicle(session, user, vehicle_id)
+    trips = await TripRepository(session).started_between(vehicle.id, start, end)
+    fuel_type = FuelType(vehicle.fuel_type)
+    litres = [f for f in (fuel_used(trip, fuel_type).litres for trip in trips) if f is not None]
+    return TripTotalsFigures(
+        trips=len(trips),
+        distance_km=sum(trip.distance_km for trip in trips),
+        driving_s=sum((trip.end_ts - trip.start_ts) / 1000 for trip in trips),
+        fuel_used_l=sum(litres) if litres else None,
+    )
+
+
+async def track(session: AsyncSession, trip: Trip) -> list[tuple[int, float, float]]:
+    """The trip's GPS fixes as (ts, lat, lon), in time order."""
+    return [(p.ts, p.lat, p.lon) for p in await TripRepository(session).points(trip.id)]
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
     bucket_ms: int
     series: dict[str, list[Bucket]]

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from obd2_dashboard.maps.tiles import DEFAULT_MAP_TILE_URL, tile_image_source
 from obd2_dashboard.settings import Settings
 
 log = logging.getLogger("obd2_dashboard.web")
@@ -22,18 +23,31 @@ RESERVED = frozenset({"api", "healthz", "readyz", "metrics"})
 ASSETS_DIR = "assets"
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-# The page may load only what it was built with: no other origin, no inline script.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-INDEX_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+
+
+def content_security_policy(tile_url: str) -> str:
+    """The page may load only what it was built with (no other origin, no inline script), and
+    images from the map tile server MAP_TILE_URL names, when it names one."""
+    tiles = tile_image_source(tile_url)
+    images = f"'self' data: {tiles}" if tiles else "'self' data:"
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {images}; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+# With the default tiles (OpenStreetMap's): what infra/nginx's site file sends.
+CONTENT_SECURITY_POLICY = content_security_policy(DEFAULT_MAP_TILE_URL)
+
+
+def index_headers(settings: Settings) -> dict[str, str]:
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": content_security_policy(settings.MAP_TILE_URL),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
 
 
 # apps/web of the source tree this package runs from (uv installs the workspace editable).
@@ -70,7 +84,7 @@ def _looks_like_file(path: str) -> bool:
     return path.startswith(f"{ASSETS_DIR}/") or "." in last
 
 
-def web_endpoint(dist: Path) -> Any:
+def web_endpoint(dist: Path, headers: dict[str, str]) -> Any:
     root = dist.resolve()
     index = root / "index.html"
 
@@ -89,7 +103,7 @@ def web_endpoint(dist: Path) -> Any:
                 raise HTTPException(404, "not found")
         if not index.is_file():
             raise HTTPException(404, "the web UI is not built: run `make web`")
-        return FileResponse(index, media_type="text/html", headers=INDEX_HEADERS)
+        return FileResponse(index, media_type="text/html", headers=headers)
 
     return serve
 
@@ -105,6 +119,9 @@ def install_web(app: FastAPI, settings: Settings) -> None:
         )
     app.router.routes.append(
         WebRoute(
-            "/{path:path}", web_endpoint(dist), methods=["GET", "HEAD"], include_in_schema=False
+            "/{path:path}",
+            web_endpoint(dist, index_headers(settings)),
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
         )
     )

@@ -2,7 +2,8 @@ import uPlot from "uplot";
 import type { History } from "../api/types";
 import { formatValue } from "../pids";
 import type { Shown } from "../units";
-import { chartColours, translucent } from "./palette";
+import { chartColours, pidColour, translucent } from "./palette";
+import { TIME_AXIS_SPACE, timeAxisLabels } from "./time-axis";
 
 export const SYNC_KEY = "obd2-history";
 
@@ -57,7 +58,6 @@ export interface HistoryChartOptions {
   pid: string;
   /** How the PID's values are shown (the person's units). */
   shown: Shown;
-  colourIndex: number;
   from: number;
   to: number;
   onSelect: (fromMs: number, toMs: number) => void;
@@ -89,7 +89,7 @@ function drawMarkers(u: uPlot, markers: readonly ChartMarker[], colour: string):
 /** One PID: its average line and the min–max band, cursor synced with the page's other charts. */
 export function historyChart(host: HTMLElement, history: History, options: HistoryChartOptions): uPlot {
   const colours = chartColours();
-  const colour = colours.series[options.colourIndex % colours.series.length] ?? colours.text;
+  const colour = pidColour(options.pid, colours);
   const fmt = (v: number | null): string => (v === null || v === undefined ? "–" : `${formatValue(options.pid, v)} ${options.shown.unit}`.trim());
   const axis = {
     stroke: colours.text,
@@ -116,7 +116,10 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
         { label: "max", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
       ],
       bands: [{ series: [3, 2], fill: translucent(colour, 0.18) }],
-      axes: [axis, { ...axis, size: 60, values: (_u, splits) => splits.map((s) => formatValue(options.pid, s)) }],
+      axes: [
+        { ...axis, space: TIME_AXIS_SPACE, size: 56, values: (_u, splits) => timeAxisLabels(splits) },
+        { ...axis, size: 60, values: (_u, splits) => splits.map((s) => formatValue(options.pid, s)) },
+      ],
       scales: { x: { time: true, auto: false, range: () => [options.from / 1000, options.to / 1000] } },
       cursor: {
         sync: { key: SYNC_KEY },

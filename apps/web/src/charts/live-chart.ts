@@ -1,7 +1,7 @@
 import uPlot from "uplot";
 import { formatValue, pidLabel } from "../pids";
 import type { DisplayUnits } from "../units";
-import { chartColours } from "./palette";
+import { chartColours, pidColour } from "./palette";
 
 export const WINDOW_S = 60;
 
@@ -60,8 +60,7 @@ export class LiveChart {
   }
 
   colourOf(pid: string): string | null {
-    const index = this.pids.indexOf(pid);
-    return index === -1 ? null : (chartColours().series[index] ?? null);
+    return this.pids.includes(pid) ? pidColour(pid) : null;
   }
 
   get charted(): readonly string[] {
@@ -103,7 +102,7 @@ export class LiveChart {
       },
     ];
     this.pids.forEach((pid, i) => {
-      const colour = colours.series[i] ?? colours.text;
+      const colour = pidColour(pid, colours);
       series.push({
         label: this.units.pid(pid).unit ? `${pidLabel(pid)} (${this.units.pid(pid).unit})` : pidLabel(pid),
         scale: pid,

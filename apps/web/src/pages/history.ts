@@ -193,7 +193,7 @@ export function historyPage(ctx: PageContext): Page {
       return;
     }
     charts.replaceChildren();
-    lastResults.forEach(({ pid, history, error }, index) => {
+    lastResults.forEach(({ pid, history, error }) => {
       const shown = shownIn.pid(pid);
       const titleId = uid("chart");
       const host = h("div", { class: "chart-host" });
@@ -221,7 +221,6 @@ export function historyPage(ctx: PageContext): Page {
         historyChart(host, history, {
           pid,
           shown,
-          colourIndex: index,
           from: resolved.from,
           to: resolved.to,
           onSelect: (a, b) => {

@@ -228,7 +228,7 @@ export function tripPage(ctx: PageContext): Page {
     charts.replaceChildren();
     if (!shown) return;
     const { trip, units } = shown;
-    CHART_PIDS.forEach((pid, index) => {
+    CHART_PIDS.forEach((pid) => {
       const points = trip.charts.series[pid] ?? [];
       const titleId = uid("chart");
       const host = h("div", { class: "chart-host" });
@@ -251,7 +251,6 @@ export function tripPage(ctx: PageContext): Page {
         historyChart(host, history, {
           pid,
           shown: units.pid(pid),
-          colourIndex: index,
           from: trip.start_ts,
           to: trip.end_ts,
           onSelect: () => undefined,

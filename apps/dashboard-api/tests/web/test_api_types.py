@@ -21,6 +21,9 @@ MIRRORS = {
     "PidEntry": "PidRead",
     "VehiclePid": "VehiclePidRead",
     "VehicleEvent": "VehicleEventRead",
+    "TripTrack": "TripTrack",
+    "TripTotals": "TripTotals",
+    "MapTiles": "MapTiles",
 }
 
 

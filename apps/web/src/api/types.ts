@@ -130,6 +130,25 @@ export interface TripDetail extends Trip {
   charts: { bucket_ms: number; series: Record<string, Array<[number, number]>> };
 }
 
+export interface TripTrack {
+  /** [epoch ms, latitude, longitude] in time order */
+  points: Array<[number, number, number]>;
+}
+
+export interface TripTotals {
+  from_ts: number;
+  to_ts: number;
+  trips: number;
+  distance_km: number;
+  driving_s: number;
+  fuel_used_l: number | null;
+}
+
+export interface MapTiles {
+  tile_url: string | null;
+  attribution: string;
+}
+
 export type RuleKind = "threshold" | "silence" | "dtc";
 
 export interface AlertRule {

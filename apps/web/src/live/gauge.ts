@@ -7,6 +7,40 @@ export const STALE_MS = 5000;
 
 // A 240° arc, open at the bottom, drawn with pathLength=100 so a dash length is a percentage.
 const ARC = "M18.4 84 A48 48 0 1 1 101.6 84";
+// The same sweep just outside it, where the warning zone (redline, hot, low voltage) is painted.
+const ZONE_ARC = "M12.37 87.5 A55 55 0 1 1 107.63 87.5";
+const CENTRE = 60;
+
+/** A point at `fraction` of the dial's sweep (0: the low end, bottom left), `radius` from its
+ * centre, in the dial's coordinates. */
+export function dialPoint(fraction: number, radius: number): [number, number] {
+  const angle = ((150 + 240 * Math.min(1, Math.max(0, fraction))) * Math.PI) / 180;
+  return [CENTRE + radius * Math.cos(angle), CENTRE + radius * Math.sin(angle)];
+}
+
+export interface GaugeScale {
+  min: number;
+  max: number;
+  warnAbove?: number;
+  warnBelow?: number;
+}
+
+/** Where the warning zone lies on the dial, as fractions of its sweep; null without one. */
+export function warningZone(scale: GaugeScale): { from: number; to: number } | null {
+  const span = scale.max - scale.min;
+  if (!(span > 0)) return null;
+  const at = (v: number): number => Math.min(1, Math.max(0, (v - scale.min) / span));
+  if (scale.warnAbove !== undefined) return { from: at(scale.warnAbove), to: 1 };
+  if (scale.warnBelow !== undefined) return { from: 0, to: at(scale.warnBelow) };
+  return null;
+}
+
+/** The scale's labels: both ends and the start of the warning zone, in the shown unit. */
+export function scaleLabels(pid: string, scale: GaugeScale): { min: string; max: string; warn: string | null } {
+  const label = (v: number): string => formatValue(pid, v);
+  const warn = scale.warnAbove ?? scale.warnBelow;
+  return { min: label(scale.min), max: label(scale.max), warn: warn === undefined ? null : label(warn) };
+}
 
 /** One PID's current value: a gauge (for the main PIDs) or a compact tile, in the person's units. */
 export class Reading {
@@ -20,7 +54,7 @@ export class Reading {
   private painted: number | null = null;
   private stale = false;
   // The gauge's scale and warning marks, converted once (a stored value is converted per paint).
-  private readonly scale: { min: number; max: number; warnAbove?: number; warnBelow?: number } | null = null;
+  private readonly scale: GaugeScale | null = null;
 
   constructor(
     readonly pid: string,
@@ -58,6 +92,7 @@ export class Reading {
       h("h3", { id: labelId, class: "reading-label" }, spec?.label ?? pidLabel(pid)),
       this.toggle,
     );
+    let scaleText = "";
     if (spec) {
       const [min, max] = shown.range(spec.min, spec.max);
       // An inverse unit turns "warn above" into "warn below".
@@ -70,17 +105,46 @@ export class Reading {
         ...(low === undefined ? {} : { warnBelow: shown.value(low) }),
       };
       this.arc = svg("path", { d: ARC, class: "gauge-fill", pathLength: 100, "stroke-dasharray": "0 200" });
+      const zone = warningZone(this.scale);
+      const labels = scaleLabels(pid, this.scale);
+      const [minX, minY] = dialPoint(0, 48);
+      const [maxX, maxY] = dialPoint(1, 48);
+      const marks: SVGElement[] = [
+        svg("text", { x: minX, y: minY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "min" }, labels.min),
+        svg("text", { x: maxX, y: maxY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "max" }, labels.max),
+      ];
+      if (zone) {
+        const length = (zone.to - zone.from) * 100;
+        marks.unshift(
+          svg("path", {
+            d: ZONE_ARC,
+            class: "gauge-zone",
+            pathLength: 100,
+            "stroke-dasharray": `0 ${(zone.from * 100).toFixed(2)} ${length.toFixed(2)} 200`,
+          }),
+        );
+        // The threshold's figure inside the ring, where the zone begins (or ends, for a low one).
+        const edge = this.scale.warnAbove !== undefined ? zone.from : zone.to;
+        const [x, y] = dialPoint(edge, 34);
+        marks.push(svg("text", { x, y: y + 3, class: "gauge-scale gauge-threshold", "text-anchor": "middle" }, labels.warn ?? ""));
+      }
       const dial = svg(
         "svg",
         { class: "gauge-dial", viewBox: "0 0 120 96", "aria-hidden": "true" },
         svg("path", { d: ARC, class: "gauge-track", pathLength: 100 }),
+        ...marks,
         this.arc,
       );
+      const zoneText = zone
+        ? `, warning ${this.scale.warnAbove !== undefined ? "above" : "below"} ${labels.warn ?? ""} ${unit}`
+        : "";
+      scaleText = `Scale ${labels.min} to ${labels.max} ${unit}${zoneText}`.replace(/\s+/g, " ").trim();
       this.el = h(
         "article",
         { class: "reading gauge", "aria-labelledby": labelId, "data-pid": pid, hidden: true },
         head,
         h("div", { class: "gauge-body" }, dial, number),
+        h("span", { class: "visually-hidden gauge-scale-text" }, scaleText),
         this.ageEl,
       );
     } else {

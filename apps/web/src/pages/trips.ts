@@ -1,6 +1,6 @@
 import type uPlot from "uplot";
 import { SignedOutError, get, send } from "../api/client";
-import type { History, Trip, TripDetail, VehicleEvent } from "../api/types";
+import type { History, Trip, TripDetail, TripTrack, VehicleEvent } from "../api/types";
 import { historyChart } from "../charts/history-chart";
 import { formatDateTime, formatRange, formatTime } from "../format";
 import { pidLabel } from "../pids";
@@ -10,7 +10,7 @@ import { icon } from "../ui/icons";
 import { act, errorBox, messageOf } from "../ui/notify";
 import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
-import { type TripRange, tripQuery, tripRange } from "./trip-range";
+import { type TripRange, tripDays, tripQuery, tripRange } from "./trip-range";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const PAGE_SIZE = 20;
@@ -53,7 +53,7 @@ function tripFacts(trip: Trip, units: DisplayUnits): HTMLElement {
   return h(
     "dl",
     { class: "facts" },
-    fact("Duration", tripDuration(trip.duration_s)),
+    fact(trip.finished ? "Duration" : "Duration so far", tripDuration(trip.duration_s)),
     fact("Distance", figure(units, trip.distance_km, "km", 1)),
     fact("Max speed", figure(units, trip.max_speed_kmh, "km/h", 0)),
     fact("Average speed", figure(units, trip.avg_speed_kmh, "km/h", 0)),
@@ -72,9 +72,9 @@ function downloads(base: string, trip: Trip): HTMLElement {
   return h(
     "div",
     { class: "card-actions" },
-    h("a", { class: "button small", href: `${base}/${trip.id}.csv`, download: `trip-${trip.id}.csv` }, icon("download"), "CSV"),
+    h("a", { class: "button small", href: `${base}/${trip.id}.csv`, download: "" }, icon("download"), "CSV"),
     trip.track_points > 0
-      ? h("a", { class: "button small", href: `${base}/${trip.id}.gpx`, download: `trip-${trip.id}.gpx` }, icon("download"), "GPX track")
+      ? h("a", { class: "button small", href: `${base}/${trip.id}.gpx`, download: "" }, icon("download"), "GPX track")
       : null,
   );
 }
@@ -149,6 +149,11 @@ export function tripsPage(ctx: PageContext): Page {
   );
   const reload = (next: TripRange): void => {
     range = next;
+    // In the address, so that Back returns to the dates before and a link shows the same trips.
+    const query = new URLSearchParams();
+    if (fromInput.value && next.from !== null) query.set("from", fromInput.value);
+    if (toInput.value && next.to !== null) query.set("to", toInput.value);
+    if (query.toString() !== new URLSearchParams(location.search).toString()) ctx.setQuery(query, { push: true });
     cursor = null;
     generation += 1;
     clearFilter.hidden = next.from === null && next.to === null;
@@ -174,6 +179,14 @@ export function tripsPage(ctx: PageContext): Page {
     filterMessage.replaceChildren();
     reload({ from: null, to: null });
   });
+  // The dates the address asks for (Back and Forward rebuild the page from it).
+  const asked = tripDays(ctx.query.get("from") ?? "", ctx.query.get("to") ?? "");
+  if (asked) {
+    fromInput.value = asked.fromDate;
+    toInput.value = asked.toDate;
+    range = asked.range;
+    clearFilter.hidden = range.from === null && range.to === null;
+  }
   const failed = (error: unknown): void => {
     if (ctx.signal.aborted || error instanceof SignedOutError) return;
     list.removeAttribute("aria-busy");
@@ -218,6 +231,15 @@ export function tripPage(ctx: PageContext): Page {
     h("h3", { id: timelineId }, "Timeline"),
     timeline,
   );
+  const mapId = uid("map");
+  const mapHost = h("div", { class: "trip-map", role: "region", "aria-label": "Map of the trip's track" });
+  const mapCard = h(
+    "section",
+    { class: "card map-card", "aria-labelledby": mapId, hidden: true },
+    h("h3", { id: mapId }, "Route"),
+    mapHost,
+  );
+  let map: { remove: () => void } | null = null;
   let plots: uPlot[] = [];
   let shown: { trip: TripDetail; units: DisplayUnits } | null = null;
   let events: VehicleEvent[] = [];
@@ -292,10 +314,28 @@ export function tripPage(ctx: PageContext): Page {
       ),
     );
     shown = { trip, units };
-    heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
+    // An unfinished trip has no end yet: its last sample is only "so far".
+    heading.replaceChildren(
+      trip.finished ? `Trip of ${formatRange(trip.start_ts, trip.end_ts)}` : `Trip since ${formatDateTime(trip.start_ts)}`,
+      trip.finished ? "" : h("span", { class: "badge badge-ok", "data-state": "in-progress" }, "In progress"),
+    );
     summary.removeAttribute("aria-busy");
     summary.replaceChildren(tripFacts(trip, units), downloads(api, trip));
     paintCharts();
+    if (trip.track_points > 0) await drawMap(trip);
+  };
+
+  const drawMap = async (trip: Trip): Promise<void> => {
+    // Leaflet is loaded with the first map, not with every page.
+    const { mapTiles, tripMap } = await import("../map/trip-map");
+    const [track, tiles] = await Promise.all([
+      get<TripTrack>(`${api}/${trip.id}/track`, { signal: ctx.signal }),
+      mapTiles(ctx.signal),
+    ]);
+    if (ctx.signal.aborted || track.points.length === 0) return;
+    mapCard.hidden = false;
+    map?.remove();
+    map = tripMap(mapHost, track.points, tiles);
   };
 
   const onTheme = (): void => paintCharts();
@@ -303,6 +343,7 @@ export function tripPage(ctx: PageContext): Page {
   frame.body.append(
     h("p", null, h("a", { href: `/vehicles/${id ?? 0}/trips` }, "← All trips")),
     h("section", { class: "card", "aria-labelledby": headingId }, heading, summary),
+    mapCard,
     timelineCard,
     charts,
   );
@@ -322,6 +363,7 @@ export function tripPage(ctx: PageContext): Page {
     dispose: () => {
       window.removeEventListener(THEME_EVENT, onTheme);
       for (const plot of plots) plot.destroy();
+      map?.remove();
     },
   };
 }

@@ -8,6 +8,7 @@ import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
 import { invitationsPanel } from "./invitations";
 import { sharedBadge, vinSummary } from "./vehicle-frame";
+import { vehicleWeeks } from "./vehicle-week";
 
 const ONLINE_WINDOW_MS = 60_000;
 const REFRESH_MS = 10_000;
@@ -32,6 +33,7 @@ export function vehiclesPage(ctx: PageContext): Page {
   const list = h("ul", { class: "vehicle-list", "aria-busy": "true" });
   const status = h("div", { "aria-live": "polite" });
   let vehicles: Vehicle[] = [];
+  const week = vehicleWeeks(ctx.signal);
 
   const load = async (): Promise<void> => {
     vehicles = await get<Vehicle[]>("/api/v1/vehicles", { signal: ctx.signal });
@@ -106,6 +108,7 @@ export function vehiclesPage(ctx: PageContext): Page {
         "Last data ",
         h("time", { datetime: vehicle.last_seen_at ?? "" }, formatAgo(vehicle.last_seen_at)),
       ),
+      week(vehicle.id),
       h(
         "div",
         { class: "card-actions" },

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -66,6 +67,17 @@ DEVICE_NAME = "Glovebox Pi"
 EXPECTED_CONSOLE = re.compile(
     r"^Failed to load resource: the server responded with a status of (401|404) "
 )
+
+# The map's tiles: the server runs with the default MAP_TILE_URL (OpenStreetMap's), and every
+# request a page makes to anywhere but this machine is aborted (Session.page), so the tests see
+# the map as it is with no network and never reach the internet.
+MAP_TILE_ORIGIN = "https://tile.openstreetmap.org"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def _leaves_this_machine(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname not in LOOPBACK_HOSTS
 
 
 def require_tools() -> None:
@@ -339,17 +351,25 @@ class Watch:
     base: str
     problems: list[str] = field(default_factory=list)
     allowed: list[re.Pattern[str]] = field(default_factory=lambda: [EXPECTED_CONSOLE])
+    # Map tiles are the one thing a page may ask another origin for; the request is aborted.
+    tiles_asked: list[str] = field(default_factory=list)
 
     def allow(self, pattern: str) -> None:
         """A console error this test provokes on purpose."""
         self.allowed.append(re.compile(pattern))
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
-            self.problems.append(f"console error: {message.text}")
+        if message.type != "error" or any(p.search(message.text) for p in self.allowed):
+            return
+        if message.location.get("url", "").startswith(f"{MAP_TILE_ORIGIN}/"):
+            return  # the aborted tile's "net::ERR_FAILED"
+        self.problems.append(f"console error: {message.text}")
 
     def _request(self, request: Request) -> None:
         url = request.url
+        if url.startswith(f"{MAP_TILE_ORIGIN}/"):
+            self.tiles_asked.append(url)
+            return
         if not (url.startswith(f"{self.base}/") or url.startswith(("data:", "blob:"))):
             self.problems.append(f"request to another origin: {url}")
 
@@ -396,6 +416,8 @@ class Session:
             timezone_id="UTC",
         )
         self.watch.attach(context)
+        # No test reaches the internet: whatever a page asks of another machine fails at once.
+        context.route(_leaves_this_machine, lambda route: route.abort())
         self.contexts.append(context)
         if signed_in:
             response = context.request.post(

@@ -159,12 +159,11 @@ def test_the_date_filter_is_in_the_address_and_back_returns_to_it(
 def _gauge_scale(page: Page, pid: str) -> dict[str, str]:
     gauge = page.locator(f'.gauge[data-pid="{pid}"]')
     expect(gauge).to_be_visible()
+    threshold = gauge.locator("text.gauge-threshold")
     return {
-        "min": gauge.locator('text[data-end="min"]').inner_text(),
-        "max": gauge.locator('text[data-end="max"]').inner_text(),
-        "threshold": gauge.locator("text.gauge-threshold").inner_text()
-        if gauge.locator("text.gauge-threshold").count()
-        else "",
+        "min": gauge.locator('text[data-end="min"]').text_content() or "",
+        "max": gauge.locator('text[data-end="max"]').text_content() or "",
+        "threshold": (threshold.text_content() or "") if threshold.count() else "",
         "zones": str(gauge.locator("path.gauge-zone").count()),
     }
 
@@ -238,14 +237,14 @@ def test_the_vehicle_card_shows_this_weeks_trips(
     this_week = [t for t in trips if t["start_ts"] >= monday]
     assert this_week, "the unfinished drive started this week"
     distance = sum(t["distance_km"] for t in this_week)
+    litres = [t["fuel_used_l"] for t in this_week if t["fuel_used_l"] is not None]
+    fuel = f"{sum(litres):.1f} L" if litres else "\u2013"  # a dash when no car told its fuel
     page = session.page(viewport=viewport, bypass_csp=True)
     page.goto("/vehicles")
     week = page.locator(".vehicle-card").first.get_by_role("region", name="This week")
     expect(week.locator('[data-week="trips"] dd')).to_have_text(str(len(this_week)))
     expect(week.locator('[data-week="distance"] dd')).to_have_text(f"{distance:.1f} km")
     expect(week.locator('[data-week="driving"] dd')).not_to_have_text("0 s")
-    expect(week.locator('[data-week="fuel"] dd')).to_have_text(
-        "\u2013"
-    )  # none: no fuel PID was sent
+    expect(week.locator('[data-week="fuel"] dd')).to_have_text(fuel)
     screenshot(page, f"vehicles-week-{size}")
     assert axe_violations(page) == []

@@ -126,7 +126,7 @@ def test_a_person_who_picks_imperial_reads_mph_and_fahrenheit_everywhere(
     screenshot(page, "trips-imperial-desktop")
     card.get_by_role("heading").get_by_role("link").click()
     expect(page.locator('.chart-card[data-pid="SPEED"] .chart-unit')).to_have_text("(mph)")
-    expect(page.get_by_role("region", name=re.compile("^Trip of "))).to_contain_text(" mi")
+    expect(page.get_by_role("region", name=re.compile("^Trip (of|since) "))).to_contain_text(" mi")
 
     # Alerts: a threshold typed in °F is kept in °C and shown back in °F.
     page.goto(f"/vehicles/{web.vehicle_id}/alerts")

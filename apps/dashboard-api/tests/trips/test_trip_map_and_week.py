@@ -1,6 +1,8 @@
 """What the trip map, the vehicle card's week and the downloads read: the track, the totals of
 the trips in a range, the names of the files."""
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -154,3 +156,34 @@ async def test_downloads_are_named_after_the_vehicle_and_the_day(world: World) -
         f'attachment; filename="demo-car-grune-{day}-trip-{trip["id"]}.csv"',
         f'attachment; filename="demo-car-grune-{day}-trip-{trip["id"]}.gpx"',
     ]
+
+
+async def test_the_long_csv_has_a_row_per_sample_beside_the_wide_one(world: World) -> None:
+    vehicle, car, user = await _car(world)
+    await car.upload([*drive(T0, 10), (T0 + 500, "COOLANT_TEMP", 90.0)])
+    await run_worker(world.app)
+    (trip,) = await _trips(user, vehicle)
+    history = f"/api/v1/vehicles/{vehicle}/samples.csv"
+    query = {"pid": "RPM,SPEED,COOLANT_TEMP", "from": T0, "to": T0 + 60_000}
+    wide = await user.get(history, params=query)
+    long = await user.get(history, params={**query, "layout": "long", "units": "imperial_us"})
+    trip_long = await user.get(
+        f"/api/v1/vehicles/{vehicle}/trips/{trip['id']}.csv", params={"layout": "long"}
+    )
+    bad = await user.get(history, params={**query, "layout": "tall"})
+    await user.aclose()
+    wide_rows = list(csv.reader(io.StringIO(wide.text)))
+    assert wide_rows[0] == ["ts", "time", "COOLANT_TEMP (°C)", "RPM (rpm)", "SPEED (km/h)"]
+    assert len(wide_rows) == 1 + 11  # ten instants of RPM and SPEED, one of COOLANT_TEMP
+    rows = list(csv.reader(io.StringIO(long.text)))
+    assert rows[0] == ["ts", "time", "pid", "value", "unit"]
+    assert len(rows) == 1 + 21
+    assert rows[1] == [str(T0), "2026-05-28T20:26:00.000+00:00", "RPM", "2000.0", "rpm"]
+    assert rows[2][2:] == ["SPEED", repr(60.0 / 1.609344), "mph"]
+    assert [r[2:] for r in rows if r[2] == "COOLANT_TEMP"] == [["COOLANT_TEMP", "194.0", "°F"]]
+    assert "-history-long.csv" in long.headers["content-disposition"]
+    trip_rows = list(csv.reader(io.StringIO(trip_long.text)))
+    assert trip_rows[0] == ["ts", "time", "pid", "value", "unit"]
+    assert len(trip_rows) == 1 + 21
+    assert f"-trip-{trip['id']}-long.csv" in trip_long.headers["content-disposition"]
+    assert bad.status_code == 422

@@ -547,7 +547,7 @@ def test_trips_list_and_detail(
     expect(card).to_contain_text(f"{drive['max_speed_kmh']:.0f} km/h")
     expect(card.get_by_role("link", name="GPX track")).to_have_count(0)
     with page.expect_download() as download_info:
-        card.get_by_role("link", name="CSV").click()
+        card.get_by_role("link", name="CSV", exact=True).click()
     rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
     assert rows[0][:2] == ["ts", "time"]
     assert {"RPM (rpm)", "SPEED (km/h)"} <= set(rows[0][2:])

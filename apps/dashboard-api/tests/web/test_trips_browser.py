@@ -120,6 +120,13 @@ def test_the_date_filter_is_in_the_address_and_back_returns_to_it(
     expect(current).to_be_visible()
     expect(current).to_contain_text("In progress")
     expect(earlier).to_be_visible()
+    # Both CSV layouts: a column per PID, and a row per sample.
+    expect(earlier.get_by_role("link", name="CSV", exact=True)).to_have_attribute(
+        "href", re.compile(f"/trips/{drives['earlier']}\\.csv$")
+    )
+    expect(earlier.get_by_role("link", name="CSV, a row per sample")).to_have_attribute(
+        "href", re.compile(f"/trips/{drives['earlier']}\\.csv\\?layout=long$")
+    )
 
     dates = page.get_by_role("form", name="Trips by date")
     dates.get_by_label("From").fill(earlier_day)

@@ -118,7 +118,7 @@ def test_a_person_who_picks_imperial_reads_mph_and_fahrenheit_everywhere(
     expect(card).to_contain_text(f"{trip['max_speed_kmh'] / KM_PER_MILE:.0f} mph")
     expect(card).not_to_contain_text("km/h")
     with page.expect_download() as download:
-        card.get_by_role("link", name="CSV").click()
+        card.get_by_role("link", name="CSV", exact=True).click()
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
     assert {"SPEED (mph)", "COOLANT_TEMP (°F)", "RPM (rpm)"} <= set(rows[0])
     column = rows[0].index("SPEED (mph)")

@@ -124,6 +124,8 @@ export function historyPage(ctx: PageContext): Page {
   earlier.addEventListener("click", () => change({ ...state, range: pan(resolved, -0.5) }, true));
   later.addEventListener("click", () => change({ ...state, range: pan(resolved, 0.5) }, true));
   const csv = h("a", { class: "button small primary", download: "" }, icon("download"), "Download CSV");
+  // The same samples a row each (ts, time, pid, value, unit), for tools that want them long.
+  const csvLong = h("a", { class: "button small", download: "" }, icon("download"), "CSV, a row per sample");
 
   const summary = h("p", { class: "range-summary", "aria-live": "polite" });
   const charts = h("div", { class: "history-charts", "aria-busy": "true" });
@@ -146,7 +148,7 @@ export function historyPage(ctx: PageContext): Page {
       h("div", { class: "field other-pid" }, h("label", { for: otherSelectId, class: "visually-hidden" }, "Add another PID"), otherSelect),
     ),
   );
-  const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv));
+  const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv, csvLong));
 
   function change(next: HistoryState, push: boolean): void {
     typing = false;
@@ -171,10 +173,14 @@ export function historyPage(ctx: PageContext): Page {
     )})`;
     if (state.pids.length > 0 && id !== null) {
       csv.href = `/api/v1/vehicles/${id}/samples.csv?pid=${state.pids.join(",")}&from=${resolved.from}&to=${resolved.to}`;
+      csvLong.href = `${csv.href}&layout=long`;
       csv.removeAttribute("aria-disabled");
+      csvLong.removeAttribute("aria-disabled");
     } else {
-      csv.removeAttribute("href");
-      csv.setAttribute("aria-disabled", "true");
+      for (const link of [csv, csvLong]) {
+        link.removeAttribute("href");
+        link.setAttribute("aria-disabled", "true");
+      }
     }
   };
 

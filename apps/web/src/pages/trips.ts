@@ -73,6 +73,12 @@ function downloads(base: string, trip: Trip): HTMLElement {
     "div",
     { class: "card-actions" },
     h("a", { class: "button small", href: `${base}/${trip.id}.csv`, download: "" }, icon("download"), "CSV"),
+    h(
+      "a",
+      { class: "button small", href: `${base}/${trip.id}.csv?layout=long`, download: "", "aria-label": "CSV, a row per sample" },
+      icon("download"),
+      "CSV (long)",
+    ),
     trip.track_points > 0
       ? h("a", { class: "button small", href: `${base}/${trip.id}.gpx`, download: "" }, icon("download"), "GPX track")
       : null,

@@ -14,7 +14,7 @@ from obd2_dashboard.kit.schemas import IdPath, error_responses, request_body_sch
 from obd2_dashboard.pids.definitions import NAME_PATTERN
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
-from obd2_dashboard.telemetry.export import download_name, samples_csv_response
+from obd2_dashboard.telemetry.export import CsvLayout, download_name, samples_csv_response
 from obd2_dashboard.telemetry.schemas import History
 from obd2_dashboard.units.schemas import UnitsQuery
 from obd2_dashboard.units.service import unit_system_of
@@ -156,6 +156,10 @@ async def samples_csv(
     from_: Annotated[int, Query(alias="from", ge=0, le=2**53)],
     to: EpochMs,
     units: UnitsQuery = None,
+    layout: Annotated[
+        CsvLayout,
+        Query(description="wide: a column per PID (the default); long: a row per sample"),
+    ] = "wide",
 ) -> StreamingResponse:
     _check_range(from_, to)
     asked = sorted({p.strip() for p in pid.split(",") if p.strip()})
@@ -176,6 +180,13 @@ async def samples_csv(
         asked,
         from_,
         to,
-        download_name(vehicle.name, vehicle.id, from_, "history", "csv"),
+        download_name(
+            vehicle.name,
+            vehicle.id,
+            from_,
+            "history" if layout == "wide" else "history-long",
+            "csv",
+        ),
         units or unit_system_of(user),
+        layout,
     )

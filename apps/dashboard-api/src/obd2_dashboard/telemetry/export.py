@@ -4,6 +4,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +43,15 @@ def csv_header(pids: Sequence[str], system: UnitSystem) -> list[str]:
     return [*TIME_COLUMNS, *(column_name(pid, pid_display(pid, system).unit) for pid in pids)]
 
 
-def samples_csv_response(
+CsvLayout = Literal["wide", "long"]
+LONG_HEADER = [*TIME_COLUMNS, "pid", "value", "unit"]
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _long_csv_response(
     sessionmaker: async_sessionmaker[AsyncSession],
     vehicle_id: int,
     pids: Sequence[str],
@@ -51,13 +60,50 @@ def samples_csv_response(
     filename: str,
     system: UnitSystem,
 ) -> StreamingResponse:
+    formats = {pid: _formatter(pid, system) for pid in pids}
+    units = {pid: pid_display(pid, system).unit for pid in pids}
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(LONG_HEADER)
+        if pids:
+            async with sessionmaker() as session:
+                repository = SampleRepository(session)
+                async for chunk in repository.stream_rows(vehicle_id, pids, start, end):
+                    for ts, pid, value in chunk:
+                        writer.writerow([ts, _iso(ts), pid, formats[pid](value), units[pid]])
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def samples_csv_response(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    vehicle_id: int,
+    pids: Sequence[str],
+    start: int,
+    end: int,
+    filename: str,
+    system: UnitSystem,
+    layout: CsvLayout = "wide",
+) -> StreamingResponse:
     """Raw samples of [start, end) as a streamed CSV download, a chunk of rows at a time.
 
-    One row per sample time and one column per PID, named with its unit in ``system``
-    (``ts,time,RPM (rpm),SPEED (mph)``); a PID with no sample at that time has an empty cell.
-    Two samples of one PID at the same time (two devices) take a row each, so nothing stored is
-    left out.
+    Wide (the default): one row per sample time and one column per PID, named with its unit in
+    ``system`` (``ts,time,RPM (rpm),SPEED (mph)``); a PID with no sample at that time has an
+    empty cell. Two samples of one PID at the same time (two devices) take a row each, so
+    nothing stored is left out. Long: one row per sample, ``ts,time,pid,value,unit``.
     """
+    if layout == "long":
+        return _long_csv_response(sessionmaker, vehicle_id, pids, start, end, filename, system)
     column = {pid: i for i, pid in enumerate(pids)}
     formats = [_formatter(pid, system) for pid in pids]
 

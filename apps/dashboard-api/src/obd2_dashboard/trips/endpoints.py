@@ -8,7 +8,7 @@ from obd2_dashboard.dependencies import SessionDep, StateDep
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
 from obd2_dashboard.pids import service as pids
-from obd2_dashboard.telemetry.export import download_name, samples_csv_response
+from obd2_dashboard.telemetry.export import CsvLayout, download_name, samples_csv_response
 from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
 from obd2_dashboard.trips.schemas import TripCharts, TripDetail, TripRead, TripTotals, TripTrack
@@ -25,9 +25,10 @@ MAX_TOTALS_SPAN_MS = 400 * 24 * 3600 * 1000
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
-def trip_file(vehicle: Vehicle, trip: Trip, extension: str) -> str:
-    """``demo-car-2026-12-07-trip-12.gpx``"""
-    return download_name(vehicle.name, vehicle.id, trip.start_ts, f"trip-{trip.id}", extension)
+def trip_file(vehicle: Vehicle, trip: Trip, extension: str, *, long: bool = False) -> str:
+    """``demo-car-2026-12-07-trip-12.gpx``; ``…-trip-12-long.csv`` for a row per sample"""
+    what = f"trip-{trip.id}-long" if long else f"trip-{trip.id}"
+    return download_name(vehicle.name, vehicle.id, trip.start_ts, what, extension)
 
 
 async def _trip(
@@ -195,6 +196,10 @@ async def trip_csv(
     session: SessionDep,
     state: StateDep,
     units: UnitsQuery = None,
+    layout: Annotated[
+        CsvLayout,
+        Query(description="wide: a column per PID (the default); long: a row per sample"),
+    ] = "wide",
 ) -> StreamingResponse:
     vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
     start, end = trip.start_ts, trip.end_ts + 1
@@ -207,8 +212,9 @@ async def trip_csv(
         names,
         start,
         end,
-        trip_file(vehicle, trip, "csv"),
+        trip_file(vehicle, trip, "csv", long=layout == "long"),
         units or unit_system_of(user),
+        layout,
     )
 
 

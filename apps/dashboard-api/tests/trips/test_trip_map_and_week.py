@@ -164,7 +164,7 @@ async def test_the_long_csv_has_a_row_per_sample_beside_the_wide_one(world: Worl
     await run_worker(world.app)
     (trip,) = await _trips(user, vehicle)
     history = f"/api/v1/vehicles/{vehicle}/samples.csv"
-    query = {"pid": "RPM,SPEED,COOLANT_TEMP", "from": T0, "to": T0 + 60_000}
+    query: dict[str, str | int] = {"pid": "RPM,SPEED,COOLANT_TEMP", "from": T0, "to": T0 + 60_000}
     wide = await user.get(history, params=query)
     long = await user.get(history, params={**query, "layout": "long", "units": "imperial_us"})
     trip_long = await user.get(

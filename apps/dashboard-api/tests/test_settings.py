@@ -29,6 +29,7 @@ SETTING_NAMES = [
     "DATA_DIR",
     "REDIS_KEY_PREFIX",
     "OUTBOUND_ALLOW_CIDRS",
+    "PUBLIC_URL",
 ]
 
 
@@ -165,6 +166,9 @@ def test_unsupported_database_url_is_one_line(tmp_path: Path, url: str) -> None:
         ("SESSION_MAX_AGE_S", "soon"),
         ("API_MAX_BODY_BYTES", "10"),
         ("OUTBOUND_ALLOW_CIDRS", "192.168.1.0/24,home-lan"),
+        ("PUBLIC_URL", "cars.example.org"),
+        ("PUBLIC_URL", "ftp://cars.example.org"),
+        ("PUBLIC_URL", "https://cars.example.org/?a=1"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -178,3 +182,12 @@ def test_outbound_allow_cidrs_is_a_list_of_networks(no_settings_env: None) -> No
     settings = Settings(OUTBOUND_ALLOW_CIDRS=" 192.168.1.7/24, fd00::/8 ")
     assert [str(n) for n in settings.outbound_allow_networks] == ["192.168.1.0/24", "fd00::/8"]
     assert Settings().outbound_allow_networks == ()
+
+
+def test_public_url_is_kept_without_its_trailing_slash(no_settings_env: None) -> None:
+    assert (
+        Settings(PUBLIC_URL=" https://cars.example.org/ ").PUBLIC_URL == "https://cars.example.org"
+    )
+    assert Settings(PUBLIC_URL="http://10.0.0.5:8000/obd").PUBLIC_URL == "http://10.0.0.5:8000/obd"
+    assert Settings(PUBLIC_URL="").PUBLIC_URL is None
+    assert Settings().PUBLIC_URL is None

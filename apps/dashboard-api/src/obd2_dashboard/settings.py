@@ -3,6 +3,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,6 +150,27 @@ class Settings(BaseSettings):
     # (e.g. a Home Assistant on the LAN: 192.168.1.0/24) are opened on top. Cloud metadata,
     # multicast, broadcast and unspecified addresses stay refused whatever is listed.
     OUTBOUND_ALLOW_CIDRS: str = ""
+    # The address people and Bridge Agents reach this server at (https://cars.example.org):
+    # the agent command the UI shows after creating a device uses it. Unset, the UI falls back
+    # to the address the browser used, which may be one the car cannot reach, and says so.
+    PUBLIC_URL: str | None = None
+
+    @field_validator("PUBLIC_URL", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        url = value.strip()
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"PUBLIC_URL must be an http(s) address such as https://cars.example.org: {url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"PUBLIC_URL takes no query or fragment: {url!r}")
+        return url.rstrip("/")
 
     @field_validator("OUTBOUND_ALLOW_CIDRS")
     @classmethod

@@ -27,6 +27,7 @@ async def test_token_is_shown_once_and_only_its_hash_is_stored(
     assert device["token_prefix"] == token[:12]
     assert device["revoked_at"] is None
     assert device["vehicle_id"] == vehicle_id
+    assert device["api_url"] is None  # no PUBLIC_URL here: the UI warns (tests/web)
 
     listed = await alice.get(f"/api/v1/vehicles/{vehicle_id}/devices")
     assert listed.status_code == 200

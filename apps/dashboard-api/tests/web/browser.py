@@ -186,7 +186,7 @@ class WebStack:
 
 
 @contextmanager
-def web_stack(tmp: Path) -> Iterator[WebStack]:
+def web_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[WebStack]:
     name = create_pg_database()
     prefix = f"obd2test:{uuid.uuid4().hex[:12]}:"
     try:
@@ -202,6 +202,7 @@ def web_stack(tmp: Path) -> Iterator[WebStack]:
             "WEB_DIST": str(DIST),
             # Every test signs in from 127.0.0.1.
             "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
+            **(extra_env or {}),
         }
         with stack(tmp, env) as running:
             subprocess.run(
@@ -406,13 +407,14 @@ class Session:
         bypass_csp: bool = False,
         accept_downloads: bool = False,
         email: str = EMAIL,
+        locale: str = "en-GB",
     ) -> Page:
         context = self.browser.new_context(
             viewport=viewport or DESKTOP,  # type: ignore[arg-type]
             base_url=self.web.url,
             bypass_csp=bypass_csp,
             accept_downloads=accept_downloads,
-            locale="en-GB",
+            locale=locale,
             timezone_id="UTC",
         )
         self.watch.attach(context)

@@ -293,6 +293,8 @@ def test_device_token_is_shown_once_with_the_agent_command(session: Session, web
     expect(command).to_have_text(
         f"obd2-bridge run --adapter /dev/ttyUSB0 --api {web.url} --token {token}"
     )
+    # This server has no PUBLIC_URL: the address is the browser's, and the page says so.
+    expect(page.get_by_role("note")).to_contain_text("PUBLIC_URL is not set")
     page.get_by_label("Adapter port in the car").fill("/dev/rfcomm0")
     expect(command).to_have_text(
         f"obd2-bridge run --adapter /dev/rfcomm0 --api {web.url} --token {token}"

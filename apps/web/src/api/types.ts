@@ -244,6 +244,8 @@ export interface Device {
 
 export interface DeviceCreated extends Device {
   token: string;
+  /** The server's PUBLIC_URL; null when the operator has not set it. */
+  api_url?: string | null;
 }
 
 export interface History {

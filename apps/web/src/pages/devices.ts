@@ -147,7 +147,18 @@ export function devicesPage(ctx: PageContext): Page {
     const adapterId = uid("adapter");
     const tokenId = uid("token");
     const commandId = uid("command");
-    const apiUrl = location.origin;
+    // The address the agent in the car uploads to: the operator's PUBLIC_URL; without it, the
+    // one this browser used, which may be a LAN or loopback address the car cannot reach.
+    const apiUrl = created.api_url ?? location.origin;
+    const addressWarning = created.api_url
+      ? null
+      : h(
+          "p",
+          { class: "notice", role: "note" },
+          icon("warning"),
+          `The server's PUBLIC_URL is not set, so this command uses the address this browser used (${location.origin}). `,
+          "If the car cannot reach that address, put the server's public address after --api, and ask the operator to set PUBLIC_URL.",
+        );
     const adapter = h("input", { id: adapterId, value: DEFAULT_ADAPTER, class: "mono", autocomplete: "off", spellcheck: "false", "aria-describedby": `${adapterId}-hint` });
     const token = h("input", { id: tokenId, value: created.token, readonly: true, class: "mono", spellcheck: "false" });
     const command = h("pre", { id: commandId, class: "command mono", tabindex: "0", "aria-label": "Command to start the agent" }, bridgeCommand(DEFAULT_ADAPTER, apiUrl, created.token));
@@ -173,7 +184,7 @@ export function devicesPage(ctx: PageContext): Page {
         adapter,
         h("p", { id: `${adapterId}-hint`, class: "hint" }, "A serial device such as /dev/ttyUSB0 or /dev/rfcomm0, or socket://host:port for a Wi-Fi adapter."),
       ),
-      h("div", { class: "field" }, h("span", { class: "label" }, "Start the agent with"), command, h("div", { class: "card-actions" }, copyCommand)),
+      h("div", { class: "field" }, h("span", { class: "label" }, "Start the agent with"), command, addressWarning, h("div", { class: "card-actions" }, copyCommand)),
       h("div", { class: "card-actions" }, done),
     );
     done.addEventListener("click", () => {
@@ -231,12 +242,23 @@ export function devicesPage(ctx: PageContext): Page {
     reveal,
     form,
   );
+  const timer = window.setInterval(refresh, REFRESH_MS);
   frame.vehicle
     .then((vehicle) => {
-      if (vehicle) refresh();
+      if (!vehicle) return;
+      if (vehicle.role === "viewer") {
+        // Shared read-only: devices are the owner's to see and to make.
+        list.removeAttribute("aria-busy");
+        form.remove();
+        list.replaceChildren(
+          h("div", { class: "card empty" }, h("h3", null, "Only the owner manages devices"), h("p", null, "This vehicle is shared with you read-only: its owner creates and revokes the devices that upload its data.")),
+        );
+        window.clearInterval(timer);
+        return;
+      }
+      refresh();
     })
     .catch(report);
-  const timer = window.setInterval(refresh, REFRESH_MS);
 
   return { title: "Devices", el: frame.el, dispose: () => window.clearInterval(timer) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { pan, parseState, resolveRange, selection, stateQuery, zoom } from "./history-state";
+import type { History } from "../api/types";
+import { chartMeta, dataExtent, pan, parseState, resolveRange, selection, stateQuery, zoom } from "./history-state";
 
 describe("history URL state", () => {
   it("takes any PID name, a Torque one too", () => {
@@ -41,5 +42,32 @@ describe("history URL state", () => {
     });
     expect(selection(5000, 1000)).toBeNull();
     expect(selection(50_000, 10_000)).toEqual({ kind: "fixed", from: 10_000, to: 50_000 });
+  });
+});
+
+describe("what a chart says about its points", () => {
+  const history = (bucket: number, counts: number[], times: number[]): History => ({
+    pid: "RPM",
+    source: "raw",
+    bucket_ms: bucket,
+    points: times.map((t) => [t, 1] as [number, number]),
+    min: counts.map(() => 1),
+    max: counts.map(() => 1),
+    count: counts,
+  });
+
+  it("says every sample is drawn rather than 'points of 0 s'", () => {
+    expect(chartMeta(history(0, [1, 1, 1], [1, 2, 3]))).toBe("3 samples, each one drawn");
+    expect(chartMeta(history(200, [1, 1], [1, 2]))).toBe("2 samples, each one drawn");
+  });
+
+  it("names sub-second buckets in ms and longer ones in seconds", () => {
+    expect(chartMeta(history(400, [3, 2], [1, 2]))).toBe("5 samples · 2 points, 400 ms each");
+    expect(chartMeta(history(2000, [3, 2], [1, 2]))).toBe("5 samples · 2 points, 2 s each");
+  });
+
+  it("finds where the data is across charts", () => {
+    expect(dataExtent([null, history(0, [1], [50]), history(0, [1, 1], [20, 40])])).toEqual({ from: 20, to: 50 });
+    expect(dataExtent([null, history(0, [], [])])).toBeNull();
   });
 });

@@ -1,4 +1,5 @@
-import { DURATIONS } from "../format";
+import type { History } from "../api/types";
+import { DURATIONS, formatDuration } from "../format";
 
 export const PRESETS: ReadonlyArray<{ key: string; label: string; long: string; ms: number }> = [
   { key: "15m", label: "15m", long: "Last 15 minutes", ms: 15 * DURATIONS.MINUTE },
@@ -80,4 +81,29 @@ export function selection(from: number, to: number): Range | null {
   const a = Math.round(Math.min(from, to));
   const b = Math.round(Math.max(from, to));
   return b - a >= MIN_SPAN_MS ? { kind: "fixed", from: a, to: b } : null;
+}
+
+/** "1,234 samples · 600 points, 2 s each", or every sample when none were averaged. */
+export function chartMeta(history: History): string {
+  const samples = history.count.reduce((a, b) => a + b, 0);
+  const points = history.points.length;
+  const rollup = history.source === "rollup" ? " (minute rollups)" : "";
+  if (history.bucket_ms <= 0 || samples === points) {
+    return `${samples.toLocaleString()} samples, each one drawn${rollup}`;
+  }
+  const bucket = history.bucket_ms < 1000 ? `${history.bucket_ms} ms` : formatDuration(Math.round(history.bucket_ms / 1000) * 1000);
+  return `${samples.toLocaleString()} samples · ${points.toLocaleString()} points, ${bucket} each${rollup}`;
+}
+
+/** First and last time any of the histories has a point; null when none has. */
+export function dataExtent(histories: ReadonlyArray<History | null>): { from: number; to: number } | null {
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const history of histories) {
+    const first = history?.points[0];
+    const last = history?.points[history.points.length - 1];
+    if (first) from = Math.min(from, first[0]);
+    if (last) to = Math.max(to, last[0]);
+  }
+  return Number.isFinite(from) && Number.isFinite(to) ? { from, to } : null;
 }

@@ -12,6 +12,8 @@ import { type DisplayUnits, displayUnits } from "../units";
 import type { Page, PageContext } from "../router";
 import {
   PRESETS,
+  chartMeta,
+  dataExtent,
   pan,
   parseState,
   resolveRange,
@@ -25,6 +27,9 @@ import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const MAX_POINTS = 1000;
 const MAX_PIDS = 6;
+// Data covering less than this part of the range is pointed out (and can be zoomed to).
+const SPARSE_FRACTION = 0.05;
+const WIDE_SCREEN = "(min-width: 700px)";
 
 export function historyPage(ctx: PageContext): Page {
   const id = vehicleId(ctx);
@@ -43,7 +48,7 @@ export function historyPage(ctx: PageContext): Page {
       { type: "button", class: "segment", "data-range": preset.key, title: preset.long },
       preset.label,
     );
-    button.addEventListener("click", () => change({ ...state, range: { kind: "preset", key: preset.key } }, true));
+    button.addEventListener("click", () => change({ ...state, range: { kind: "preset", key: preset.key } }, false));
     return button;
   });
   const fromId = uid("from");
@@ -96,7 +101,7 @@ export function historyPage(ctx: PageContext): Page {
   otherSelect.addEventListener("change", () => {
     const pid = otherSelect.value;
     otherSelect.value = "";
-    if (pid && !state.pids.includes(pid)) change({ ...state, pids: [...state.pids, pid].slice(-MAX_PIDS) }, true);
+    if (pid && !state.pids.includes(pid)) change({ ...state, pids: [...state.pids, pid].slice(-MAX_PIDS) }, false);
   });
 
   const paintPidChoices = (): void => {
@@ -107,7 +112,7 @@ export function historyPage(ctx: PageContext): Page {
         const box = h("input", { type: "checkbox", id: boxId, value: pid, checked: state.pids.includes(pid) });
         box.addEventListener("change", () => {
           const pids = box.checked ? [...state.pids, pid].slice(-MAX_PIDS) : state.pids.filter((p) => p !== pid);
-          change({ ...state, pids }, true);
+          change({ ...state, pids }, false);
         });
         return h("label", { class: "chip", for: boxId }, box, h("span", null, pidLabel(pid)));
       }),
@@ -128,6 +133,7 @@ export function historyPage(ctx: PageContext): Page {
   const csvLong = h("a", { class: "button small", download: "" }, icon("download"), "CSV, a row per sample");
 
   const summary = h("p", { class: "range-summary", "aria-live": "polite" });
+  const extentNote = h("div", { class: "extent-note", "aria-live": "polite" });
   const charts = h("div", { class: "history-charts", "aria-busy": "true" });
 
   const controls = h(
@@ -150,8 +156,13 @@ export function historyPage(ctx: PageContext): Page {
   );
   const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv, csvLong));
 
+  // Back undoes a zoom, a pan or a typed range (one entry each); choosing a preset or the PIDs
+  // changes the entry in place, so Back leaves the page rather than replaying every click.
   function change(next: HistoryState, push: boolean): void {
     typing = false;
+    // Every chart reports the same drag (their cursors are synced): the same state twice is one
+    // change, not two history entries.
+    if (stateQuery(next).toString() === stateQuery(state).toString()) return;
     state = next;
     ctx.setQuery(stateQuery(state), { push });
     render();
@@ -219,10 +230,7 @@ export function historyPage(ctx: PageContext): Page {
         host.replaceChildren(h("p", { class: "empty-chart" }, `No samples of ${pidLabel(pid)} in this range.`));
         return;
       }
-      const samples = history.count.reduce((a, b) => a + b, 0);
-      meta.textContent = `${samples.toLocaleString()} samples · ${history.points.length} points of ${formatDuration(
-        history.bucket_ms,
-      )}${history.source === "rollup" ? " (minute rollups)" : ""}`;
+      meta.textContent = chartMeta(history);
       plots.push(
         historyChart(host, history, {
           pid,
@@ -236,6 +244,31 @@ export function historyPage(ctx: PageContext): Page {
         }),
       );
     });
+  };
+
+  // A long range with data in a small part of it (7 days, minutes of driving) draws a dot at
+  // one edge: say where the data is and offer to zoom to it.
+  const paintExtent = (): void => {
+    const extent = dataExtent(lastResults.map((r) => r.history));
+    const span = resolved.to - resolved.from;
+    if (!extent || extent.to - extent.from > span * SPARSE_FRACTION) {
+      extentNote.replaceChildren();
+      return;
+    }
+    const pad = Math.max(30_000, Math.round((extent.to - extent.from) * 0.1));
+    const zoomTo = h("button", { type: "button", class: "button small" }, "Zoom to the data");
+    zoomTo.addEventListener("click", () => {
+      const range = selection(extent.from - pad, Math.min(Date.now(), extent.to + pad));
+      if (range) change({ ...state, range }, true);
+    });
+    extentNote.replaceChildren(
+      h(
+        "p",
+        { class: "notice" },
+        `This range has data only from ${formatRange(extent.from, extent.to)}: it is drawn at that spot, too small to read. `,
+        zoomTo,
+      ),
+    );
   };
 
   const load = async (signal: AbortSignal): Promise<void> => {
@@ -257,7 +290,10 @@ export function historyPage(ctx: PageContext): Page {
         }
       }),
     );
-    if (!signal.aborted) paintCharts();
+    if (!signal.aborted) {
+      paintCharts();
+      paintExtent();
+    }
   };
 
   function render(): void {
@@ -285,7 +321,15 @@ export function historyPage(ctx: PageContext): Page {
   };
   window.addEventListener("resize", onResize);
 
-  frame.body.append(controls, toolbar, charts);
+  // On a phone the settings would fill two screens before the first chart: folded there, with
+  // the range and PIDs in view in the toolbar below; open on wider screens.
+  const fold = h(
+    "details",
+    { class: "history-fold", open: window.matchMedia(WIDE_SCREEN).matches },
+    h("summary", { class: "button small" }, "Range and PIDs"),
+    controls,
+  );
+  frame.body.append(fold, toolbar, extentNote, charts);
   // The charts are drawn in the person's units: both the vehicle (with its PIDs) and those are
   // needed first.
   Promise.all([frame.vehicle, displayUnits(), frame.pids])

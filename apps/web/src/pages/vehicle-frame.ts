@@ -1,4 +1,4 @@
-import { get } from "../api/client";
+import { ApiError, get } from "../api/client";
 import type { Vehicle, VehiclePid } from "../api/types";
 import { loadVehiclePids } from "../pids";
 import { h } from "../ui/dom";
@@ -70,6 +70,14 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
         h("a", { href, class: "tab", "aria-current": key === active ? "page" : null }, label),
       ),
     );
+    // On a phone the strip scrolls sideways: bring the page's own tab into view, centred.
+    requestAnimationFrame(() => {
+      const current = tabs.querySelector<HTMLElement>('[aria-current="page"]');
+      if (!current || tabs.scrollWidth <= tabs.clientWidth) return;
+      const strip = tabs.getBoundingClientRect();
+      const tab = current.getBoundingClientRect();
+      tabs.scrollLeft += tab.left + tab.width / 2 - (strip.left + strip.width / 2);
+    });
   };
   paintTabs(roles.get(id ?? 0) ?? "owner");
 
@@ -77,12 +85,21 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
   const pids: Promise<VehiclePid[]> =
     id === null ? Promise.resolve([]) : loadVehiclePids(id, ctx.signal).catch(() => []);
 
+  // No vehicle to show: no tabs to its pages, no connection state, one way back.
+  const unavailable = (heading: string, message: string): null => {
+    title.textContent = heading;
+    subtitle.textContent = "\u00a0";
+    tabs.remove();
+    aside.replaceChildren();
+    body.replaceChildren(
+      errorBox(message),
+      h("p", null, h("a", { class: "button", href: "/vehicles" }, "All vehicles")),
+    );
+    return null;
+  };
+
   const vehicle = (async (): Promise<Vehicle | null> => {
-    if (id === null) {
-      title.textContent = "Vehicle not found";
-      body.replaceChildren(errorBox("There is no vehicle at this address."));
-      return null;
-    }
+    if (id === null) return unavailable("Vehicle not found", "There is no vehicle at this address.");
     try {
       const found = await get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal });
       const role = found.role ?? "owner";
@@ -95,9 +112,13 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
       return found;
     } catch (error) {
       if (ctx.signal.aborted) return null;
-      title.textContent = "Vehicle unavailable";
-      body.replaceChildren(errorBox(messageOf(error)));
-      return null;
+      if (error instanceof ApiError && error.status === 404) {
+        return unavailable(
+          "Vehicle not found",
+          "There is no vehicle at this address, or it is not shared with you.",
+        );
+      }
+      return unavailable("Vehicle unavailable", messageOf(error));
     }
   })();
 

@@ -203,3 +203,13 @@ async def sign_out(session: AsyncSession, secret: bytes, cookie_value: str) -> N
     token = token_from_cookie(secret, cookie_value)
     if token is not None:
         await UserSessionRepository(session).delete(token_digest(token))
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account with this address (any spelling of it), or None."""
+    return await UserRepository(session).get_by_email(normalize_email(email))
+
+
+async def user_email(session: AsyncSession, user_id: int) -> str | None:
+    user = await UserRepository(session).get(user_id)
+    return user.email if user else None

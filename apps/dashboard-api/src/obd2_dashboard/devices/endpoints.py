@@ -1,7 +1,7 @@
 from fastapi import APIRouter, HTTPException, status
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import BrokerDep, SessionDep
+from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep
 from obd2_dashboard.devices import service
 from obd2_dashboard.devices.schemas import DeviceCreate, DeviceCreated, DeviceRead
 from obd2_dashboard.kit.schemas import IdPath, error_responses
@@ -38,14 +38,18 @@ async def list_devices(
     summary="Create a device; its token is in this answer and nowhere else",
 )
 async def create_device(
-    vehicle_id: IdPath, body: DeviceCreate, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath,
+    body: DeviceCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> DeviceCreated:
     try:
         created = await service.create_device(session, user, vehicle_id, body.name)
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     read = DeviceRead.model_validate(created.device)
-    return DeviceCreated(**read.model_dump(), token=created.token)
+    return DeviceCreated(**read.model_dump(), token=created.token, api_url=settings.PUBLIC_URL)
 
 
 @router.post(

@@ -30,3 +30,10 @@ class DeviceRead(Schema):
 
 class DeviceCreated(DeviceRead):
     token: Annotated[str, Field(description="Shown once: only its hash is stored")]
+    api_url: Annotated[
+        str | None,
+        Field(
+            description="The server's PUBLIC_URL, which the agent uploads to; null when the "
+            "operator has not set it (the UI then uses the address the browser used, and warns)"
+        ),
+    ] = None

@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.alerts.firing import raise_dtc_alert
-from obd2_dashboard.auth.repository import UserRepository
+from obd2_dashboard.auth.service import user_email
 from obd2_dashboard.dtcs.codes import describe
 from obd2_dashboard.dtcs.repository import CommandRepository, DtcRepository
 from obd2_dashboard.dtcs.schemas import DtcRead
@@ -76,14 +76,12 @@ async def apply_report(
 async def list_dtcs(session: AsyncSession, user: User, vehicle_id: int) -> list[DtcRead]:
     vehicle = await get_vehicle(session, user, vehicle_id)
     rows = await DtcRepository(session).history(vehicle.id, limit=500)
-    users = UserRepository(session)
     result = []
     for row in rows:
         info = describe(row.code)
         cleared_by = None
         if row.cleared_by_user_id is not None:
-            who = await users.get(row.cleared_by_user_id)
-            cleared_by = who.email if who else None
+            cleared_by = await user_email(session, row.cleared_by_user_id)
         result.append(
             DtcRead(
                 id=row.id,
@@ -150,3 +148,14 @@ async def record_result(session: AsyncSession, device_id: int, result: BridgeCom
             dtc.clear_reason = "cleared"
             dtc.cleared_by_user_id = command.requested_by_user_id
     await session.flush()
+
+
+async def active_codes(session: AsyncSession, vehicle_id: int, kind: str = "stored") -> list[str]:
+    """The vehicle's active trouble codes of one kind, sorted."""
+    return sorted(
+        {d.code for d in await DtcRepository(session).active(vehicle_id) if d.kind == kind}
+    )
+
+
+async def has_dtc_history(session: AsyncSession, vehicle_id: int) -> bool:
+    return bool(await DtcRepository(session).history(vehicle_id, limit=1))

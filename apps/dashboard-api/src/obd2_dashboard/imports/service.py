@@ -30,8 +30,7 @@ from obd2_dashboard.models import Vehicle
 from obd2_dashboard.pids.definitions import PidNames
 from obd2_dashboard.pids.service import define
 from obd2_dashboard.telemetry.committer import IngestCommitter
-from obd2_dashboard.telemetry.repository import SampleRepository
-from obd2_dashboard.telemetry.service import Pipeline
+from obd2_dashboard.telemetry.service import Pipeline, stored_by_others
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
 from obd2_protocol import MAX_BATCH_SAMPLES
 
@@ -210,7 +209,8 @@ async def _not_stored_by_others(
     """The readings no other device of the vehicle stored (an agent's upload of the same
     drive, an earlier import of our own CSV export): those are duplicates too."""
     async with maker() as session:
-        others = await SampleRepository(session).stored_by_others(
+        others = await stored_by_others(
+            session,
             vehicle_id,
             device_id,
             min(r.ts for r in chunk),

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.auth.service import user_for_cookie
-from obd2_dashboard.vehicles.repository import VehicleRepository
+from obd2_dashboard.vehicles.service import visible_vehicle
 
 log = logging.getLogger("obd2_dashboard.live")
 
@@ -31,8 +31,9 @@ async def watchable(
             user = await user_for_cookie(session, secret, cookie)
             if user is None:
                 return None
-            repo = VehicleRepository(session)
-            return {v for v in vehicle_ids if await repo.get_visible(user.id, v) is not None}
+            return {
+                v for v in vehicle_ids if await visible_vehicle(session, user.id, v) is not None
+            }
     except Exception as exc:
         log.warning("live access re-check failed: %s", type(exc).__name__)
         return set(vehicle_ids)

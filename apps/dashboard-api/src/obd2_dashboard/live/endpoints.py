@@ -18,8 +18,7 @@ from obd2_dashboard.live.access import watchable
 from obd2_dashboard.live.events import LiveEvent, Reset, parse_event_id
 from obd2_dashboard.live.hub import OPEN_STREAMS, Attached, LiveHub, SubscriberOverflowError
 from obd2_dashboard.live.revocations import Watch
-from obd2_dashboard.vehicles.repository import VehicleRepository
-from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle
+from obd2_dashboard.vehicles.service import VehicleNotFoundError, get_vehicle, visible_vehicle
 
 router = APIRouter(prefix="/streams", tags=["live"])
 
@@ -267,7 +266,7 @@ async def browser_socket(websocket: WebSocket) -> None:
                         await reply({"type": "error", "detail": "too many subscriptions"})
                         continue
                     async with state.sessionmaker() as session:
-                        owned = await VehicleRepository(session).get_visible(user.id, vehicle_id)
+                        owned = await visible_vehicle(session, user.id, vehicle_id)
                     if owned is None:
                         await reply(
                             {

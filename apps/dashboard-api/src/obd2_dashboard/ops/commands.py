@@ -13,7 +13,6 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from obd2_dashboard.auth import service as auth_service
-from obd2_dashboard.auth.repository import UserRepository
 from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError, print_json
 from obd2_dashboard.devices.service import create_device_for
 from obd2_dashboard.kit.broker import BrokerUnavailableError, make_broker
@@ -23,9 +22,9 @@ from obd2_dashboard.ops.migrations import current_revision, head_revision, upgra
 from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry import dead_letters, retention
-from obd2_dashboard.vehicles.repository import VehicleRepository
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
+from obd2_dashboard.vehicles.service import vehicle_by_id
 
 if TYPE_CHECKING:
     from obd2_dashboard.imports.service import ImportOptions, ImportSummary
@@ -150,7 +149,7 @@ async def create_user(settings: Settings, email: str, password: str, *, is_admin
 
 
 async def _owner(session: AsyncSession, email: str) -> User:
-    user = await UserRepository(session).get_by_email(auth_service.normalize_email(email))
+    user = await auth_service.user_by_email(session, email)
     if user is None:
         raise CommandError(f"no user with email {email}")
     return user
@@ -179,7 +178,7 @@ async def create_device(settings: Settings, vehicle_id: int, name: str, *, as_js
     if not name or len(name) > 100 or not name.isprintable():
         raise CommandError("--name must be 1 to 100 printable characters")
     async with migrated_session(settings) as session:
-        vehicle = await VehicleRepository(session).get(vehicle_id)
+        vehicle = await vehicle_by_id(session, vehicle_id)
         if vehicle is None:
             raise CommandError(f"no vehicle with id {vehicle_id}")
         created = await create_device_for(session, vehicle, name)

@@ -22,20 +22,20 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from obd2_dashboard.auth.repository import UserRepository
-from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.auth.service import create_user, user_by_email
 from obd2_dashboard.cli import EXIT_OK
 from obd2_dashboard.devices.service import create_device_for, reissue_device
-from obd2_dashboard.dtcs.repository import DtcRepository
+from obd2_dashboard.dtcs.service import active_codes
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker, utcnow
 from obd2_dashboard.kit.security import hash_password
-from obd2_dashboard.models import Device, Vehicle
+from obd2_dashboard.models import Device
 from obd2_dashboard.ops.commands import migrated_session, prepare_embedded_storage
 from obd2_dashboard.ops.demo_history import DEMO_SEED, HISTORY_DAYS, seed_history
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.serve import serve
 from obd2_dashboard.settings import Settings
-from obd2_dashboard.vehicles.repository import VehicleRepository
+from obd2_dashboard.vehicles.schemas import VehicleCreate
+from obd2_dashboard.vehicles.service import create_vehicle, owned_vehicle_named
 from obd2_protocol import demo_car
 
 DEMO_EMAIL = "demo@example.com"
@@ -50,17 +50,16 @@ async def _ensure_demo_data(settings: Settings, password: str) -> tuple[int, str
     """Demo user (with a fresh password), vehicle, and fresh device tokens for the agent and
     the phone."""
     async with migrated_session(settings) as session:
-        users = UserRepository(session)
-        user = await users.get_by_email(DEMO_EMAIL)
+        user = await user_by_email(session, DEMO_EMAIL)
         if user is None:
             user = await create_user(session, DEMO_EMAIL, password, is_admin=True)
         else:
             user.password_hash = hash_password(password)
-        vehicles = VehicleRepository(session)
-        owned = await vehicles.list_owned(user.id)
-        vehicle = next((v for v in owned if v.name == DEMO_VEHICLE), None)
+        vehicle = await owned_vehicle_named(session, user, DEMO_VEHICLE)
         if vehicle is None:
-            vehicle = await vehicles.add(Vehicle(owner_id=user.id, name=DEMO_VEHICLE, vin=DEMO_VIN))
+            vehicle = await create_vehicle(
+                session, user, VehicleCreate(name=DEMO_VEHICLE, vin=DEMO_VIN)
+            )
         # The previous run's token was printed nowhere: retire it and make one for this run.
         old = await session.execute(
             select(Device).where(
@@ -90,8 +89,7 @@ async def _seed_history(settings: Settings, vehicle_id: int) -> list[str]:
             flush=True,
         )
         async with maker() as session:
-            active = await DtcRepository(session).active(vehicle_id)
-            return sorted({dtc.code for dtc in active if dtc.kind == "stored"})
+            return await active_codes(session, vehicle_id, "stored")
     finally:
         await engine.dispose()
 

@@ -27,14 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obd2_dashboard.devices.service import reissue_device, retire_device
 from obd2_dashboard.dtcs.codes import describe
-from obd2_dashboard.dtcs.repository import DtcRepository
-from obd2_dashboard.dtcs.service import apply_report
+from obd2_dashboard.dtcs.service import apply_report, has_dtc_history
 from obd2_dashboard.kit.broker import Broker, make_broker
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.models import Vehicle
 from obd2_dashboard.telemetry.committer import IngestCommitter
-from obd2_dashboard.telemetry.repository import SampleRepository
-from obd2_dashboard.telemetry.service import Pipeline
+from obd2_dashboard.telemetry.service import Pipeline, others_running
 from obd2_dashboard.telemetry.worker import DEFAULT_TRIP_JOIN_GAP_MS, RollupWorker, WorkerConfig
 from obd2_protocol import MAX_BATCH_SAMPLES, BridgeDtcReport, DtcEntry, decode_ingest_batch
 from obd2_protocol import demo_car as model
@@ -188,7 +186,7 @@ async def _prepare(
         if vehicle is None:
             raise LookupError(f"no vehicle {vehicle_id}")
         device = await reissue_device(session, vehicle, HISTORY_DEVICE)
-        has_dtcs = bool(await DtcRepository(session).history(vehicle_id, limit=1))
+        has_dtcs = await has_dtc_history(session, vehicle_id)
         return device.device.id, device.token, has_dtcs
 
 
@@ -218,7 +216,8 @@ async def _overlaps_others(
 ) -> bool:
     margin = DEFAULT_TRIP_JOIN_GAP_MS
     async with maker() as session:
-        return await SampleRepository(session).others_running(
+        return await others_running(
+            session,
             vehicle_id,
             device_id,
             drive.readings[0].ts_ms - margin,

@@ -148,3 +148,22 @@ async def pids_with_samples(
 ) -> list[str]:
     """Which of ``pids`` the vehicle has samples of in [start, end), in the order given."""
     return await SampleRepository(session).pids_present(vehicle_id, pids, start, end)
+
+
+async def others_running(
+    session: AsyncSession, vehicle_id: int, device_id: int, start: int, end: int
+) -> bool:
+    """Whether another device of the vehicle stored RPM or SPEED in [start, end]."""
+    return await SampleRepository(session).others_running(vehicle_id, device_id, start, end)
+
+
+async def stored_by_others(
+    session: AsyncSession,
+    vehicle_id: int,
+    device_id: int,
+    start: int,
+    end: int,
+    pids: Sequence[str],
+) -> set[tuple[int, str]]:
+    """The (ts, pid) readings in [start, end] that other devices of the vehicle stored."""
+    return await SampleRepository(session).stored_by_others(vehicle_id, device_id, start, end, pids)

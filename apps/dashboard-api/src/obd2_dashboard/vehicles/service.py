@@ -36,6 +36,22 @@ async def get_vehicle(session: AsyncSession, user: User, vehicle_id: int) -> Veh
     return vehicle
 
 
+async def visible_vehicle(session: AsyncSession, user_id: int, vehicle_id: int) -> Vehicle | None:
+    """The vehicle if the user may read it, else None (for streams that re-check access)."""
+    return await VehicleRepository(session).get_visible(user_id, vehicle_id)
+
+
+async def vehicle_by_id(session: AsyncSession, vehicle_id: int) -> Vehicle | None:
+    """Any vehicle, whoever owns it: for operator commands, never for a user's request."""
+    return await VehicleRepository(session).get(vehicle_id)
+
+
+async def owned_vehicle_named(session: AsyncSession, owner: User, name: str) -> Vehicle | None:
+    return next(
+        (v for v in await VehicleRepository(session).list_owned(owner.id) if v.name == name), None
+    )
+
+
 async def get_owned_vehicle(session: AsyncSession, user: User, vehicle_id: int) -> Vehicle:
     """A vehicle the user may change: their own."""
     vehicle = await get_vehicle(session, user, vehicle_id)

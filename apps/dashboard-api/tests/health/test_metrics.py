@@ -16,7 +16,7 @@ from obd2_dashboard.ops.backup import DRILL_STATUS_FILE
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, async_database_url
 from testkit.ports import free_port
-from tests.conftest import REDIS_URL, _pg_url, create_pg_database, drop_pg_database
+from tests.conftest import REDIS_URL, Backend, _pg_url, create_pg_database, drop_pg_database
 
 CLI = str(Path(sys.executable).parent / "obd2-dashboard")
 
@@ -174,3 +174,25 @@ def test_workers_need_redis(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert "REDIS_URL" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+async def test_metrics_report_postgres_wal_archiving_and_nothing_on_sqlite(
+    client: httpx.AsyncClient, settings: Settings, backend: Backend
+) -> None:
+    text = (await client.get("/metrics")).text
+    if backend.name == "sqlite":
+        assert "obd2_wal_" not in text
+        return
+    read = "SELECT current_setting('archive_mode'), archived_count, failed_count FROM pg_stat_archiver"
+    listed = subprocess.run(
+        ["psql", "-X", "-tA", "-F", " ", backend.database_url, "-c", read],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    mode, archived, failed = listed[0], int(listed[1]), int(listed[2])
+    assert sample(text, "obd2_wal_archiving_enabled") == (0.0 if mode == "off" else 1.0)
+    assert sample(text, "obd2_wal_archived_count") >= archived
+    assert sample(text, "obd2_wal_archive_failed_count") >= failed
+    # Never archived on a server without archive_mode: the rule compares these two.
+    if mode == "off":
+        assert sample(text, "obd2_wal_last_archived_timestamp_seconds") == 0.0
+        assert sample(text, "obd2_wal_last_failed_timestamp_seconds") == 0.0

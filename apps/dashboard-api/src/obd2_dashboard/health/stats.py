@@ -1,13 +1,14 @@
 """Pipeline state read at scrape time from what every process shares (broker and database)."""
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from obd2_dashboard.health.repository import WalArchiver, wal_archiver
 from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import Device, IngestOutbox
@@ -83,7 +84,52 @@ async def pipeline_families(
             "obd2_pipeline_stats_up", "1 when the pipeline state could be read", value=stats_up
         )
     )
+    families.extend(await wal_archiver_families(sessionmaker))
     return families
+
+
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+async def wal_archiver_families(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Metric]:
+    """PostgreSQL's WAL archiving as the backups' alert rules read it; nothing on SQLite or
+    when the database does not answer (obd2_dependency_up says so)."""
+    archiver: WalArchiver | None
+    try:
+        async with asyncio.timeout(_TIMEOUT_S), sessionmaker() as session:
+            archiver = await wal_archiver(session)
+    except Exception:
+        return []
+    if archiver is None:
+        return []
+    return [
+        GaugeMetricFamily(
+            "obd2_wal_archiving_enabled",
+            "1 when PostgreSQL's archive_mode is on",
+            value=1.0 if archiver.enabled else 0.0,
+        ),
+        GaugeMetricFamily(
+            "obd2_wal_archived_count",
+            "WAL files archived since pg_stat_archiver was last reset",
+            value=float(archiver.archived_count),
+        ),
+        GaugeMetricFamily(
+            "obd2_wal_archive_failed_count",
+            "Failed attempts to archive a WAL file since pg_stat_archiver was last reset",
+            value=float(archiver.failed_count),
+        ),
+        GaugeMetricFamily(
+            "obd2_wal_last_archived_timestamp_seconds",
+            "When the last WAL file was archived (0: never)",
+            value=_timestamp(archiver.last_archived_at),
+        ),
+        GaugeMetricFamily(
+            "obd2_wal_last_failed_timestamp_seconds",
+            "When archiving a WAL file last failed (0: never)",
+            value=_timestamp(archiver.last_failed_at),
+        ),
+    ]
 
 
 async def dead_letter_status(

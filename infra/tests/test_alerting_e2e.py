@@ -121,9 +121,7 @@ class VolumeExporter:
         return Handler
 
 
-def prometheus_config(
-    targets: dict[str, str], alertmanager: str, rules: Path
-) -> dict[str, Any]:
+def prometheus_config(targets: dict[str, str], alertmanager: str, rules: Path) -> dict[str, Any]:
     """The shipped prometheus.yml with the test's targets, jobs without one dropped."""
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -152,9 +150,7 @@ def alertmanager_config(receiver_port: int) -> dict[str, Any]:
     config["receivers"] = [
         {
             "name": receiver["name"],
-            "webhook_configs": [
-                {"url": f"http://127.0.0.1:{receiver_port}/{receiver['name']}"}
-            ],
+            "webhook_configs": [{"url": f"http://127.0.0.1:{receiver_port}/{receiver['name']}"}],
         }
         for receiver in config["receivers"]
     ]
@@ -254,7 +250,9 @@ def test_worker_stopped_and_volume_filled_reach_the_receiver(tmp_path: Path) -> 
         (path, alert), *_ = receiver.firing("Obd2WorkerDown", stopped)
         assert path == "operator-urgent"
         assert alert["labels"]["job"] == "obd2-dashboard-worker"
-        assert alert["annotations"]["summary"] == "The obd2-dashboard worker does not answer /metrics"
+        assert (
+            alert["annotations"]["summary"] == "The obd2-dashboard worker does not answer /metrics"
+        )
 
         filled = receiver.mark()
         (volume_dir / "telemetry").write_bytes(b"\0" * (15 * 1024 * 1024))

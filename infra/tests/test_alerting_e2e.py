@@ -123,7 +123,7 @@ class VolumeExporter:
 
 def prometheus_config(targets: dict[str, str], alertmanager: str, rules: Path) -> dict[str, Any]:
     """The shipped prometheus.yml with the test's targets, jobs without one dropped."""
-    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(rules)]
     config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
@@ -135,7 +135,7 @@ def prometheus_config(targets: dict[str, str], alertmanager: str, rules: Path) -
 
 
 def short_rules() -> dict[str, Any]:
-    rules = yaml.safe_load((PROMETHEUS / "obd2-dashboard.rules.yml").read_text())
+    rules: dict[str, Any] = yaml.safe_load((PROMETHEUS / "obd2-dashboard.rules.yml").read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
             rule["for"] = SHORT_FOR
@@ -144,7 +144,7 @@ def short_rules() -> dict[str, Any]:
 
 def alertmanager_config(receiver_port: int) -> dict[str, Any]:
     """The shipped routes and inhibitions; each receiver posts to the test at /<its name>."""
-    config = yaml.safe_load((ALERTMANAGER / "alertmanager.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load((ALERTMANAGER / "alertmanager.yml").read_text())
     config["global"] = {"resolve_timeout": "5m"}
     config["route"] |= {"group_wait": "1s", "group_interval": "1s"}
     config["receivers"] = [

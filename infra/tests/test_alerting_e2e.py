@@ -157,6 +157,31 @@ def alertmanager_config(receiver_port: int) -> dict[str, Any]:
     return config
 
 
+@contextmanager
+def alertmanager(tmp_path: Path, receiver_port: int) -> Iterator[int]:
+    """Debian's Alertmanager with the test's configuration on a loopback port; yields the port."""
+    port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(alertmanager_config(receiver_port)))
+    proc = Proc(
+        [
+            tool("prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            # One Alertmanager: no cluster port (it would listen on every address).
+            "--cluster.listen-address=",
+        ],
+        {},
+        tmp_path / "alertmanager.log",
+    ).start()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
+        yield port
+    finally:
+        proc.stop()
+
+
 def active_alerts(prometheus: str) -> dict[str, str]:
     """alertname: state (pending or firing) of Prometheus's alerts now."""
     alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
@@ -194,23 +219,7 @@ def test_worker_stopped_and_volume_filled_reach_the_receiver(tmp_path: Path) -> 
         running.callback(app.stop)
         app.start()
 
-        am_port = free_port()
-        am_config = tmp_path / "alertmanager.yml"
-        am_config.write_text(yaml.safe_dump(alertmanager_config(receiver_port)))
-        alertmanager = Proc(
-            [
-                tool("prometheus-alertmanager"),
-                f"--config.file={am_config}",
-                f"--storage.path={tmp_path / 'alertmanager'}",
-                f"--web.listen-address=127.0.0.1:{am_port}",
-                # One Alertmanager: no cluster port (it would listen on every address).
-                "--cluster.listen-address=",
-            ],
-            {},
-            tmp_path / "alertmanager.log",
-        ).start()
-        running.callback(alertmanager.stop)
-        alertmanager.wait_http(f"http://127.0.0.1:{am_port}/-/ready", timeout=30)
+        am_port = running.enter_context(alertmanager(tmp_path, receiver_port))
 
         rules = tmp_path / "obd2-dashboard.rules.yml"
         rules.write_text(yaml.safe_dump(short_rules()))
@@ -263,3 +272,37 @@ def test_worker_stopped_and_volume_filled_reach_the_receiver(tmp_path: Path) -> 
         assert re.fullmatch(r".* has less than 10% free", alert["annotations"]["summary"])
         # The API never went down, so nothing was sent for it.
         assert receiver.firing("Obd2ApiDown") == []
+
+
+def test_the_api_down_holds_back_the_alerts_it_explains(tmp_path: Path) -> None:
+    """The shipped inhibitions, in the real Alertmanager: with the API down, its 5xx and latency
+    alerts are suppressed; a disk alert, which it does not explain, is not."""
+    with ExitStack() as running:
+        receiver_port = running.enter_context(serve(Receiver().handler()))
+        am = f"http://127.0.0.1:{running.enter_context(alertmanager(tmp_path, receiver_port))}"
+        job = {"job": "obd2-dashboard-api", "instance": "127.0.0.1:8000"}
+        posted = [
+            {"alertname": "Obd2ApiDown", "severity": "critical", **job},
+            {"alertname": "Obd2Http5xxRatio", "severity": "warning", "job": job["job"]},
+            {"alertname": "Obd2HttpLatencyHigh", "severity": "warning", "job": job["job"]},
+            {"alertname": "Obd2DiskNearlyFull", "severity": "warning", "job": "node"},
+        ]
+        answer = httpx.post(
+            f"{am}/api/v2/alerts", json=[{"labels": labels} for labels in posted], timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+
+        def states() -> dict[str, tuple[str, bool]]:
+            alerts = httpx.get(f"{am}/api/v2/alerts", timeout=10).json()
+            return {
+                a["labels"]["alertname"]: (a["status"]["state"], bool(a["status"]["inhibitedBy"]))
+                for a in alerts
+            }
+
+        wait_until(lambda: len(states()) == len(posted), 30, "Alertmanager to hold the alerts")
+        assert states() == {
+            "Obd2ApiDown": ("active", False),
+            "Obd2Http5xxRatio": ("suppressed", True),
+            "Obd2HttpLatencyHigh": ("suppressed", True),
+            "Obd2DiskNearlyFull": ("active", False),
+        }

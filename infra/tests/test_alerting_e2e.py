@@ -247,10 +247,11 @@ def test_worker_stopped_and_volume_filled_reach_the_receiver(tmp_path: Path) -> 
         prom = f"http://127.0.0.1:{prom_port}"
         prometheus.wait_http(f"{prom}/-/ready", timeout=30)
         wait_until(lambda: targets_up(prom, set(targets)), 30, "every target to be scraped")
-        # A rule evaluation has seen the targets up: the worker and the volume are fine.
-        wait_until(lambda: "Obd2BackupTooOld" in active_alerts(prom), 30, "a rule evaluation")
-        assert {"Obd2WorkerDown", "Obd2DiskNearlyFull", "Obd2ApiDown"}.isdisjoint(
-            active_alerts(prom)
+        # Before the first scrapes the worker's `up` was absent, so Obd2WorkerDown may have been
+        # pending: the rules settle on the healthy state once they have seen every target up.
+        healthy = {"Obd2WorkerDown", "Obd2DiskNearlyFull", "Obd2ApiDown"}
+        wait_until(
+            lambda: healthy.isdisjoint(active_alerts(prom)), 30, "the healthy stack to be quiet"
         )
 
         stopped = receiver.mark()

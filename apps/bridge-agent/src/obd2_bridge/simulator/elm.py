@@ -15,7 +15,7 @@ answering, the ELM's wait for more responses when a request carries no response 
 ``ATST`` nor ``ATMA``.
 
 Timing as the ELM327 datasheet gives it: ``ATST hh`` sets how long the ELM waits for an answer,
-and for more answers when the request gives no response count, to hh × 4 ms (default 0x32, 200
+and for more answers when the request gives no response count, to hh times 4 ms (default 0x32, 200
 ms; ``ATST 00`` restores it). ``ATAT0/1/2`` (adaptive timing) answer ``OK`` but are not modelled:
 a real ELM with adaptive timing may shorten its wait below ``ATST``, ours always waits ``ATST``,
 which is what an agent that sets ``ATST`` itself must cope with anyway. ``ATMA`` (monitor all)
@@ -446,6 +446,9 @@ class _Session:
         self.settings = ElmSettings()
         self.monitor: asyncio.Task[None] | None = None
 
+    def monitoring(self) -> bool:
+        return self.monitor is not None
+
 
 class ElmServer:
     """Serves one ``ElmSimulator`` over TCP: each connection is its own ELM (own settings)."""
@@ -493,7 +496,7 @@ class ElmServer:
                     buffer = b""
                     await writer.drain()
                     continue
-                if session.monitor is not None:
+                if session.monitoring():
                     await self._stop_monitor(session)  # the byte that stops it is discarded
                     buffer = b""
                     continue
@@ -501,7 +504,7 @@ class ElmServer:
                 while b"\r" in buffer:
                     line, buffer = buffer.split(b"\r", 1)
                     await self._handle(session, line.decode("ascii", "replace").strip())
-                    if session.monitor is not None and buffer:
+                    if session.monitoring() and buffer:
                         await self._stop_monitor(session)  # bytes after ATMA stop it at once
                         buffer = b""
         except (ConnectionError, OSError):

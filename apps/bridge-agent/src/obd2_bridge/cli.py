@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-atst", action="store_true", help="an old clone: '?' to ATST (no timeout tuning)"
     )
     simulate.add_argument(
+        "--no-counts",
+        action="store_true",
+        help="an old clone: '?' to a request with the response-count digit",
+    )
+    simulate.add_argument(
         "--no-monitor", action="store_true", help="a clone that answers '?' to ATMA (monitor all)"
     )
     return parser
@@ -230,6 +235,7 @@ def _simulate(args: argparse.Namespace) -> int:
         waits_without_count=args.no_count_wait,
         knows_timeout=not args.no_atst,
         knows_monitor=not args.no_monitor,
+        knows_counts=not args.no_counts,
     )
     if args.stuck:
         elm.stick(args.stuck)

@@ -47,7 +47,7 @@ DEFAULT_TIMEOUT_UNITS = 0x32
 TIMEOUT_UNIT_S = 0.004
 # What ATMA shows of a woken car's CAN bus: a few broadcast frames (11-bit IDs), one every
 # MONITOR_FRAME_S.
-MONITOR_FRAMES = ("0C9 8 00 0C 30 00 00 00 00 00", "3E9 8 00 00 00 00 1F 40 00 00")
+MONITOR_FRAMES = (("0C9", "000C300000000000"), ("3E9", "000000001F400000"))
 MONITOR_FRAME_S = 0.02
 
 
@@ -135,10 +135,6 @@ class ElmSettings:
         self.timeout_units = DEFAULT_TIMEOUT_UNITS
         self.adaptive_timing = 1
 
-    @property
-    def response_wait_s(self) -> float:
-        """How long the ELM waits for an ECU's answer (and for more, without a count)."""
-        return self.timeout_units * TIMEOUT_UNIT_S
 
 
 class ElmSimulator:
@@ -156,6 +152,8 @@ class ElmSimulator:
         waits_without_count: bool = False,
         knows_timeout: bool = True,
         knows_monitor: bool = True,
+        knows_counts: bool = True,
+        timeout_unit_s: float = TIMEOUT_UNIT_S,
     ) -> None:
         if protocol not in PROTOCOL_NAMES:
             raise ValueError(f"protocol {protocol!r}: the simulator speaks 6 (CAN) or 3 (K-line)")
@@ -171,6 +169,10 @@ class ElmSimulator:
         # An old clone answers "?" to ATST / ATMA.
         self.knows_timeout = knows_timeout
         self.knows_monitor = knows_monitor
+        # An old clone answers "?" to a request with the response-count digit.
+        self.knows_counts = knows_counts
+        # A clone whose ATST counts in other units than the datasheet's 4 ms.
+        self.timeout_unit_s = timeout_unit_s
         self.stuck_answer: str | None = None
         # Modes this ELM does not know (an old clone): "?" as a real one answers.
         self.unknown_modes: set[int] = set()
@@ -183,6 +185,7 @@ class ElmSimulator:
         self.bus_inits = 0
         self.monitors = 0
         self.timeouts_set: list[int] = []
+        self.refusals = 0  # "?" answers to requests of the right form (counts, ATST, ATMA)
 
     @property
     def kline(self) -> bool:
@@ -237,6 +240,9 @@ class ElmSimulator:
             return ["?"]
         counted = len(command) % 2 == 1
         if counted:
+            if not self.knows_counts:
+                self.refusals += 1
+                return ["?"]
             command = command[:-1]  # the response-count digit: answer once that many came
         if settings.wrong_protocol is not None:
             # Told to speak a protocol the car does not: K-line wake-ups fail, CAN hears nothing.
@@ -246,7 +252,7 @@ class ElmSimulator:
         lines: list[str] = []
         if not settings.protocol_open:
             lines.append("SEARCHING...")
-        wait_s = settings.response_wait_s
+        wait_s = settings.timeout_units * self.timeout_unit_s
         if not self._ecu_present(state):
             settings.protocol_open = False
             if lines:
@@ -314,6 +320,7 @@ class ElmSimulator:
             return ["OK"]
         if cmd.startswith("ST") and len(cmd) == 4:
             if not self.knows_timeout:
+                self.refusals += 1
                 return ["?"]
             try:
                 units = int(cmd[2:], 16)
@@ -326,6 +333,7 @@ class ElmSimulator:
             settings.adaptive_timing = int(cmd[2])  # accepted, not modelled (module docstring)
             return ["OK"]
         if cmd == "MA":
+            self.refusals += 1
             return ["?"]  # an ELM that monitors is served by ElmServer; this one does not
         if cmd.startswith(("SH", "ST", "AT", "CAF", "PC", "M", "AL", "CRA", "R", "AR")):
             return ["OK"]
@@ -523,7 +531,11 @@ class ElmServer:
         index = 0
         while True:
             if self.elm.bus_awake():
-                frame = MONITOR_FRAMES[index % len(MONITOR_FRAMES)]
+                can_id, data = MONITOR_FRAMES[index % len(MONITOR_FRAMES)]
+                sep = " " if session.settings.spaces else ""
+                frame = sep.join(data[i : i + 2] for i in range(0, len(data), 2))
+                if session.settings.headers:
+                    frame = can_id + sep + frame
                 session.writer.write((frame + eol).encode("ascii"))
                 await session.writer.drain()
                 index += 1

@@ -56,12 +56,12 @@ def test_a_corrupt_or_unreadable_memory_starts_afresh_and_never_raises(tmp_path:
     assert memory.traits(CLONE).monitor is False  # still remembered while the agent runs
 
 
-def test_reconnect_waits_double_reset_after_a_success_and_stay_short_while_likely_running() -> (
-    None
-):
+def test_reconnect_waits_double_reset_after_a_success_and_stay_short_while_likely_running() -> None:
     backoff = ReconnectBackoff(1.0, 60.0)
     parked = LIKELY_RUNNING_S + 1  # the car last answered long ago
-    waits = [backoff.next_delay(read_data=False, since_data_s=parked, absent=False) for _ in "x" * 8]
+    waits = [
+        backoff.next_delay(read_data=False, since_data_s=parked, absent=False) for _ in range(8)
+    ]
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
     # A session that read data: the next failure waits the minimum again.
     assert backoff.next_delay(read_data=True, since_data_s=0.0, absent=False) == 1.0

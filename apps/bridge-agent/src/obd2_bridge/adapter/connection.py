@@ -348,13 +348,14 @@ class ObdAdapter:
         counted = self.count_hints and self.traits.count_hints_single is not False
         request = TIMING_REQUEST + (b"1" if counted else b"")
         taken: list[float] = []
-        for _ in range(TIMING_SAMPLES):
+        while len(taken) < TIMING_SAMPLES:
             started = time.monotonic()
             _, answer = self.ask(request)
             elapsed = time.monotonic() - started
             if counted and answer.condition is Condition.UNKNOWN_COMMAND:
-                self._learn(count_hints_single=False)
-                return  # measured next time, without counts
+                self._learn(count_hints_single=False)  # timed without counts from here
+                counted, request = False, TIMING_REQUEST
+                continue
             if not answer.data:
                 return  # the ECU is silent now: nothing to measure, nothing learned
             taken.append(elapsed if counted else max(0.0, elapsed - ATST_DEFAULT * ATST_UNIT_S))

@@ -136,7 +136,6 @@ class ElmSettings:
         self.adaptive_timing = 1
 
 
-
 class ElmSimulator:
     """The ELM327's behaviour, independent of transport; ``answer()`` is one request/response."""
 
@@ -468,6 +467,7 @@ class ElmServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._refuse_until = 0.0
+        self.refused = 0  # connections cut at once while refusing (an adapter that is off)
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -488,6 +488,7 @@ class ElmServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if time.monotonic() < self._refuse_until:
+            self.refused += 1
             writer.transport.abort()
             return
         session = _Session(reader, writer)

@@ -414,7 +414,7 @@ def test_an_adapter_that_was_off_is_connected_soon_after_it_powers_up(
         reconnect_max_s=60.0,
     ).start()
     wait_until(lambda: len(server.values("RPM")) >= 10, 60, "RPM once the adapter is up")
-    # Doubling waits (1, 2, 4, 8 s) would have tried at most four times in 13 s; capped at 2 s
+    # Doubling waits (1, 2, 4, 8 s) would have tried at most four times in 13 s; capped at 1 s
     # while nothing is at the port at all, it tries at least six times.
     assert simulator.server.refused >= 6
     _finish(agent, simulator, server)

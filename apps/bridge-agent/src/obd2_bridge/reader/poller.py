@@ -37,7 +37,7 @@ LIKELY_RUNNING_S = 120.0
 LIKELY_RUNNING_RECONNECT_MAX_S = 2.0
 # Nothing at the port at all (the adapter is powered with the car, a Bluetooth adapter out of
 # range): trying again costs the car nothing, and a car that starts is read within seconds.
-ADAPTER_ABSENT_RECONNECT_MAX_S = 2.0
+ADAPTER_ABSENT_RECONNECT_MAX_S = 1.0
 # How long the engine-off watch listens to a CAN bus (ATMA) for a car that woke up.
 BUS_LISTEN_S = 0.2
 # The file, next to the spool, that remembers what each adapter takes.

@@ -17,7 +17,7 @@ the first RPM sample.
 
 Prints tables and writes bench/results/bridge_bench.json.
 
-    .venv/bin/python bench/bridge_bench.py [--seconds 4] [--delay-ms 50] [--only limits,start]
+    .venv/bin/python bench/bridge_bench.py [--seconds 3] [--delay-ms 50] [--only limits,start]
 """
 
 import argparse
@@ -187,8 +187,8 @@ def agent(
                 raise RuntimeError("the agent never read a sample")
             time.sleep(0.05)
         first_sample_s = time.monotonic() - started
-        # The first seconds learn the response counts; the window starts after them.
-        time.sleep(1.0)
+        # The first moments learn the response counts; the window starts after them.
+        time.sleep(0.5)
         first, cpu0, t0 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
         time.sleep(seconds)
         last, cpu1, t1 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
@@ -375,7 +375,7 @@ def spool_throughput(workdir: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument(
         "--only", default="", help="comma-separated parts: readers, limits, start (default all)"

@@ -7,15 +7,17 @@ ELM327's (50 ms): our simulated car, and ELM327-emulator (whose multi-PID answer
 per PID, so it measures the single-PID path only).
 
 Adapter limits: the agent alone against a K-line-like car (ISO 9141-2, 150 ms per request) and a
-CAN car (30 ms), single and multi-PID, with and without response-count hints; the simulated ELM
-waits ``--no-count-wait-ms`` (default 50) for more ECUs when a request carries no count, as a
-real one does. Engine start: the time from the engine starting (13.0 V running, under the 13.2 V
-charging threshold) to the first RPM sample spooled, with the adapter powered all along; and the
-time from the agent starting to its first sample (the adapter just powered).
+CAN car (30 ms), single and multi-PID, with and without response-count hints, with and without
+ATST tuning; the simulated ELM waits its ATST time (200 ms unless the agent tunes it) for more
+ECUs when a request carries no count, as a real one does (``--no-count-wait``). Engine start:
+the time from the engine starting to the first RPM sample spooled with the adapter powered all
+along (the CAN bus wakes up, and the battery reads 13.0 V running, under the 13.2 V charging
+threshold); and from the adapter powering up with the car (it was off, the agent running) to
+the first RPM sample.
 
 Prints tables and writes bench/results/bridge_bench.json.
 
-    .venv/bin/python bench/bridge_bench.py [--seconds 8] [--delay-ms 50] [--only limits,start]
+    .venv/bin/python bench/bridge_bench.py [--seconds 3] [--delay-ms 50] [--only limits,start]
 """
 
 import argparse
@@ -142,6 +144,7 @@ def agent(
     *,
     multi: bool,
     hints: bool = True,
+    tuning: bool = True,
     pids: list[str] = PIDS,
     slow_pids: str = "",
 ) -> dict[str, float]:
@@ -152,6 +155,7 @@ def agent(
     config.write_text(
         "voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\n"
         f"response_count_hints = {'true' if hints else 'false'}\n"
+        f"tune_adapter_timing = {'true' if tuning else 'false'}\n"
     )
     spool = run / "spool.sqlite3"
     args = [
@@ -183,8 +187,8 @@ def agent(
                 raise RuntimeError("the agent never read a sample")
             time.sleep(0.05)
         first_sample_s = time.monotonic() - started
-        # The first seconds learn the response counts; the window starts after them.
-        time.sleep(1.0)
+        # The first moments learn the response counts; the window starts after them.
+        time.sleep(0.5)
         first, cpu0, t0 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
         time.sleep(seconds)
         last, cpu1, t1 = _spooled(spool), _cpu_s(process.pid), time.monotonic()
@@ -202,20 +206,28 @@ def agent(
     }
 
 
-def adapter_limits(seconds: float, workdir: Path, no_count_wait_ms: float) -> dict[str, object]:
-    """samples/s of the agent for a K-line-like and a CAN car, single/multi-PID, hints on/off."""
+def adapter_limits(seconds: float, workdir: Path) -> dict[str, object]:
+    """samples/s for a K-line-like and a CAN car: single/multi-PID, hints and ATST tuning on/off."""
     results: dict[str, object] = {}
     cars = (("kline_150ms", 150.0, ("--protocol", "3")), ("can_30ms", 30.0, ()))
     for car, delay_ms, extra in cars:
-        sim, url = start_simulator(delay_ms, *extra, "--no-count-wait-ms", str(no_count_wait_ms))
+        sim, url = start_simulator(delay_ms, *extra, "--no-count-wait")
         try:
             # python-OBD speaks multi-PID only on CAN: a K-line car is read one PID a request.
             for multi in (False, True) if car.startswith("can") else (False,):
                 for hints in (True, False):
-                    name = (
-                        f"{car}_{'multi' if multi else 'single'}_{'hints' if hints else 'no_hints'}"
-                    )
-                    results[name] = agent(url, seconds, workdir, multi=multi, hints=hints)
+                    for tuning in (True, False):
+                        name = "_".join(
+                            (
+                                car,
+                                "multi" if multi else "single",
+                                "hints" if hints else "no_hints",
+                                "atst" if tuning else "no_atst",
+                            )
+                        )
+                        results[name] = agent(
+                            url, seconds, workdir, multi=multi, hints=hints, tuning=tuning
+                        )
             # The default PID set with slow PIDs at 1 Hz, one PID a request: the slow PIDs' rate.
             results[f"{car}_single_default_pids"] = slow_pid_rates(url, seconds, workdir)
         finally:
@@ -239,36 +251,46 @@ def slow_pid_rates(url: str, seconds: float, workdir: Path) -> dict[str, float]:
     return run
 
 
+def _agent_args(workdir: Path, url: str, name: str, settings: str) -> tuple[list[str], Path]:
+    run = workdir / f"{name}-{time.monotonic_ns()}"
+    run.mkdir()
+    config = run / "bridge.toml"
+    config.write_text("voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\n" + settings)
+    spool = run / "spool.sqlite3"
+    args = [
+        str(BIN / "obd2-bridge"),
+        "run",
+        "--config",
+        str(config),
+        "--adapter",
+        url,
+        "--api",
+        f"http://127.0.0.1:{free_port()}",
+        "--token",
+        "bench",
+        "--spool",
+        str(spool),
+    ]
+    return args, spool
+
+
 def engine_start(workdir: Path, restarts: int = 2) -> dict[str, float]:
-    """From the engine starting to the first RPM sample spooled, the adapter powered all along."""
+    """From the engine starting to the first RPM sample spooled, the adapter powered all along.
+
+    The engine-off watch runs at its default pace; the hourly RPM probe never comes into it.
+    """
     cycle = DriveCycle(
         idle_s=6.0, accelerate_s=0, cruise_s=0, brake_s=0, stop_s=0, engine_off_s=8.0
     )
     car = SimulatedCar(cycle, charging_v=13.0)
     times: list[float] = []
     with SimulatorThread(ElmSimulator(car, request_delay_s=0.03)) as sim:
-        run = workdir / f"engine-start-{time.monotonic_ns()}"
-        run.mkdir()
-        config = run / "bridge.toml"
-        config.write_text(
-            "voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\nengine_off_after_s = 2.0\n"
-            "engine_watch_s = 0.5\nheartbeat_s = 3600.0\nengine_probe_s = 3600.0\n"
-        )
-        spool = run / "spool.sqlite3"
-        args = [
-            str(BIN / "obd2-bridge"),
-            "run",
-            "--config",
-            str(config),
-            "--adapter",
+        args, spool = _agent_args(
+            workdir,
             sim.url,
-            "--api",
-            f"http://127.0.0.1:{free_port()}",
-            "--token",
-            "bench",
-            "--spool",
-            str(spool),
-        ]
+            "engine-start",
+            "engine_off_after_s = 2.0\nheartbeat_s = 3600.0\nengine_probe_s = 3600.0\n",
+        )
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(restarts):
@@ -282,6 +304,27 @@ def engine_start(workdir: Path, restarts: int = 2) -> dict[str, float]:
         "restarts": len(times),
         "engine_start_to_first_rpm_s_mean": sum(times) / len(times),
         "engine_start_to_first_rpm_s_max": max(times),
+    }
+
+
+def adapter_powered_up(workdir: Path, off_s: float = 10.0) -> dict[str, float]:
+    """From the adapter powering up with the car (off while the agent ran) to the first RPM."""
+    car = SimulatedCar(DriveCycle(engine_off_s=0.0))
+    with SimulatorThread(ElmSimulator(car, request_delay_s=0.03)) as sim:
+        sim.drop_connections(refuse_for_s=off_s)  # nothing at the port
+        powered_at = time.monotonic() + off_s
+        args, spool = _agent_args(workdir, sim.url, "powered-up", "")
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: time.monotonic() >= powered_at, off_s + 5)
+            delay = _first_rpm_delay(spool)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(20)
+    return {
+        "adapter_off_s": off_s,
+        "attempts_while_off": float(sim.server.refused),
+        "adapter_power_up_to_first_rpm_s": delay,
     }
 
 
@@ -332,9 +375,8 @@ def spool_throughput(workdir: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--delay-ms", type=float, default=50.0)
-    parser.add_argument("--no-count-wait-ms", type=float, default=50.0)
     parser.add_argument(
         "--only", default="", help="comma-separated parts: readers, limits, start (default all)"
     )
@@ -344,19 +386,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         if "limits" in parts:
-            limits = adapter_limits(args.seconds, workdir, args.no_count_wait_ms)
+            limits = adapter_limits(args.seconds, workdir)
             results["adapter_limits"] = limits
-            print(f"\nAdapter limits ({args.no_count_wait_ms:g} ms ELM wait without a count)")
+            print("\nAdapter limits (the ELM waits its ATST time for more ECUs without a count)")
             for name, run in limits.items():
                 assert isinstance(run, dict)
                 rates = " ".join(f"{k}={v:.2f}" for k, v in run.items() if k.endswith("_hz"))
-                print(f"{name:<34} {run['samples_per_s']:>8.1f} samples/s {rates}")
+                print(f"{name:<38} {run['samples_per_s']:>8.1f} samples/s {rates}")
         if "start" in parts:
             start = engine_start(workdir)
             results["engine_start"] = start
             print(
-                "\nEngine start to first RPM sample (adapter powered): "
+                "\nEngine start to first RPM sample (adapter stayed powered): "
                 + ", ".join(f"{k}={v:.2f}" for k, v in start.items())
+            )
+            powered = adapter_powered_up(workdir)
+            results["adapter_powered_up"] = powered
+            print(
+                "Adapter powered up with the car to first RPM sample: "
+                + ", ".join(f"{k}={v:.2f}" for k, v in powered.items())
             )
         if "readers" not in parts:
             _write(results)

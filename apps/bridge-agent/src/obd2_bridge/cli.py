@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="a simulated car behind an ELM327 on TCP")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=35000)
-    simulate.add_argument("--delay-ms", type=float, default=0.0, help="per-request delay")
+    simulate.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="the ECU's response time per request; above the ELM's ATST wait it is NO DATA",
+    )
     simulate.add_argument("--vin", default="1HGCM82633A004352")
     car = simulate.add_mutually_exclusive_group()
     car.add_argument("--no-engine-off", action="store_true", help="never switch off")
@@ -90,10 +95,21 @@ def _parser() -> argparse.ArgumentParser:
         help="a mode-01 PID the ECU no longer answers, e.g. 0F",
     )
     simulate.add_argument(
-        "--no-count-wait-ms",
-        type=float,
-        default=0.0,
-        help="the ELM's wait for more ECUs when a request carries no response count",
+        "--no-count-wait",
+        action="store_true",
+        help="the ELM waits its ATST time (200 ms unless set) for more ECUs when a request "
+        "carries no response count, as a real one does",
+    )
+    simulate.add_argument(
+        "--no-atst", action="store_true", help="an old clone: '?' to ATST (no timeout tuning)"
+    )
+    simulate.add_argument(
+        "--no-counts",
+        action="store_true",
+        help="an old clone: '?' to a request with the response-count digit",
+    )
+    simulate.add_argument(
+        "--no-monitor", action="store_true", help="a clone that answers '?' to ATMA (monitor all)"
     )
     return parser
 
@@ -216,7 +232,10 @@ def _simulate(args: argparse.Namespace) -> int:
         bus_init_every=args.bus_init_every,
         echo_stuck=args.echo_stuck,
         missing_pids=missing,
-        no_count_wait_s=args.no_count_wait_ms / 1000.0,
+        waits_without_count=args.no_count_wait,
+        knows_timeout=not args.no_atst,
+        knows_monitor=not args.no_monitor,
+        knows_counts=not args.no_counts,
     )
     if args.stuck:
         elm.stick(args.stuck)

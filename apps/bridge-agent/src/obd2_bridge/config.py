@@ -40,12 +40,13 @@ class AgentConfig:
     slow_interval_s: float = 1.0
     multi_pid: bool = True
     response_count_hints: bool = True
+    tune_adapter_timing: bool = True
     adapter_timeout_s: float = 5.0
     voltage_interval_s: float = 5.0
     dtc_interval_s: float = 300.0
     engine_off_after_s: float = 30.0
     heartbeat_s: float = 60.0
-    engine_watch_s: float = 2.0
+    engine_watch_s: float = 1.0
     engine_probe_s: float = 300.0
     engine_running_v: float = 13.2
     pause_below_v: float = 11.8

@@ -2,6 +2,7 @@
 """One ELM327 connection through python-OBD, with errors that say what is wrong."""
 
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from obd2_bridge.adapter.errors import (
     NoEcuError,
     UnsupportedProtocolError,
 )
+from obd2_bridge.adapter.memory import AdapterMemory, AdapterTraits
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,21 @@ CAN_PROTOCOL_IDS = frozenset({"6", "7", "8", "9"})
 ELM_PROMPT = b">"
 # PIDs a freeze frame is read for when the car stored one (mode 02, frame 0).
 FREEZE_FRAME_PIDS = ("RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "INTAKE_PRESSURE", "MAF")
+# ATST, in the ELM's units of 4 ms: its default (200 ms), and the floor of a tuned value: twice
+# the 50 ms an ECU may take to answer on CAN (SAE J1979's P2 max), since a tuned wait shorter
+# than the ECU's answer makes a working PID read NO DATA.
+ATST_UNIT_S = 0.004
+ATST_DEFAULT = 0x32
+ATST_FLOOR = 0x19
+# A tuned wait is the slowest measured answer times this, plus ATST_SLACK_S for link jitter.
+ATST_MARGIN = 1.5
+ATST_SLACK_S = 0.02
+TIMING_SAMPLES = 3
+# The request timed when tuning: supported PIDs 01-20, which every OBD-II ECU answers.
+TIMING_REQUEST = b"0100"
+# Any character stops ATMA; a space, unlike a CR, is ignored should the ELM have stopped by
+# itself already (a lone CR would repeat the last command).
+MONITOR_STOP = b" "
 
 
 class _Capture(logging.Handler):
@@ -85,6 +102,8 @@ class ObdAdapter:
         timeout_s: float = 5.0,
         multi_pid: bool = True,
         count_hints: bool = True,
+        tune_timing: bool = True,
+        memory: AdapterMemory | None = None,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
@@ -92,9 +111,14 @@ class ObdAdapter:
         self.timeout_s = timeout_s
         self.multi_pid_enabled = multi_pid
         self.count_hints = count_hints
+        self.tune_timing = tune_timing
+        self.memory = memory or AdapterMemory(None)
         self._obd: Any = None
         self._frame_counts: dict[bytes, int] = {}
-        self._count_suffix_multi = True
+        self.identity = ""
+        self.traits = AdapterTraits()
+        # The ATST in force once tuned (re-sent after a warm start); None: the ELM's default.
+        self.timeout_units: int | None = None
         self.supported: set[str] = set()
         self.single_only: set[str] = set()
         self.requests = 0
@@ -126,9 +150,11 @@ class ObdAdapter:
                 c.name for c in connection.supported_commands if c.mode == 1 and c.pid not in (0,)
             }
             self._frame_counts.clear()
-            self._count_suffix_multi = True
             self.single_only.clear()
             self.echo_stuck = False
+            self._recall()
+            if self.tune_timing and self.traits.timeout_tuning is not False:
+                self._tune_timeout()
             return
         connection.close()
         if status == OBDStatus.OBD_CONNECTED:
@@ -260,31 +286,153 @@ class ObdAdapter:
                 )
         protocol = self.protocol or "0"
         self.exchange(f"ATSP{protocol}".encode())
+        if self.timeout_units is not None:  # ATWS restored the default wait
+            self.exchange(b"ATAT1")
+            self._set_timeout(self.timeout_units)
         self._frame_counts.clear()
         self.echo_stuck = False
 
     def _send_counted(self, request: bytes, *, multi: bool) -> list[Message]:
         """Append the ELM's expected-response count once known, so it answers without waiting."""
         count = self._frame_counts.get(request)
+        accepted = self.traits.count_hints_multi if multi else self.traits.count_hints_single
         use_suffix = (
-            self.count_hints
-            and count is not None
-            and 0 < count < 16
-            and (self._count_suffix_multi or not multi)
+            self.count_hints and count is not None and 0 < count < 16 and accepted is not False
         )
         try:
             messages = self.send(request + (f"{count:X}".encode() if use_suffix else b""))
         except AdapterStuckError as exc:
             if not use_suffix or exc.condition is not Condition.UNKNOWN_COMMAND:
                 raise
-            # This adapter does not take response counts here: remembered until it reconnects.
-            if multi:
-                self._count_suffix_multi = False
             self._frame_counts.pop(request, None)
             messages = self.send(request)
+            # Understood without the count: this adapter does not take counts here. Remembered
+            # for good (a "?" to everything is a lock-up, and the send above raised).
+            self._learn(**{"count_hints_multi" if multi else "count_hints_single": False})
+            log.info(
+                "the adapter at %s does not take response counts in %s requests: sent without",
+                self.port,
+                "multi-PID" if multi else "single-PID",
+            )
+        else:
+            if use_suffix and accepted is None:
+                self._learn(**{"count_hints_multi" if multi else "count_hints_single": True})
         if messages and request not in self._frame_counts:
             self._frame_counts[request] = sum(len(m.frames) for m in messages)
         return messages
+
+    # ---- what this adapter takes: remembered per adapter ------------------------------------
+    def _recall(self) -> None:
+        """Who is this adapter (``ATI`` and where it is), and what did it take before?"""
+        try:
+            said = [line.strip() for line in self.exchange(b"ATI") if line.strip().upper() != "ATI"]
+        except AdapterTimeoutError:
+            said = []
+        self.identity = f"{' '.join(said) or 'unknown ELM'} at {self.port}"
+        self.traits = self.memory.traits(self.identity)
+        self.timeout_units = None
+
+    def _learn(self, **changes: bool | int | None) -> None:
+        for name, value in changes.items():
+            setattr(self.traits, name, value)
+        self.memory.remember(self.identity, self.traits)
+
+    def _tune_timeout(self) -> None:
+        """Measure the ECU's answer time, set adaptive timing and a tuned ``ATST``, verify.
+
+        The ELM waits its ATST time for more answers after every request without a response
+        count, and before it says NO DATA: 200 ms by default, several times what a CAN ECU
+        takes. Counted requests time the ECU alone; without counts the wait in force is
+        subtracted. A tuned value that makes a working PID go silent is reverted and remembered.
+        """
+        counted = self.count_hints and self.traits.count_hints_single is not False
+        request = TIMING_REQUEST + (b"1" if counted else b"")
+        taken: list[float] = []
+        while len(taken) < TIMING_SAMPLES:
+            started = time.monotonic()
+            _, answer = self.ask(request)
+            elapsed = time.monotonic() - started
+            if counted and answer.condition is Condition.UNKNOWN_COMMAND:
+                self._learn(count_hints_single=False)  # timed without counts from here
+                counted, request = False, TIMING_REQUEST
+                continue
+            if not answer.data:
+                return  # the ECU is silent now: nothing to measure, nothing learned
+            taken.append(elapsed if counted else max(0.0, elapsed - ATST_DEFAULT * ATST_UNIT_S))
+        units = min(
+            ATST_DEFAULT,
+            max(ATST_FLOOR, math.ceil((max(taken) * ATST_MARGIN + ATST_SLACK_S) / ATST_UNIT_S)),
+        )
+        self.exchange(b"ATAT1")  # adaptive timing on; a clone's "?" changes nothing we rely on
+        if units >= ATST_DEFAULT:
+            self._learn(timeout_tuning=True, timeout_units=ATST_DEFAULT)
+            return  # a slow car: the default is all it gets
+        if not self._set_timeout(units):
+            log.info("the adapter at %s does not take ATST: its default wait stays", self.port)
+            self._learn(timeout_tuning=False, timeout_units=None)
+            return
+        for _ in range(TIMING_SAMPLES):
+            _, answer = self.ask(request)
+            if not answer.data:
+                self._set_timeout(ATST_DEFAULT)
+                log.warning(
+                    "the ECU did not answer within ATST %02X (%d ms): the adapter's default wait"
+                    " stays",
+                    units,
+                    units * 4,
+                )
+                self._learn(timeout_tuning=False, timeout_units=None)
+                return
+        self.timeout_units = units
+        self._learn(timeout_tuning=True, timeout_units=units)
+
+    def _set_timeout(self, units: int) -> bool:
+        lines = self.exchange(f"ATST{units:02X}".encode())
+        return any("OK" in line.upper() for line in lines)
+
+    # ---- listening to the bus ------------------------------------------------------------
+    @property
+    def can_monitor(self) -> bool:
+        """Can this adapter's bus be listened to (CAN, and ``ATMA`` not refused)?"""
+        return self.protocol_id in CAN_PROTOCOL_IDS and self.traits.monitor is not False
+
+    def bus_traffic(self, listen_s: float) -> bool:
+        """``ATMA`` for ``listen_s``: does anything talk on the CAN bus (the car woke)?
+
+        A car's ECUs fall silent on the bus when it sleeps and talk as soon as it wakes, well
+        before the engine turns; listening costs the car nothing. ``?`` (a clone without monitor
+        mode) is remembered and the caller falls back to the voltage and RPM probes.
+        """
+        port = self._port()
+        try:
+            port.reset_input_buffer()
+            port.write(b"ATMA\r")
+            port.flush()
+            buffer = _read_until(port, ELM_PROMPT, listen_s)
+            if ELM_PROMPT not in buffer:
+                port.write(MONITOR_STOP)
+                port.flush()
+                rest = _read_prompt(port, self.timeout_s)
+                buffer = bytearray() if rest is None else buffer + rest
+        except Exception as exc:  # pyserial raises many kinds when the link goes away
+            self.close()
+            raise AdapterLostError(f"adapter at {self.port} went away: {exc}") from exc
+        if ELM_PROMPT not in buffer:
+            raise AdapterTimeoutError(
+                f"adapter at {self.port} did not stop monitoring within {self.timeout_s:g} s: "
+                "link stalled?"
+            )
+        text = bytes(buffer).replace(b"\x00", b"").decode("ascii", "replace")
+        lines = [" ".join(x.split()).upper() for x in text.replace("\n", "\r").split("\r")]
+        lines = [x.strip(">").strip() for x in lines]
+        lines = [x for x in lines if x and x != "ATMA"]
+        if "?" in lines:
+            log.info("the adapter at %s cannot monitor the bus (ATMA): voltage only", self.port)
+            self._learn(monitor=False)
+            return False
+        if self.traits.monitor is None:
+            self._learn(monitor=True)
+        return any(_is_frame(x) or x == "BUFFER FULL" for x in lines)
 
     # ---- reading values -----------------------------------------------------------------
     def read_pids(self, names: Sequence[str]) -> dict[str, float]:
@@ -366,6 +514,27 @@ def _read_prompt(port: Any, limit_s: float) -> bytearray | None:
         port.timeout = min(left, 0.5)
         buffer += port.read(port.in_waiting or 1)
     return buffer
+
+
+def _read_until(port: Any, marker: bytes, limit_s: float) -> bytearray:
+    """Whatever comes within ``limit_s``, or less if ``marker`` came."""
+    buffer = bytearray()
+    deadline = time.monotonic() + limit_s
+    while marker not in buffer:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        port.timeout = min(left, 0.5)
+        buffer += port.read(port.in_waiting or 1)
+    return buffer
+
+
+def _is_frame(line: str) -> bool:
+    """A monitored CAN frame: hex bytes (an ID, a length, data)."""
+    parts = line.split()
+    return len(parts) >= 2 and all(
+        len(p) <= 8 and all(c in "0123456789ABCDEF" for c in p) for p in parts
+    )
 
 
 def probe(port: str, baudrate: int, limit_s: float) -> None:

@@ -9,7 +9,8 @@ import time
 
 from obd2_bridge.adapter import AdapterError, NoEcuError, ObdAdapter
 from obd2_bridge.adapter.connection import DtcSnapshot
-from obd2_bridge.adapter.errors import AdapterLostError, AdapterTimeoutError
+from obd2_bridge.adapter.errors import AdapterLostError, AdapterTimeoutError, NoAdapterError
+from obd2_bridge.adapter.memory import AdapterMemory
 from obd2_bridge.config import AgentConfig
 from obd2_bridge.reader.schedule import Schedule
 from obd2_bridge.spool import Spool
@@ -34,6 +35,13 @@ RECONNECT_AFTER = 3
 # While the car was answering this recently, reconnects stay short: it is probably running.
 LIKELY_RUNNING_S = 120.0
 LIKELY_RUNNING_RECONNECT_MAX_S = 2.0
+# Nothing at the port at all (the adapter is powered with the car, a Bluetooth adapter out of
+# range): trying again costs the car nothing, and a car that starts is read within seconds.
+ADAPTER_ABSENT_RECONNECT_MAX_S = 1.0
+# How long the engine-off watch listens to a CAN bus (ATMA) for a car that woke up.
+BUS_LISTEN_S = 0.2
+# The file, next to the spool, that remembers what each adapter takes.
+ADAPTER_MEMORY_FILE = "adapters.json"
 # A voltage this far above the engine-off resting voltage means the alternator is charging.
 ENGINE_START_RISE_V = 0.4
 # Misses of a PID inside multi-PID answers after which it is asked for on its own.
@@ -44,6 +52,26 @@ OutboundFrame = BridgeDtcReport | BridgeCommandResult
 
 class ReconnectError(AdapterTimeoutError):
     """A warm start did not help: the session ends and the adapter is connected afresh."""
+
+
+class ReconnectBackoff:
+    """How long to wait before connecting again: doubling from ``min_s`` to ``max_s`` while
+    attempts fail; back to ``min_s`` after a session that read data; short while the car
+    answered recently (it is probably running) or while nothing is at the port at all."""
+
+    def __init__(self, min_s: float, max_s: float) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self.failures = 0
+
+    def next_delay(self, *, read_data: bool, since_data_s: float, absent: bool) -> float:
+        self.failures = 0 if read_data else self.failures + 1
+        delay = min(self.max_s, self.min_s * 2.0 ** max(0, self.failures - 1))
+        if since_data_s < LIKELY_RUNNING_S:
+            delay = min(delay, LIKELY_RUNNING_RECONNECT_MAX_S)
+        if absent:
+            delay = min(delay, ADAPTER_ABSENT_RECONNECT_MAX_S)
+        return delay
 
 
 class Reader:
@@ -69,6 +97,8 @@ class Reader:
             timeout_s=config.adapter_timeout_s,
             multi_pid=config.multi_pid,
             count_hints=config.response_count_hints,
+            tune_timing=config.tune_adapter_timing,
+            memory=AdapterMemory(config.spool.with_name(ADAPTER_MEMORY_FILE)),
         )
         self.slow_names = set(config.slow_pids)
         self._last_dtcs: tuple[object, ...] | None = None
@@ -80,25 +110,27 @@ class Reader:
 
     # ---- the outer loop: connect, poll, reconnect with backoff -----------------------------
     def run(self) -> None:
-        failures = 0
+        backoff = ReconnectBackoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         self._set_state("connecting", self.config.adapter, quiet=True)
         while not self.stop.is_set():
             # While reconnecting, the status keeps saying why the last attempt failed.
             self._data_since_connect = False
+            absent = False
             try:
                 self.adapter.connect()
                 self._session()
             except AdapterError as exc:
                 self._set_state(exc.state, str(exc))
                 self._remember_trouble(exc, "reconnecting")
+                # Lost mid-session is not absent: a dying adapter is not hammered.
+                absent = type(exc) is NoAdapterError
             finally:
                 self.adapter.close()
-            failures = 0 if self._data_since_connect else failures + 1
-            delay = min(
-                self.config.reconnect_max_s, self.config.reconnect_min_s * 2 ** max(0, failures - 1)
+            delay = backoff.next_delay(
+                read_data=self._data_since_connect,
+                since_data_s=time.monotonic() - self._last_data,
+                absent=absent,
             )
-            if time.monotonic() - self._last_data < LIKELY_RUNNING_S:
-                delay = min(delay, LIKELY_RUNNING_RECONNECT_MAX_S)
             self.stop.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
 
     def _connected_detail(self) -> str:
@@ -261,11 +293,14 @@ class Reader:
         """Engine off: stop waking the ECU; watch the voltage, probe the engine rarely.
 
         ATRV asks the adapter, not the car, so it is watched often; a rise above the resting
-        voltage (or the absolute charging threshold) means the engine started.
+        voltage (or the absolute charging threshold) means the engine started. On CAN the bus
+        is listened to as well (ATMA, BUS_LISTEN_S): a car's ECUs talk as soon as it wakes,
+        whatever its battery reads, so RPM is asked at once.
         """
         self._set_state("engine_off", "engine off: slow heartbeat")
         last_probe = last_sample = time.monotonic()
         resting: float | None = None
+        awake = False
         while not self.stop.wait(self.config.engine_watch_s):
             self._run_commands()
             voltage = self.adapter.voltage()
@@ -280,13 +315,22 @@ class Reader:
                 voltage >= self.config.engine_running_v
                 or (resting is not None and voltage - resting >= ENGINE_START_RISE_V)
             )
-            if charging or time.monotonic() - last_probe >= self.config.engine_probe_s:
+            woke = self.adapter.can_monitor and self.adapter.bus_traffic(BUS_LISTEN_S)
+            if woke != awake:
+                awake = woke
+                log.info("CAN bus %s", "traffic: the car woke" if woke else "quiet again")
+            if charging or woke or time.monotonic() - last_probe >= self.config.engine_probe_s:
                 last_probe = time.monotonic()
                 try:
                     rpm = self.adapter.read_pids(["RPM"]).get("RPM", 0.0)
                 except (NoEcuError, AdapterTimeoutError):
                     rpm = 0.0
                 if rpm > 0:
+                    # The trip's first sample: spooled now, not a cycle later.
+                    self.spool.append([(now_ms(), "RPM", rpm, "RPM" in self.slow_names)])
+                    self.state.count_samples(1)
+                    self._last_data = time.monotonic()
+                    self._data_since_connect = True
                     log.info("engine running again (%.0f rpm)", rpm)
                     self._set_state("connected", self.adapter.protocol_name)
                     return

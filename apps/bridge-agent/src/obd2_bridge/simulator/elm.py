@@ -10,7 +10,17 @@ clone and an old car misbehave: a silent ECU (``NO DATA``), an ignition that is 
 CONNECT``), dropped sockets, ``BUS INIT: ...OK`` before the data on K-line bus re-inits, an answer
 stuck on ``STOPPED`` / ``BUFFER FULL`` / ``?`` / ``CAN ERROR`` until ``ATZ`` or ``ATWS``, a frozen
 link (bytes in, nothing out), echo that ``ATE0`` does not turn off, PIDs the ECU stopped
-answering, and the ELM's wait for more responses when a request carries no response count.
+answering, the ELM's wait for more responses when a request carries no response count (its
+``ATST`` timeout), an ECU slower than that timeout (``NO DATA``), a clone that knows neither
+``ATST`` nor ``ATMA``.
+
+Timing as the ELM327 datasheet gives it: ``ATST hh`` sets how long the ELM waits for an answer,
+and for more answers when the request gives no response count, to hh times 4 ms (default 0x32, 200
+ms; ``ATST 00`` restores it). ``ATAT0/1/2`` (adaptive timing) answer ``OK`` but are not modelled:
+a real ELM with adaptive timing may shorten its wait below ``ATST``, ours always waits ``ATST``,
+which is what an agent that sets ``ATST`` itself must cope with anyway. ``ATMA`` (monitor all)
+prints the bus traffic while the car's ECUs are awake (the ignition on) and stops at the next
+byte received, printing ``STOPPED``: on a quiet bus nothing comes before it.
 """
 
 import asyncio
@@ -32,6 +42,13 @@ PROTOCOL_NAME = "ISO 15765-4 (CAN 11/500)"
 KLINE_HEADER = bytes([0x48, 0x6B, 0x10])
 PROTOCOL_NAMES = {"6": PROTOCOL_NAME, "3": "ISO 9141-2"}
 STUCK_ANSWERS = ("STOPPED", "BUFFER FULL", "?", "CAN ERROR")
+# ATST's default, in units of 4 ms: 200 ms.
+DEFAULT_TIMEOUT_UNITS = 0x32
+TIMEOUT_UNIT_S = 0.004
+# What ATMA shows of a woken car's CAN bus: a few broadcast frames (11-bit IDs), one every
+# MONITOR_FRAME_S.
+MONITOR_FRAMES = (("0C9", "000C300000000000"), ("3E9", "000000001F400000"))
+MONITOR_FRAME_S = 0.02
 
 
 def _u8(value: float) -> bytes:
@@ -107,12 +124,16 @@ class ElmSettings:
     protocol_open: bool = False
     low_power: bool = False
     wrong_protocol: str | None = None
+    timeout_units: int = DEFAULT_TIMEOUT_UNITS
+    adaptive_timing: int = 1
 
     def reset(self) -> None:
         self.echo, self.headers, self.spaces, self.linefeeds = True, False, True, False
         self.protocol_open = False
         self.low_power = False
         self.wrong_protocol = None
+        self.timeout_units = DEFAULT_TIMEOUT_UNITS
+        self.adaptive_timing = 1
 
 
 class ElmSimulator:
@@ -127,7 +148,11 @@ class ElmSimulator:
         bus_init_every: int = 0,
         echo_stuck: bool = False,
         missing_pids: frozenset[int] = frozenset(),
-        no_count_wait_s: float = 0.0,
+        waits_without_count: bool = False,
+        knows_timeout: bool = True,
+        knows_monitor: bool = True,
+        knows_counts: bool = True,
+        timeout_unit_s: float = TIMEOUT_UNIT_S,
     ) -> None:
         if protocol not in PROTOCOL_NAMES:
             raise ValueError(f"protocol {protocol!r}: the simulator speaks 6 (CAN) or 3 (K-line)")
@@ -137,7 +162,16 @@ class ElmSimulator:
         self.bus_init_every = bus_init_every
         self.echo_stuck = echo_stuck
         self.missing_pids = set(missing_pids)
-        self.no_count_wait_s = no_count_wait_s
+        # A real ELM waits its ATST timeout for more ECUs after the last answer of a request
+        # without a response count; off by default so that tests run fast.
+        self.waits_without_count = waits_without_count
+        # An old clone answers "?" to ATST / ATMA.
+        self.knows_timeout = knows_timeout
+        self.knows_monitor = knows_monitor
+        # An old clone answers "?" to a request with the response-count digit.
+        self.knows_counts = knows_counts
+        # A clone whose ATST counts in other units than the datasheet's 4 ms.
+        self.timeout_unit_s = timeout_unit_s
         self.stuck_answer: str | None = None
         # Modes this ELM does not know (an old clone): "?" as a real one answers.
         self.unknown_modes: set[int] = set()
@@ -148,6 +182,9 @@ class ElmSimulator:
         self.requests = 0
         self.resets = 0
         self.bus_inits = 0
+        self.monitors = 0
+        self.timeouts_set: list[int] = []
+        self.refusals = 0  # "?" answers to requests of the right form (counts, ATST, ATMA)
 
     @property
     def kline(self) -> bool:
@@ -182,6 +219,10 @@ class ElmSimulator:
     def _ecu_present(self, state: CarState) -> bool:
         return state.engine_on and time.monotonic() >= self._ignition_off_until
 
+    def bus_awake(self) -> bool:
+        """Do the car's ECUs talk on the bus (what ``ATMA`` would show)? Only on CAN."""
+        return not self.kline and self._ecu_present(self.car.state())
+
     # ---- the protocol ---------------------------------------------------------------------
     def answer(self, settings: ElmSettings, raw: str) -> list[str]:
         self.requests += 1
@@ -196,10 +237,12 @@ class ElmSimulator:
             return [self.stuck_answer]
         if int(command[:2], 16) in self.unknown_modes:
             return ["?"]
-        if len(command) % 2 == 1:
-            command = command[:-1]  # the response-count digit: we always answer at once
-        elif command.startswith("01") and self.no_count_wait_s > 0:
-            time.sleep(self.no_count_wait_s)  # waiting for more ECUs (a thread of the server)
+        counted = len(command) % 2 == 1
+        if counted:
+            if not self.knows_counts:
+                self.refusals += 1
+                return ["?"]
+            command = command[:-1]  # the response-count digit: answer once that many came
         if settings.wrong_protocol is not None:
             # Told to speak a protocol the car does not: K-line wake-ups fail, CAN hears nothing.
             kline = settings.wrong_protocol in ("3", "4", "5")
@@ -208,9 +251,13 @@ class ElmSimulator:
         lines: list[str] = []
         if not settings.protocol_open:
             lines.append("SEARCHING...")
+        wait_s = settings.timeout_units * self.timeout_unit_s
         if not self._ecu_present(state):
             settings.protocol_open = False
-            return [*lines, "UNABLE TO CONNECT"] if lines else ["NO DATA"]
+            if lines:
+                return [*lines, "UNABLE TO CONNECT"]
+            time.sleep(wait_s)  # the ELM waits its ATST time before it says NO DATA
+            return ["NO DATA"]
         self._since_init += 1
         if self.kline and (
             not settings.protocol_open
@@ -221,11 +268,17 @@ class ElmSimulator:
             self.bus_inits += 1
             lines.append("BUS INIT: ...OK")
         settings.protocol_open = True
-        if time.monotonic() < self._silent_until:
-            return [*lines, "NO DATA"]
-        payload = self._obd(state, bytes.fromhex(command))
+        # Sleeps here run in a thread of the server (``asyncio.to_thread``).
+        payload = None
+        if time.monotonic() >= self._silent_until and self.request_delay_s <= wait_s:
+            payload = self._obd(state, bytes.fromhex(command))
         if payload is None:
+            # Silent, or an ECU slower than ATST allows: NO DATA once the wait is over.
+            time.sleep(wait_s)
             return [*lines, "NO DATA"]
+        time.sleep(self.request_delay_s)  # the ECU's (and the bus's) response time
+        if not counted and self.waits_without_count:
+            time.sleep(wait_s)  # waiting for more ECUs that never answer
         return lines + self._frames(settings, payload)
 
     def _at(self, settings: ElmSettings, cmd: str) -> list[str]:
@@ -264,6 +317,23 @@ class ElmSimulator:
         if cmd == "LP":
             settings.low_power = True
             return ["OK"]
+        if cmd.startswith("ST") and len(cmd) == 4:
+            if not self.knows_timeout:
+                self.refusals += 1
+                return ["?"]
+            try:
+                units = int(cmd[2:], 16)
+            except ValueError:
+                return ["?"]
+            settings.timeout_units = units or DEFAULT_TIMEOUT_UNITS
+            self.timeouts_set.append(settings.timeout_units)
+            return ["OK"]
+        if cmd in ("AT0", "AT1", "AT2"):
+            settings.adaptive_timing = int(cmd[2])  # accepted, not modelled (module docstring)
+            return ["OK"]
+        if cmd == "MA":
+            self.refusals += 1
+            return ["?"]  # an ELM that monitors is served by ElmServer; this one does not
         if cmd.startswith(("SH", "ST", "AT", "CAF", "PC", "M", "AL", "CRA", "R", "AR")):
             return ["OK"]
         return ["?"]
@@ -381,6 +451,10 @@ class _Session:
         self.reader = reader
         self.writer = writer
         self.settings = ElmSettings()
+        self.monitor: asyncio.Task[None] | None = None
+
+    def monitoring(self) -> bool:
+        return self.monitor is not None
 
 
 class ElmServer:
@@ -393,6 +467,7 @@ class ElmServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._refuse_until = 0.0
+        self.refused = 0  # connections cut at once while refusing (an adapter that is off)
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -413,6 +488,7 @@ class ElmServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if time.monotonic() < self._refuse_until:
+            self.refused += 1
             writer.transport.abort()
             return
         session = _Session(reader, writer)
@@ -429,16 +505,52 @@ class ElmServer:
                     buffer = b""
                     await writer.drain()
                     continue
+                if session.monitoring():
+                    await self._stop_monitor(session)  # the byte that stops it is discarded
+                    buffer = b""
+                    continue
                 buffer += data
                 while b"\r" in buffer:
                     line, buffer = buffer.split(b"\r", 1)
                     await self._handle(session, line.decode("ascii", "replace").strip())
+                    if session.monitoring() and buffer:
+                        await self._stop_monitor(session)  # bytes after ATMA stop it at once
+                        buffer = b""
         except (ConnectionError, OSError):
             pass
         finally:
+            if session.monitor is not None:
+                session.monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
+                    await session.monitor
             self._sessions.discard(session)
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _monitor(self, session: _Session, eol: str) -> None:
+        """``ATMA``: print what the bus carries until a byte comes in (then ``STOPPED``)."""
+        index = 0
+        while True:
+            if self.elm.bus_awake():
+                can_id, data = MONITOR_FRAMES[index % len(MONITOR_FRAMES)]
+                sep = " " if session.settings.spaces else ""
+                frame = sep.join(data[i : i + 2] for i in range(0, len(data), 2))
+                if session.settings.headers:
+                    frame = can_id + sep + frame
+                session.writer.write((frame + eol).encode("ascii"))
+                await session.writer.drain()
+                index += 1
+            await asyncio.sleep(MONITOR_FRAME_S)
+
+    async def _stop_monitor(self, session: _Session) -> None:
+        monitor, session.monitor = session.monitor, None
+        assert monitor is not None
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+        eol = "\r\n" if session.settings.linefeeds else "\r"
+        session.writer.write(f"STOPPED{eol}{eol}>".encode("ascii"))
+        await session.writer.drain()
 
     async def _handle(self, session: _Session, line: str) -> None:
         if self.elm.is_frozen():
@@ -447,13 +559,18 @@ class ElmServer:
             session.writer.write(b"?\r\r>")
             await session.writer.drain()
             return
-        if self.elm.request_delay_s > 0 and not line.upper().startswith("AT"):
-            await asyncio.sleep(self.elm.request_delay_s)
         echo = session.settings.echo
+        eol = "\r\n" if session.settings.linefeeds else "\r"
+        if "".join(line.split()).upper() == "ATMA" and self.elm.knows_monitor:
+            self.elm.requests += 1
+            self.elm.monitors += 1
+            if echo:
+                session.writer.write((line + eol).encode("ascii"))
+            session.monitor = asyncio.create_task(self._monitor(session, eol))
+            return
         lines = await asyncio.to_thread(self.elm.answer, session.settings, line)
         if self.elm.is_frozen():
             return
-        eol = "\r\n" if session.settings.linefeeds else "\r"
         out = (line + eol) if echo else ""
         out += "".join(item + eol for item in lines) + eol + ">"
         session.writer.write(out.encode("ascii"))

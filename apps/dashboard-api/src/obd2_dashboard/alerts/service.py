@@ -27,6 +27,19 @@ from obd2_dashboard.vehicles.service import (
 )
 
 _RULE_FIELDS = tuple(AlertRuleFields.model_fields)
+# What decides when the rule fires: changing one restarts its evaluation from the change (the
+# old condition's samples say nothing about the new one). Name, cooldown and channels do not.
+_CONDITION_FIELDS = (
+    "kind",
+    "pid",
+    "op",
+    "threshold",
+    "clear_threshold",
+    "duration_s",
+    "while_parked",
+    "silence_minutes",
+    "device_id",
+)
 
 
 class RuleNotFoundError(Exception):
@@ -55,6 +68,10 @@ def _apply(rule: AlertRule, data: AlertRuleFields) -> None:
     for name, value in values.items():
         setattr(rule, name, value)
     rule.updated_at = utcnow()
+
+
+def _now_ms() -> int:
+    return int(utcnow().timestamp() * 1000)
 
 
 def _invalid(field: str, message: str) -> InvalidRuleError:
@@ -166,6 +183,7 @@ async def create_rule(
         await _check_webhook(outbound, str(checked.webhook_url))
     rule = AlertRule(vehicle_id=vehicle.id, firing=False)
     _apply(rule, checked)
+    rule.evaluates_from_ts = _now_ms()
     return vehicle, await AlertRuleRepository(session).add(rule)
 
 
@@ -192,7 +210,12 @@ async def update_rule(
     # depend on its receiver's DNS. The delivery checks every URL again anyway.
     if changes.get("webhook_url") is not None and checked.webhook_url is not None:
         await _check_webhook(outbound, str(checked.webhook_url))
+    before = {name: getattr(rule, name) for name in (*_CONDITION_FIELDS, "enabled")}
     _apply(rule, checked)
+    resumed = rule.enabled and not before["enabled"]
+    if resumed or any(getattr(rule, name) != before[name] for name in _CONDITION_FIELDS):
+        # A resumed rule did not watch while paused; a changed one never watched as it is now.
+        rule.evaluates_from_ts = _now_ms()
     await session.flush()
     return vehicle, rule
 

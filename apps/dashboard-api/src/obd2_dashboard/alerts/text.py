@@ -6,6 +6,7 @@ A threshold alert keeps its condition as it fired (``Alert.op``, ``threshold``, 
 shared vehicle's owner may read °F while a viewer reads °C. Pure: no database.
 """
 
+import math
 from dataclasses import dataclass
 
 from obd2_dashboard.pids.definitions import builtin
@@ -31,8 +32,16 @@ class ThresholdFacts:
     value: float | None
 
 
+def _readable(value: float) -> str:
+    """Four significant digits, never an exponent: 57.17 mph, 11.83 V, 2500 rpm, 239 °F."""
+    value = tidy(value)
+    if not math.isfinite(value) or abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
 def _figure(value: float, unit: str) -> str:
-    return f"{tidy(value):g} {unit}" if unit else f"{tidy(value):g}"
+    return f"{_readable(value)} {unit}" if unit else _readable(value)
 
 
 def threshold_text(facts: ThresholdFacts, system: UnitSystem) -> str:

@@ -1,3 +1,4 @@
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,6 +204,12 @@ async def update_rule(
     changes = _in_stored_unit(
         changes, changes.get("pid", rule.pid), unit, changes.get("kind", rule.kind)
     )
+    for name in ("threshold", "clear_threshold"):
+        given, kept = changes.get(name), getattr(rule, name)
+        if given is not None and kept is not None and math.isclose(given, kept, rel_tol=1e-8):
+            # A figure sent back as it was shown (185 °F for 85 °C) is the same one: keep it
+            # exactly, so that saving a rule unchanged changes nothing about it.
+            changes[name] = kept
     merged.update(changes)
     checked = _validated(merged)
     await _check_device(session, rule.vehicle_id, checked)

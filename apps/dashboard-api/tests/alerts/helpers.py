@@ -97,9 +97,11 @@ class Car:
             result = await session.execute(select(AlertDelivery).order_by(AlertDelivery.id))
             return list(result.scalars().all())
 
-    async def rule(self, *, made_ms: int | None = EARLIER, **fields: object) -> dict[str, object]:
+    async def rule(self, **fields: object) -> dict[str, object]:
         """A rule made through the API, then taken to have been made at ``made_ms`` (default: a
         day ago, before the samples a test sends minutes back); None: now, as the API made it."""
+        made_ms = fields.pop("made_ms", EARLIER)
+        assert made_ms is None or isinstance(made_ms, int)
         response = await self.owner.post(
             f"/api/v1/vehicles/{self.vehicle_id}/alert-rules", json={"name": "rule", **fields}
         )

@@ -69,9 +69,10 @@ def alerting(web: WebStack) -> list[dict[str, object]]:
 
 
 def _fired_times(page: Page) -> list[str]:
-    return page.locator(".alert-list time").evaluate_all(
+    found = page.locator(".alert-list time").evaluate_all(
         "nodes => nodes.map(n => n.getAttribute('datetime'))"
     )
+    return [str(when) for when in found]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -232,6 +232,12 @@ async def delete_rule(session: AsyncSession, user: User, vehicle_id: int, rule_i
     await AlertRuleRepository(session).delete(rule)
 
 
+async def open_alert_counts(session: AsyncSession, vehicle_ids: Sequence[int]) -> dict[int, int]:
+    """How many alerts are open (fired, not cleared) per vehicle; a vehicle with none: absent.
+    For the vehicle reads, which show it as a badge."""
+    return await AlertRepository(session).open_counts(vehicle_ids)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertWithDeliveries:
     alert: Alert

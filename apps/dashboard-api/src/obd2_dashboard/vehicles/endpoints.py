@@ -4,7 +4,7 @@ from functools import partial
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.alerts.repository import AlertRepository
+from obd2_dashboard.alerts.service import open_alert_counts
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, StateDep
 from obd2_dashboard.kit.db import after_commit
@@ -36,7 +36,7 @@ def _read(vehicle: Vehicle, user: User) -> VehicleRead:
 
 
 async def _with_open_alerts(session: AsyncSession, reads: list[VehicleRead]) -> list[VehicleRead]:
-    counts = await AlertRepository(session).open_counts([read.id for read in reads])
+    counts = await open_alert_counts(session, [read.id for read in reads])
     for read in reads:
         read.open_alerts = counts.get(read.id, 0)
     return reads

@@ -11,12 +11,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from obd2_dashboard.alerts.delivery import AlertDispatcher
 from obd2_dashboard.app import create_app
 from obd2_dashboard.kit.db import session_scope
-from obd2_dashboard.models import Alert, AlertDelivery
+from obd2_dashboard.models import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.worker import process_outbox
@@ -44,6 +44,10 @@ async def quiet_app(settings: Settings) -> AsyncIterator[FastAPI]:
         await _empty_tables(application)
         await bootstrap(application.state.obd2.broker)
         yield application
+
+
+# When a test's rules are taken to have been made: before any sample it sends.
+EARLIER = int(time.time() * 1000) - 24 * 3600 * 1000
 
 
 @dataclass
@@ -94,12 +98,25 @@ class Car:
             return list(result.scalars().all())
 
     async def rule(self, **fields: object) -> dict[str, object]:
+        """A rule made through the API, then taken to have been made at ``made_ms`` (default: a
+        day ago, before the samples a test sends minutes back); None: now, as the API made it."""
+        made_ms = fields.pop("made_ms", EARLIER)
+        assert made_ms is None or isinstance(made_ms, int)
         response = await self.owner.post(
             f"/api/v1/vehicles/{self.vehicle_id}/alert-rules", json={"name": "rule", **fields}
         )
         assert response.status_code == 201, response.text
         rule: dict[str, object] = response.json()
+        if made_ms is not None:
+            await self.backdate(int(str(rule["id"])), made_ms)
         return rule
+
+    async def backdate(self, rule_id: int, made_ms: int) -> None:
+        """The rule reads samples from ``made_ms`` on, as if it had been made then."""
+        async with session_scope(self.app.state.obd2.sessionmaker) as session:
+            await session.execute(
+                update(AlertRule).where(AlertRule.id == rule_id).values(evaluates_from_ts=made_ms)
+            )
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ async def test_coolant_over_105_for_30_s_fires_once_even_when_evaluated_again(ca
     assert (alert.started_ts, alert.fired_ts) == (t0 + 5_000, t0 + 35_000)
     assert alert.value == 112
     assert alert.cleared_ts is None
-    assert "COOLANT_TEMP" in alert.message
+    assert alert.message == "Engine coolant temperature 112 °C above 105 °C for 30 s"
     # The same batch delivered again (at-least-once), and the same batch sent again by the agent.
     async with session_scope(car.app.state.obd2.sessionmaker) as session:
         await evaluate_touched(session, {car.vehicle_id: [("COOLANT_TEMP", t0 - t0 % 60_000)]})

@@ -6,11 +6,12 @@ import time
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from obd2_dashboard.dtcs.service import apply_report
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.live.events import live_stream
+from obd2_dashboard.models import AlertRule
 from obd2_dashboard.mqtt.events import MQTT_EVENTS_STREAM
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.worker import process_outbox
@@ -64,6 +65,10 @@ async def test_a_backfilled_drive_is_summarised_but_nobody_is_told(world: World)
         assert response.status_code == 201, response.text
     now = int(time.time()) * 1000
     hour_ago = now - 3_600_000
+    # The rules are taken to be older than both drives: what keeps the backfilled one from
+    # firing is its being backfill, not its time.
+    async with session_scope(app.state.obd2.sessionmaker) as session:
+        await session.execute(update(AlertRule).values(evaluates_from_ts=hour_ago - 60_000))
     committer = app.state.obd2.committer
     broker = app.state.obd2.broker
 

@@ -210,11 +210,11 @@ async def test_alert_message_and_webhook_say_the_owners_units(car: Car) -> None:
     await car.work()
     (alert,) = await car.alerts()
     assert alert.value == 115.0  # stored as read
-    assert alert.message == "COOLANT_TEMP 239 °F (> 221 °F)"
+    assert alert.message == "Engine coolant temperature 239 °F above 221 °F"
     (delivery,) = await car.deliveries()
     body = json.loads(delivery.body)["alert"]
     assert (body["value"], body["unit"]) == (115.0, "°C")
     assert body["display"] == {"value": 239.0, "unit": "°F", "units": "imperial_uk"}
     assert body["message"] == alert.message
     listed = (await car.owner.get(f"/api/v1/vehicles/{car.vehicle_id}/alerts")).json()
-    assert listed[0]["message"] == "COOLANT_TEMP 239 °F (> 221 °F)"
+    assert listed[0]["message"] == "Engine coolant temperature 239 °F above 221 °F"

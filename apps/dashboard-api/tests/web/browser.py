@@ -176,6 +176,19 @@ class WebStack:
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, _add_user(self.database_url, email)).result(30)
 
+    def backdate_alert_rules(self, made_ms: int) -> None:
+        """The vehicle's alert rules read samples from ``made_ms`` on, as if made then (a rule
+        made now ignores the samples of before it)."""
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(
+                asyncio.run,
+                _execute(
+                    self.database_url,
+                    f"UPDATE alert_rules SET evaluates_from_ts = {int(made_ms)} "
+                    f"WHERE vehicle_id = {int(self.vehicle_id)}",
+                ),
+            ).result(30)
+
     def end_all_sessions(self) -> None:
         """What expiry does on the server: every sign-in session is gone."""
         # Playwright's sync API runs an event loop in this thread: use a thread of our own.

@@ -31,6 +31,8 @@ export interface Vehicle {
   /** viewer: shared with this user read-only. */
   role?: "owner" | "viewer";
   vin_info?: VinInfo | null;
+  /** Alerts of the vehicle fired and not cleared yet. */
+  open_alerts?: number;
 }
 
 export type PidSource = "obd" | "torque" | "agent" | "import";
@@ -174,6 +176,8 @@ export interface AlertRule {
   unit?: string | null;
   /** threshold rules: the condition in the signed-in user's units */
   display?: RuleDisplay | null;
+  /** Epoch ms from which samples count: the rule's creation, the last change of its condition or its resumption. */
+  evaluated_from_ts?: number;
 }
 
 export interface RuleDisplay {
@@ -198,6 +202,9 @@ export interface Alert {
   rule_name: string;
   kind: string;
   subject: string;
+  /** The PID's display name, else subject. */
+  subject_name?: string;
+  /** In the reader's units, with the PID's display name. */
   message: string;
   value: number | null;
   started_ts: number;

@@ -11,6 +11,22 @@ import { type DisplayUnits, displayUnits } from "../units";
 import { vehicleFrame, vehicleId } from "./vehicle-frame";
 
 const REFRESH_MS = 10_000;
+/** Alerts per page of the history (newest first; "Show older" reads the next). */
+const HISTORY_PAGE = 20;
+/** The server's default cooldown, for a new rule. */
+const DEFAULT_COOLDOWN_MIN = 5;
+
+function minutesText(minutes: number): string {
+  const shown = Number.isInteger(minutes) ? String(minutes) : minutes.toFixed(1);
+  return `${shown} min`;
+}
+
+/** What a cooldown does, in words the rule form and cards show. */
+export function cooldownEffect(cooldownS: number): string {
+  if (cooldownS <= 0) return "No cooldown: every time the condition holds again, the rule fires again.";
+  const span = minutesText(cooldownS / 60);
+  return `After firing, this rule stays quiet for ${span} even if the condition holds again.`;
+}
 
 /** "Coolant temperature above 221 °F for 30 s (clears below 212)", "No data for 60 min": in
  * the reader's units, which the server converts the stored rule to (`display`). */
@@ -71,6 +87,8 @@ export function alertsPage(ctx: PageContext): Page {
         await load();
       }),
     );
+    const edit = h("button", { type: "button", class: "button small ghost", "aria-label": `Edit rule ${rule.name}` }, "Edit");
+    edit.addEventListener("click", () => startEditing(rule));
     const toggle = h("button", { type: "button", class: "button small ghost", "aria-label": `${rule.enabled ? "Pause" : "Resume"} rule ${rule.name}` }, rule.enabled ? "Pause" : "Resume");
     toggle.addEventListener(
       "click",
@@ -90,8 +108,9 @@ export function alertsPage(ctx: PageContext): Page {
         rule.enabled ? null : h("span", { class: "badge badge-muted" }, "Paused"),
       ),
       h("p", null, describeRule(rule)),
+      h("p", { class: "muted rule-cooldown" }, cooldownEffect(rule.cooldown_s)),
       rule.webhook_url ? h("p", { class: "muted" }, "Webhook: ", h("span", { class: "mono" }, rule.webhook_url)) : null,
-      owner ? h("div", { class: "card-secondary" }, toggle, remove) : null,
+      owner ? h("div", { class: "card-secondary" }, edit, toggle, remove) : null,
     );
   };
 
@@ -126,16 +145,42 @@ export function alertsPage(ctx: PageContext): Page {
     return item;
   };
 
+  // The history, newest first by the time each alert fired; the refresh reads as many as are
+  // shown, "Show older" the page after the last one (the API's before_id cursor).
+  let shownAlerts: Alert[] = [];
+  let wanted = HISTORY_PAGE;
+  const older = h("button", { type: "button", class: "button ghost", hidden: true }, "Show older alerts");
+  const paintAlerts = (more: boolean): void => {
+    alerts.replaceChildren(...(shownAlerts.length ? shownAlerts.map(alertItem) : [h("li", { class: "card empty" }, "No alerts so far.")]));
+    older.hidden = !more;
+  };
+  older.addEventListener(
+    "click",
+    act(async () => {
+      const last = shownAlerts[shownAlerts.length - 1];
+      if (!last) return;
+      older.disabled = true;
+      try {
+        const page = await get<Alert[]>(`${base}/alerts?limit=${HISTORY_PAGE}&before_id=${last.id}`, { signal: ctx.signal });
+        shownAlerts = [...shownAlerts, ...page];
+        wanted = Math.min(500, Math.max(HISTORY_PAGE, shownAlerts.length));
+        paintAlerts(page.length === HISTORY_PAGE);
+      } finally {
+        older.disabled = false;
+      }
+    }),
+  );
   const load = async (): Promise<void> => {
     const [ruleList, alertList] = await Promise.all([
       get<AlertRule[]>(`${base}/alert-rules`, { signal: ctx.signal }),
-      get<Alert[]>(`${base}/alerts?limit=50`, { signal: ctx.signal }),
+      get<Alert[]>(`${base}/alerts?limit=${wanted}`, { signal: ctx.signal }),
     ]);
     rules.removeAttribute("aria-busy");
     alerts.removeAttribute("aria-busy");
     message.replaceChildren();
     rules.replaceChildren(...(ruleList.length ? ruleList.map(ruleCard) : [h("li", { class: "card empty" }, "No rules yet.")]));
-    alerts.replaceChildren(...(alertList.length ? alertList.map(alertItem) : [h("li", { class: "card empty" }, "No alerts so far.")]));
+    shownAlerts = alertList;
+    paintAlerts(alertList.length === wanted);
   };
   const refresh = (): void => {
     load().catch((error: unknown) => {
@@ -163,6 +208,22 @@ export function alertsPage(ctx: PageContext): Page {
   const parked = h("input", { name: "while_parked", type: "checkbox" });
   const silence = h("input", { name: "silence_minutes", type: "number", min: 1, step: 1, value: "60" });
   const webhook = h("input", { name: "webhook_url", type: "url", autocomplete: "off", placeholder: "https://…" });
+  const cooldown = h("input", { name: "cooldown_min", type: "number", min: 0, step: "any", inputmode: "decimal", value: String(DEFAULT_COOLDOWN_MIN) });
+  const cooldownField = field(
+    "Cooldown (minutes)",
+    cooldown,
+    `${cooldownEffect(DEFAULT_COOLDOWN_MIN * 60)} Default ${DEFAULT_COOLDOWN_MIN} min.`,
+  );
+  const cooldownHint = cooldownField.querySelector(".hint");
+  const paintCooldown = (): void => {
+    const minutes = optionalNumber(cooldown);
+    if (!cooldownHint) return;
+    const effect = minutes === null || !Number.isFinite(minutes) || minutes < 0 ? "Enter the minutes as a number (0 or more)." : cooldownEffect(Math.round(minutes * 60));
+    // Why a rule such as "speed above 80 for 2 s" fires only now and then: said where it is set.
+    cooldownHint.textContent = `${effect} So "speed above 80 for 2 s" on a car that passes 80 every half minute fires once per cooldown, not every time. Default ${DEFAULT_COOLDOWN_MIN} min; 0 fires every time.`;
+  };
+  cooldown.addEventListener("input", paintCooldown);
+  paintCooldown();
   // Figures are typed in the person's units and sent with that unit: the server stores the
   // rule in the PID's own unit.
   let units: DisplayUnits | null = null;
@@ -187,18 +248,70 @@ export function alertsPage(ctx: PageContext): Page {
   const parkedField = checkField("Only while parked (speed 0, engine off)", parked);
   const silenceFields = h("div", { class: "form-row" }, field("Silent for (minutes)", silence));
   const formMessage = h("div", { class: "form-message" });
+  const formTitle = h("h2", { id: "add-rule-title" }, "Add a rule");
+  const submit = h("button", { type: "submit", class: "button primary" }, icon("plus"), "Add rule");
+  const cancel = h("button", { type: "button", class: "button ghost", hidden: true }, "Cancel");
   const form = h(
     "form",
     { class: "card add-form", novalidate: true, "aria-labelledby": "add-rule-title" },
-    h("h2", { id: "add-rule-title" }, "Add a rule"),
+    formTitle,
     formMessage,
     h("div", { class: "form-row" }, field("Name", name), field("Kind", kind)),
     thresholdFields,
     parkedField,
     silenceFields,
+    h("div", { class: "form-row" }, cooldownField),
     h("div", { class: "form-row" }, field("Webhook URL (optional)", webhook, "Each alert is POSTed here, signed with the rule's secret.")),
-    h("button", { type: "submit", class: "button primary" }, icon("plus"), "Add rule"),
+    h("div", { class: "form-actions" }, submit, cancel),
   );
+  // The form adds a rule, or changes the one being edited (its kind stays as it is).
+  let editing: AlertRule | null = null;
+  const resetForm = (): void => {
+    editing = null;
+    formTitle.textContent = "Add a rule";
+    submit.replaceChildren(icon("plus"), "Add rule");
+    cancel.hidden = true;
+    kind.disabled = false;
+    name.value = "";
+    threshold.value = "";
+    clear.value = "";
+    webhook.value = "";
+    duration.value = "0";
+    parked.checked = false;
+    cooldown.value = String(DEFAULT_COOLDOWN_MIN);
+    paintCooldown();
+    formMessage.replaceChildren();
+  };
+  const startEditing = (rule: AlertRule): void => {
+    editing = rule;
+    formTitle.textContent = `Edit rule ${rule.name}`;
+    submit.replaceChildren("Save changes");
+    cancel.hidden = false;
+    formMessage.replaceChildren();
+    name.value = rule.name;
+    kind.value = rule.kind;
+    kind.disabled = true;
+    showKind();
+    if (rule.kind === "threshold") {
+      // In the reader's units, as the rule card says it; saved back with that unit.
+      const shown = rule.display ?? { unit: rule.unit ?? "", op: rule.op, threshold: rule.threshold, clear_threshold: rule.clear_threshold };
+      pid.value = rule.pid ?? pid.value;
+      op.value = shown.op ?? "above";
+      threshold.value = shown.threshold === null ? "" : String(shown.threshold);
+      clear.value = shown.clear_threshold === null ? "" : String(shown.clear_threshold);
+      duration.value = String(rule.duration_s);
+      parked.checked = rule.while_parked;
+      paintUnits();
+    } else if (rule.kind === "silence") {
+      silence.value = String(rule.silence_minutes ?? 60);
+    }
+    webhook.value = rule.webhook_url ?? "";
+    cooldown.value = String(rule.cooldown_s / 60);
+    paintCooldown();
+    form.scrollIntoView({ block: "start" });
+    name.focus();
+  };
+  cancel.addEventListener("click", resetForm);
   const showKind = (): void => {
     thresholdFields.hidden = kind.value !== "threshold";
     parkedField.hidden = kind.value !== "threshold";
@@ -234,15 +347,28 @@ export function alertsPage(ctx: PageContext): Page {
       } else if (ruleKind === "silence") {
         body["silence_minutes"] = optionalNumber(silence);
       }
+      const minutes = optionalNumber(cooldown);
+      if (minutes === null || !Number.isFinite(minutes) || minutes < 0) {
+        formMessage.replaceChildren(errorBox("Enter the cooldown in minutes (0 or more)."));
+        cooldown.focus();
+        return;
+      }
+      body["cooldown_s"] = Math.round(minutes * 60);
       const url = webhook.value.trim();
       if (url) body["webhook_url"] = url;
       try {
-        const created = await api<AlertRule>("POST", `${base}/alert-rules`, { body });
-        toast(`Rule ${created.name} was added.`, "success");
-        name.value = "";
-        threshold.value = "";
-        clear.value = "";
-        webhook.value = "";
+        if (editing) {
+          // A PATCH takes no kind; an emptied field is cleared.
+          delete body["kind"];
+          if (editing.kind === "threshold" && !("clear_threshold" in body)) body["clear_threshold"] = null;
+          if (!url && editing.webhook_url) body["webhook_url"] = null;
+          const saved = await api<AlertRule>("PATCH", `${base}/alert-rules/${editing.id}`, { body });
+          toast(`Rule ${saved.name} was saved.`, "success");
+        } else {
+          const created = await api<AlertRule>("POST", `${base}/alert-rules`, { body });
+          toast(`Rule ${created.name} was added.`, "success");
+        }
+        resetForm();
         await load();
       } catch (error) {
         if (!(error instanceof ApiError) || error.status === 401) throw error;
@@ -255,7 +381,7 @@ export function alertsPage(ctx: PageContext): Page {
     message,
     h("section", { "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title" }, "Rules"), rules),
     form,
-    h("section", { "aria-labelledby": "alerts-title" }, h("h2", { id: "alerts-title" }, "Alert history"), alerts),
+    h("section", { "aria-labelledby": "alerts-title" }, h("h2", { id: "alerts-title" }, "Alert history"), h("p", { class: "muted" }, "Newest first, by the time each alert fired."), alerts, older),
   );
   form.hidden = true;
   frame.vehicle

@@ -21,6 +21,14 @@ export function sharedBadge(): HTMLElement {
   return h("span", { class: "badge badge-warn shared-badge", title: "Read-only: shared with you by its owner" }, "Shared with you");
 }
 
+/** "2 open alerts", a link to the vehicle's alerts; null when none is open. */
+export function openAlertsBadge(vehicle: Vehicle): HTMLElement | null {
+  const open = vehicle.open_alerts ?? 0;
+  if (open <= 0) return null;
+  const text = open === 1 ? "1 open alert" : `${open} open alerts`;
+  return h("a", { class: "badge badge-danger open-alerts", href: `/vehicles/${vehicle.id}/alerts`, title: "Fired and not cleared yet: see Alerts" }, text);
+}
+
 export function vehicleId(ctx: PageContext): number | null {
   const raw = ctx.params["id"] ?? "";
   return /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : null;
@@ -104,7 +112,7 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
       const found = await get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal });
       const role = found.role ?? "owner";
       roles.set(id, role);
-      title.replaceChildren(found.name, role === "viewer" ? sharedBadge() : "");
+      title.replaceChildren(found.name, role === "viewer" ? sharedBadge() : "", openAlertsBadge(found) ?? "");
       const decoded = vinSummary(found);
       subtitle.textContent = found.vin ? `VIN ${found.vin}${decoded ? ` · ${decoded}` : ""}` : "No VIN recorded";
       paintTabs(role);

@@ -7,7 +7,7 @@ import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
 import { invitationsPanel } from "./invitations";
-import { sharedBadge, vinSummary } from "./vehicle-frame";
+import { openAlertsBadge, sharedBadge, vinSummary } from "./vehicle-frame";
 import { vehicleWeeks } from "./vehicle-week";
 
 const ONLINE_WINDOW_MS = 60_000;
@@ -100,7 +100,7 @@ export function vehiclesPage(ctx: PageContext): Page {
           h("p", { class: "muted mono" }, vehicle.vin ?? "No VIN"),
           decoded ? h("p", { class: "muted vin-info" }, decoded) : null,
         ),
-        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, stateBadge(vehicle)),
+        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, stateBadge(vehicle), openAlertsBadge(vehicle)),
       ),
       h(
         "p",

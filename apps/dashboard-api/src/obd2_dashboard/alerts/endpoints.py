@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from obd2_dashboard.alerts import service
+from obd2_dashboard.alerts.firing import evaluates_from
 from obd2_dashboard.alerts.schemas import (
     AlertRead,
     AlertRuleCreate,
@@ -12,6 +13,7 @@ from obd2_dashboard.alerts.schemas import (
     DeliveryRead,
     RuleDisplay,
 )
+from obd2_dashboard.alerts.text import ThresholdFacts, pid_label, threshold_text
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import OutboundPolicyDep, SessionDep
 from obd2_dashboard.kit.schemas import MAX_ID, IdPath, error_responses
@@ -31,6 +33,7 @@ def _not_found(exc: Exception) -> HTTPException:
 
 def _rule(rule: AlertRule, vehicle: Vehicle, user: User) -> AlertRuleRead:
     read = AlertRuleRead.model_validate(rule)
+    read.evaluated_from_ts = evaluates_from(rule)
     if rule.kind == "threshold" and rule.pid is not None:
         read.unit = pid_display(rule.pid, UnitSystem.metric).unit
         shown = threshold_in(
@@ -50,9 +53,27 @@ def _rule(rule: AlertRule, vehicle: Vehicle, user: User) -> AlertRuleRead:
     return read
 
 
-def _read(item: service.AlertWithDeliveries) -> AlertRead:
-    read = AlertRead.model_validate(item.alert)
+def _read(item: service.AlertWithDeliveries, system: UnitSystem) -> AlertRead:
+    """The alert as ``system``'s reader sees it: its text is written for them, not stored."""
+    alert = item.alert
+    read = AlertRead.model_validate(alert)
     read.deliveries = [DeliveryRead.model_validate(d) for d in item.deliveries]
+    if alert.kind == "threshold":
+        read.subject_name = pid_label(alert.subject)
+        if alert.op is not None and alert.threshold is not None:
+            read.message = threshold_text(
+                ThresholdFacts(
+                    alert.subject,
+                    alert.op,
+                    alert.threshold,
+                    alert.duration_s or 0,
+                    bool(alert.while_parked),
+                    alert.value,
+                ),
+                system,
+            )
+    else:
+        read.subject_name = alert.subject
     return read
 
 
@@ -153,14 +174,23 @@ async def delete_rule(
     "/vehicles/{vehicle_id}/alerts",
     response_model=list[AlertRead],
     responses=error_responses(401, 404, 422),
-    summary="Alert history, newest first (page on with before_id)",
+    summary="Alert history by sample time, newest first; the next page: before_id = the "
+    "last alert's id",
 )
 async def alert_history(
     vehicle_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    before_id: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ID,
+            description="the last alert of the previous page: the alerts that come after it "
+            "(older by fired_ts, or as old with a lower id)",
+        ),
+    ] = None,
     unacknowledged: bool = False,
 ) -> list[AlertRead]:
     try:
@@ -174,7 +204,8 @@ async def alert_history(
         )
     except _NotFound as exc:
         raise _not_found(exc) from exc
-    return [_read(item) for item in items]
+    system = unit_system_of(user)
+    return [_read(item, system) for item in items]
 
 
 @router.post(
@@ -185,6 +216,6 @@ async def alert_history(
 )
 async def acknowledge(alert_id: IdPath, user: CurrentUser, session: SessionDep) -> AlertRead:
     try:
-        return _read(await service.acknowledge(session, user, alert_id))
+        return _read(await service.acknowledge(session, user, alert_id), unit_system_of(user))
     except _NotFound as exc:
         raise _not_found(exc) from exc

@@ -20,6 +20,7 @@ from obd2_dashboard.alerts.repository import (
     DeliveryRepository,
     SampleWindowRepository,
 )
+from obd2_dashboard.alerts.text import ThresholdFacts, threshold_text
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, Alert, AlertDelivery, AlertRule
 from obd2_dashboard.units.service import owner_unit_system, pid_display
@@ -38,6 +39,14 @@ CLEARED = Counter("obd2_alerts_cleared_total", "Alerts cleared", ["kind"])
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def evaluates_from(rule: AlertRule) -> int:
+    """Epoch ms from which the rule reads samples: when it was made, or when its condition last
+    changed or it was resumed. An alert is never dated before the rule asked for it."""
+    if rule.evaluates_from_ts is not None:
+        return rule.evaluates_from_ts
+    return epoch_ms(rule.created_at)
 
 
 def condition_for(rule: AlertRule) -> Condition:
@@ -138,9 +147,14 @@ async def _fire(
     started_ts: int,
     fired_ts: int,
     cleared_ts: int | None,
+    condition: Condition | None = None,
 ) -> Alert:
     alert = await AlertRepository(session).add(
         Alert(
+            op=None if condition is None else condition.op,
+            threshold=None if condition is None else condition.threshold,
+            duration_s=None if condition is None else rule.duration_s,
+            while_parked=None if condition is None else rule.while_parked,
             vehicle_id=rule.vehicle_id,
             rule_id=rule.id,
             rule_name=rule.name,
@@ -168,19 +182,20 @@ async def _clear(session: AsyncSession, rule: AlertRule, alert: Alert, cleared_t
 def threshold_message(
     rule: AlertRule, condition: Condition, value: float | None, system: UnitSystem
 ) -> str:
-    """``COOLANT_TEMP 230 °F (> 221 °F for 30 s)``: in the owner's unit system, so the unit is
-    the one they set the rule in. Fuel economy turns around in mpg (> in L/100 km is < in mpg)."""
-    display = pid_display(condition.pid, system)
-    unit = f" {display.unit}" if display.unit else ""
-    above = condition.op == "above"
-    if display.conversion is not None and display.conversion.inverse:
-        above = not above
-    sign = ">" if above else "<"
-    held = f" for {rule.duration_s} s" if rule.duration_s else ""
-    parked = " while parked" if rule.while_parked else ""
-    reading = "?" if value is None else f"{tidy(display.value(value)):g}"
-    limit = f"{tidy(display.value(condition.threshold)):g}"
-    return f"{condition.pid} {reading}{unit} ({sign} {limit}{unit}{held}{parked})"
+    """``Engine coolant temperature 230 °F above 221 °F for 30 s``: the text stored with the
+    alert and sent to webhooks and MQTT, in the owner's unit system. Readers of the history get
+    it in their own units (``alerts.text``)."""
+    return threshold_text(
+        ThresholdFacts(
+            condition.pid,
+            condition.op,
+            condition.threshold,
+            rule.duration_s,
+            rule.while_parked,
+            value,
+        ),
+        system,
+    )
 
 
 async def _reconcile(
@@ -208,6 +223,7 @@ async def _reconcile(
         started_ts=ep.start_ts,
         fired_ts=ep.fire_ts,
         cleared_ts=ep.end_ts,
+        condition=condition,
     )
 
 
@@ -234,8 +250,12 @@ async def evaluate_touched(
             if not minutes or rule.pid is None or not (pids & watched):
                 continue
             condition = condition_for(rule)
-            start = min(minutes) - condition.duration_ms - LOOKBACK_MS
+            # Nothing from before the rule was set counts: a rule made at 12:54 never fires an
+            # alert dated 12:49 (nor begins an episode there).
+            start = max(min(minutes) - condition.duration_ms - LOOKBACK_MS, evaluates_from(rule))
             end = max(minutes) + ROLLUP_BUCKET_MS + condition.duration_ms + LOOKBACK_MS
+            if start >= end:
+                continue
             rows = await window.rows(vehicle_id, sorted(p for p in watched if p), start, end)
             for episode in find_episodes(rows, condition):
                 await _reconcile(session, rule, condition, episode)
@@ -252,7 +272,9 @@ async def check_silence(session: AsyncSession, now: datetime | None = None) -> i
     for rule, last_seen in await AlertRuleRepository(session).lock_enabled_silence():
         if last_seen is None or rule.silence_minutes is None:
             continue  # never heard from: nothing has gone silent yet
-        seen_ms = epoch_ms(last_seen)
+        # Silence counts from the rule's start at the earliest: a rule made while the car had
+        # been quiet for hours fires its minutes after it was made, not dated hours back.
+        seen_ms = max(epoch_ms(last_seen), evaluates_from(rule))
         limit_ms = rule.silence_minutes * 60_000
         silent = now_ms - seen_ms >= limit_ms
         for alert in await alerts.open_for_rule(rule.id):

@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.models import Alert, AlertDelivery, AlertRule, Device, Vehicle
@@ -122,13 +122,40 @@ class AlertRepository:
         before_id: int | None,
         unacknowledged: bool,
     ) -> Sequence[Alert]:
+        """The vehicle's alerts by sample time, newest first (ties: newest id first); with
+        ``before_id``, those after that alert in this order (a keyset cursor: a page never
+        repeats or skips one when alerts are added meanwhile). An alert of another vehicle as
+        the cursor gives an empty page."""
         query = select(Alert).where(Alert.vehicle_id == vehicle_id)
         if before_id is not None:
-            query = query.where(Alert.id < before_id)
+            cursor = (
+                select(Alert.fired_ts)
+                .where(Alert.id == before_id, Alert.vehicle_id == vehicle_id)
+                .scalar_subquery()
+            )
+            query = query.where(
+                or_(
+                    Alert.fired_ts < cursor,
+                    and_(Alert.fired_ts == cursor, Alert.id < before_id),
+                )
+            )
         if unacknowledged:
             query = query.where(Alert.acknowledged_at.is_(None))
-        result = await self.session.execute(query.order_by(Alert.id.desc()).limit(limit))
+        result = await self.session.execute(
+            query.order_by(Alert.fired_ts.desc(), Alert.id.desc()).limit(limit)
+        )
         return result.scalars().all()
+
+    async def open_counts(self, vehicle_ids: Sequence[int]) -> dict[int, int]:
+        """How many alerts are open (fired, not cleared) per vehicle; absent: none."""
+        if not vehicle_ids:
+            return {}
+        result = await self.session.execute(
+            select(Alert.vehicle_id, func.count())
+            .where(Alert.vehicle_id.in_(vehicle_ids), Alert.cleared_ts.is_(None))
+            .group_by(Alert.vehicle_id)
+        )
+        return {int(vehicle_id): int(count) for vehicle_id, count in result.all()}
 
     async def get(self, alert_id: int) -> Alert | None:
         return await self.session.get(Alert, alert_id)
@@ -191,7 +218,8 @@ class DeliveryRepository:
 
 
 class SampleWindowRepository:
-    """Raw rows an alert rule is evaluated over."""
+    """Raw rows an alert rule is evaluated over: never those of a device that uploads past data
+    (an import, the demo's history), which may lie among the live ones."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -201,7 +229,9 @@ class SampleWindowRepository:
     ) -> list[tuple[int, str, float]]:
         statement = text(
             "SELECT ts, pid, value FROM samples WHERE vehicle_id = :vehicle_id "
-            "AND pid IN :pids AND ts >= :start AND ts < :end ORDER BY ts, pid"
+            "AND pid IN :pids AND ts >= :start AND ts < :end "
+            "AND device_id NOT IN (SELECT id FROM devices "
+            "WHERE vehicle_id = :vehicle_id AND backfill) ORDER BY ts, pid"
         ).bindparams(
             bindparam("pids", value=list(pids), expanding=True),
             vehicle_id=vehicle_id,

@@ -13,6 +13,7 @@ WebhookSecret = Annotated[
     str, StringConstraints(min_length=16, max_length=128, pattern=r"^[\x21-\x7e]+$")
 ]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+DEFAULT_COOLDOWN_S = 300
 PidName = Annotated[str, Field(json_schema_extra=PID_SCHEMA)]
 GivenUnit = Annotated[
     str | None,
@@ -55,8 +56,13 @@ class AlertRuleFields(Schema):
         int | None, Field(ge=1, le=MAX_ID, description="silence: one device; none: any")
     ] = None
     cooldown_s: Annotated[
-        Seconds, Field(description="no second alert of this rule within this time")
-    ] = 300
+        Seconds,
+        Field(
+            description="after the rule fires, it stays quiet this long (sample time) even if "
+            "the condition holds again: 'speed above 80 for 2 s' crossed every 30 s fires once "
+            "per cooldown. 0: every episode fires"
+        ),
+    ] = DEFAULT_COOLDOWN_S
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: Annotated[
         WebhookSecret | None,
@@ -169,6 +175,13 @@ class AlertRuleRead(Schema):
     firing: Annotated[bool, Field(description="an alert of this rule is open now")]
     created_at: datetime
     updated_at: datetime
+    evaluated_from_ts: Annotated[
+        int,
+        Field(
+            description="epoch ms: samples from this time on count (the rule's creation, or "
+            "the last change of its condition or its resumption); no alert is dated before"
+        ),
+    ] = 0
     unit: Annotated[
         str | None,
         Field(description="threshold: the unit threshold and clear_threshold are stored in"),
@@ -261,8 +274,17 @@ class AlertRead(Schema):
     rule_id: int | None
     rule_name: str
     kind: str
-    subject: str
-    message: str
+    subject: Annotated[str, Field(description="the PID, trouble code or device it is about")]
+    subject_name: Annotated[
+        str, Field(description="the PID's display name ('Engine coolant temperature') or subject")
+    ] = ""
+    message: Annotated[
+        str,
+        Field(
+            description="what happened, in the reader's unit system with the PID's display "
+            "name ('Engine coolant temperature 194 °F above 185 °F')"
+        ),
+    ]
     value: float | None
     started_ts: Annotated[int, Field(description="episode start, epoch ms (sample time)")]
     fired_ts: int

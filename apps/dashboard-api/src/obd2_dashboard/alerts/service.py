@@ -1,3 +1,4 @@
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,19 @@ from obd2_dashboard.vehicles.service import (
 )
 
 _RULE_FIELDS = tuple(AlertRuleFields.model_fields)
+# What decides when the rule fires: changing one restarts its evaluation from the change (the
+# old condition's samples say nothing about the new one). Name, cooldown and channels do not.
+_CONDITION_FIELDS = (
+    "kind",
+    "pid",
+    "op",
+    "threshold",
+    "clear_threshold",
+    "duration_s",
+    "while_parked",
+    "silence_minutes",
+    "device_id",
+)
 
 
 class RuleNotFoundError(Exception):
@@ -55,6 +69,10 @@ def _apply(rule: AlertRule, data: AlertRuleFields) -> None:
     for name, value in values.items():
         setattr(rule, name, value)
     rule.updated_at = utcnow()
+
+
+def _now_ms() -> int:
+    return int(utcnow().timestamp() * 1000)
 
 
 def _invalid(field: str, message: str) -> InvalidRuleError:
@@ -166,6 +184,7 @@ async def create_rule(
         await _check_webhook(outbound, str(checked.webhook_url))
     rule = AlertRule(vehicle_id=vehicle.id, firing=False)
     _apply(rule, checked)
+    rule.evaluates_from_ts = _now_ms()
     return vehicle, await AlertRuleRepository(session).add(rule)
 
 
@@ -185,6 +204,12 @@ async def update_rule(
     changes = _in_stored_unit(
         changes, changes.get("pid", rule.pid), unit, changes.get("kind", rule.kind)
     )
+    for name in ("threshold", "clear_threshold"):
+        given, kept = changes.get(name), getattr(rule, name)
+        if given is not None and kept is not None and math.isclose(given, kept, rel_tol=1e-8):
+            # A figure sent back as it was shown (185 °F for 85 °C) is the same one: keep it
+            # exactly, so that saving a rule unchanged changes nothing about it.
+            changes[name] = kept
     merged.update(changes)
     checked = _validated(merged)
     await _check_device(session, rule.vehicle_id, checked)
@@ -192,7 +217,12 @@ async def update_rule(
     # depend on its receiver's DNS. The delivery checks every URL again anyway.
     if changes.get("webhook_url") is not None and checked.webhook_url is not None:
         await _check_webhook(outbound, str(checked.webhook_url))
+    before = {name: getattr(rule, name) for name in (*_CONDITION_FIELDS, "enabled")}
     _apply(rule, checked)
+    resumed = rule.enabled and not before["enabled"]
+    if resumed or any(getattr(rule, name) != before[name] for name in _CONDITION_FIELDS):
+        # A resumed rule did not watch while paused; a changed one never watched as it is now.
+        rule.evaluates_from_ts = _now_ms()
     await session.flush()
     return vehicle, rule
 
@@ -200,6 +230,12 @@ async def update_rule(
 async def delete_rule(session: AsyncSession, user: User, vehicle_id: int, rule_id: int) -> None:
     _, rule = await _owned_rule(session, user, vehicle_id, rule_id)
     await AlertRuleRepository(session).delete(rule)
+
+
+async def open_alert_counts(session: AsyncSession, vehicle_ids: Sequence[int]) -> dict[int, int]:
+    """How many alerts are open (fired, not cleared) per vehicle; a vehicle with none: absent.
+    For the vehicle reads, which show it as a badge."""
+    return await AlertRepository(session).open_counts(vehicle_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,12 +59,18 @@ async def create_device_for(session: AsyncSession, vehicle: Vehicle, name: str) 
 async def reissue_device(session: AsyncSession, vehicle: Vehicle, name: str) -> NewDevice:
     """The vehicle's device of this name, made when missing, active again with a fresh token.
 
-    For a writer that uploads as the same device from one run to the next (the demo's history):
-    its seqs then name the same readings, so a second run stores nothing twice.
+    For a writer that uploads past data as the same device from one run to the next (imports,
+    the demo's history): its seqs then name the same readings, so a second run stores nothing
+    twice. The device is marked ``backfill``: alert rules never read its samples.
     """
     device = await DeviceRepository(session).get_by_name(vehicle.id, name)
     if device is None:
-        return await create_device_for(session, vehicle, name)
+        made = await create_device_for(session, vehicle, name)
+        # Its samples are the past: no alert rule reads them (alerts.repository).
+        made.device.backfill = True
+        await session.flush()
+        return made
+    device.backfill = True
     token = new_token(TOKEN_PREFIX)
     device.token_hash = token_digest(token)
     device.token_prefix = token[:_SHOWN_PREFIX_LENGTH]

@@ -51,6 +51,10 @@ class AlertRule(Base):
     firing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Epoch ms (server clock) from which samples count: set when the rule is made and whenever
+    # its condition changes or it is resumed, so no alert is dated before the rule said so.
+    # Null (rules of before): created_at.
+    evaluates_from_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Alert(Base):
@@ -60,6 +64,7 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alerts_vehicle_id_id", "vehicle_id", "id"),
         Index("ix_alerts_rule_id_fired_ts", "rule_id", "fired_ts"),
+        Index("ix_alerts_vehicle_id_fired_ts_id", "vehicle_id", "fired_ts", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -70,8 +75,16 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(16))
     # The PID, the DTC code or the device the alert is about.
     subject: Mapped[str] = mapped_column(String(64))
+    # As written when it fired, in the owner's units: what webhooks and MQTT were sent. Readers
+    # get a text of their own, written from the fields below (alerts.text).
     message: Mapped[str] = mapped_column(String(300))
     value: Mapped[float | None] = mapped_column(Float)
+    # A threshold alert's condition as it was when it fired (the rule may change or go since);
+    # null for other kinds and for alerts of before.
+    op: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    while_parked: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     started_ts: Mapped[int] = mapped_column(BigInteger)
     fired_ts: Mapped[int] = mapped_column(BigInteger)
     cleared_ts: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obd2_dashboard.kit.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -24,3 +24,6 @@ class Device(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     agent_version: Mapped[str | None] = mapped_column(String(64))
+    # A device the server uploads past data as (an import, the demo's history; see
+    # devices.service.reissue_device): no alert rule reads its samples.
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

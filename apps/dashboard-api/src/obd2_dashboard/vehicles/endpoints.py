@@ -2,7 +2,9 @@ from dataclasses import asdict
 from functools import partial
 
 from fastapi import APIRouter, HTTPException, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.alerts.service import open_alert_counts
 from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, StateDep
 from obd2_dashboard.kit.db import after_commit
@@ -33,10 +35,18 @@ def _read(vehicle: Vehicle, user: User) -> VehicleRead:
     return read
 
 
+async def _with_open_alerts(session: AsyncSession, reads: list[VehicleRead]) -> list[VehicleRead]:
+    counts = await open_alert_counts(session, [read.id for read in reads])
+    for read in reads:
+        read.open_alerts = counts.get(read.id, 0)
+    return reads
+
+
 @router.get("", response_model=list[VehicleRead], responses=error_responses(401))
 async def list_vehicles(user: CurrentUser, session: SessionDep) -> list[VehicleRead]:
     """The user's own vehicles and those shared with them."""
-    return [_read(v, user) for v in await service.list_vehicles(session, user)]
+    reads = [_read(v, user) for v in await service.list_vehicles(session, user)]
+    return await _with_open_alerts(session, reads)
 
 
 @router.post(
@@ -53,7 +63,8 @@ async def create_vehicle(
 
 @router.get("/{vehicle_id}", response_model=VehicleRead, responses=error_responses(401, 404, 422))
 async def get_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep) -> VehicleRead:
-    return _read(await service.get_vehicle(session, user, vehicle_id), user)
+    read = _read(await service.get_vehicle(session, user, vehicle_id), user)
+    return (await _with_open_alerts(session, [read]))[0]
 
 
 @router.patch(

@@ -87,6 +87,9 @@ class VehicleRead(Schema):
     vin_info: Annotated[
         VinInfoRead | None, Field(description="Maker, region and model year read from the VIN")
     ] = None
+    open_alerts: Annotated[
+        int, Field(description="alerts of the vehicle fired and not cleared yet")
+    ] = 0
 
 
 def _email_address(value: str) -> str:

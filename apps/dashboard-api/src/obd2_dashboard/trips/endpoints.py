@@ -4,10 +4,13 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep, StateDep
+from obd2_dashboard.dependencies import SessionDep, SettingsDep, StateDep
+from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
 from obd2_dashboard.pids import service as pids
+from obd2_dashboard.presence import service as presence
+from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.export import samples_csv_response
 from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
@@ -21,6 +24,11 @@ router = APIRouter(prefix="/vehicles/{vehicle_id}/trips", tags=["trips"])
 
 MAX_PAGE = 500
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+def _is_live(vehicle: Vehicle, settings: Settings) -> bool:
+    state = presence.of_vehicle(vehicle, utcnow(), presence.thresholds(settings))
+    return state.state == "live"
 
 
 async def _trip(
@@ -63,6 +71,7 @@ async def list_trips(
     vehicle_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     from_: Annotated[
         int | None, Query(alias="from", ge=0, le=2**53, description="epoch ms, inclusive")
@@ -92,7 +101,8 @@ async def list_trips(
             query += f"&to={to}"
         response.headers["Link"] = f'</api/v1/vehicles/{page.vehicle.id}/trips?{query}>; rel="next"'
     fuel_type = FuelType(page.vehicle.fuel_type)
-    return [TripRead.of(trip, fuel_type) for trip in page.trips]
+    live = _is_live(page.vehicle, settings)
+    return [TripRead.of(trip, fuel_type, live) for trip in page.trips]
 
 
 @router.get(
@@ -164,9 +174,13 @@ async def trip_csv(
     summary="One trip with its SPEED and RPM charts (downsampled)",
 )
 async def trip_detail(
-    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath,
+    trip_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> TripDetail:
     vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
-    summary = TripRead.of(trip, FuelType(vehicle.fuel_type))
+    summary = TripRead.of(trip, FuelType(vehicle.fuel_type), _is_live(vehicle, settings))
     charts = TripCharts.of(await service.trip_charts(session, trip))
     return TripDetail(**summary.model_dump(), charts=charts)

@@ -7,6 +7,7 @@ step, or the stored times are moved back, rather than sleeping past a threshold.
 from datetime import UTC, datetime, timedelta
 
 import httpx
+
 from obd2_dashboard.devices.repository import ActiveDevice
 from obd2_dashboard.models import Device, Vehicle
 from obd2_dashboard.presence import service as presence

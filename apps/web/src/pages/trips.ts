@@ -100,7 +100,7 @@ export function tripsPage(ctx: PageContext): Page {
         "h2",
         { id: titleId },
         h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts)),
-        trip.finished === false ? h("span", { class: "badge badge-ok" }, "In progress") : null,
+        trip.in_progress ? h("span", { class: "badge badge-ok in-progress" }, "In progress") : null,
       ),
       tripFacts(trip, units),
       downloads(api, trip),
@@ -293,7 +293,12 @@ export function tripPage(ctx: PageContext): Page {
       ),
     );
     shown = { trip, units };
-    heading.textContent = `Trip of ${formatRange(trip.start_ts, trip.end_ts)}`;
+    // Being driven now: its end is not known yet (end_ts is only its newest sample so far).
+    heading.replaceChildren(
+      ...(trip.in_progress
+        ? [`Trip from ${formatDateTime(trip.start_ts)}`, " ", h("span", { class: "badge badge-ok in-progress" }, "In progress")]
+        : [`Trip of ${formatRange(trip.start_ts, trip.end_ts)}`]),
+    );
     summary.removeAttribute("aria-busy");
     summary.replaceChildren(tripFacts(trip, units), downloads(api, trip));
     paintCharts();

@@ -48,6 +48,18 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
         yield running
 
 
+def _checked(page: Page, name: str) -> list[str]:
+    """axe-core's serious findings, and the page being wider than the screen; a screenshot."""
+    found = axe_violations(page)
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    if overflow > 0:
+        found.append(f"{name} is {overflow}px wider than the screen")
+    screenshot(page, f"states-{name}")
+    return found
+
+
 def _look(page: Page, web: WebStack, shot: str, vehicle: str, device: str, trip: bool) -> None:
     """Each page, in turn, shows the vehicle's state ``vehicle`` and the device's ``device``
     (with the time each began), and the trip "In progress" exactly when ``trip``."""
@@ -57,8 +69,7 @@ def _look(page: Page, web: WebStack, shot: str, vehicle: str, device: str, trip:
     page.goto("/vehicles")
     card = page.get_by_role("listitem").filter(has_text=VEHICLE_NAME)
     expect(card.locator(".state-badge")).to_have_text(vehicle, timeout=WAIT_MS)
-    problems += axe_violations(page)
-    screenshot(page, f"states-{shot}-vehicles")
+    problems += _checked(page, f"{shot}-vehicles")
 
     page.goto(base)
     header = page.locator(".vehicle-state")
@@ -69,8 +80,7 @@ def _look(page: Page, web: WebStack, shot: str, vehicle: str, device: str, trip:
     # No green "Live" anywhere on the page while the car is not live.
     if vehicle != "Live":
         expect(page.locator(".badge-ok", has_text="Live")).to_have_count(0)
-    problems += axe_violations(page)
-    screenshot(page, f"states-{shot}-live")
+    problems += _checked(page, f"{shot}-live")
 
     page.goto(f"{base}/devices")
     device_card = page.locator(".device-card").filter(has_text=DEVICE_NAME)
@@ -80,8 +90,7 @@ def _look(page: Page, web: WebStack, shot: str, vehicle: str, device: str, trip:
     if device != "Connected":
         expect(device_card).not_to_contain_text("Sample rate")
         expect(device_card).not_to_contain_text("Online")
-    problems += axe_violations(page)
-    screenshot(page, f"states-{shot}-devices")
+    problems += _checked(page, f"{shot}-devices")
 
     page.goto(f"{base}/trips")
     expect(page.locator(".vehicle-state .state-badge")).to_have_text(vehicle)
@@ -91,8 +100,7 @@ def _look(page: Page, web: WebStack, shot: str, vehicle: str, device: str, trip:
     elif vehicle != "Never seen":
         expect(page.locator(".trip-card")).not_to_have_count(0)
         expect(in_progress).to_have_count(0, timeout=WAIT_MS)
-    problems += axe_violations(page)
-    screenshot(page, f"states-{shot}-trips")
+    problems += _checked(page, f"{shot}-trips")
     assert problems == [], problems
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from obd2_dashboard.devices.repository import ActiveDevice
-from obd2_dashboard.models import Device, Vehicle
+from obd2_dashboard.models import Device, Trip, Vehicle
 from obd2_dashboard.presence import service as presence
 from obd2_dashboard.presence.state import Thresholds
 from obd2_dashboard.telemetry.repository import SampleRepository
@@ -173,3 +173,46 @@ async def test_the_agents_status_reports_set_the_adapter_state_and_its_time(
         "adapter_disconnected",
         t0 + 150 * S,
     )
+
+
+async def test_a_trip_is_in_progress_only_while_its_vehicle_is_live_and_it_is_recent(
+    world: World, alice: httpx.AsyncClient
+) -> None:
+    vehicle_id, device_id, token = await _car(world, alice)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    async with world.app.state.obd2.sessionmaker() as session:
+        for start, end in ((now_ms - 3_600_000, now_ms - 3_000_000), (now_ms - 60_000, now_ms)):
+            session.add(
+                Trip(
+                    vehicle_id=vehicle_id,
+                    start_ts=start,
+                    end_ts=end,
+                    distance_km=1.0,
+                    distance_source="speed",
+                    moving_s=60.0,
+                    idle_s=0.0,
+                    sample_count=10,
+                    track_points=0,
+                    state="{}",
+                )
+            )
+        await session.commit()
+    trips = f"/api/v1/vehicles/{vehicle_id}/trips"
+
+    async def in_progress() -> list[bool]:
+        listed = (await alice.get(trips)).json()
+        details = [(await alice.get(f"{trips}/{t['id']}")).json() for t in listed]
+        assert [t["in_progress"] for t in listed] == [d["in_progress"] for d in details]
+        return [t["in_progress"] for t in sorted(listed, key=lambda t: t["start_ts"])]
+
+    # Never seen: nothing is in progress.
+    assert await in_progress() == [False, False]
+    sample = {"seq": 1, "ts": now_ms, "pid": "RPM", "value": 800.0}
+    await alice.post(
+        "/api/v1/ingest", json={"samples": [sample]}, headers={"Authorization": f"Bearer {token}"}
+    )
+    # Live: the recent trip is; the hour-old one, unfinished until the sweep reaches it, is not.
+    assert await in_progress() == [False, True]
+    # Stale: none.
+    await _move_back(world, vehicle_id, device_id, 20 * S)
+    assert await in_progress() == [False, False]

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -26,9 +27,18 @@ MAX_PAGE = 500
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
-def _is_live(vehicle: Vehicle, settings: Settings) -> bool:
-    state = presence.of_vehicle(vehicle, utcnow(), presence.thresholds(settings))
-    return state.state == "live"
+def _in_progress(vehicle: Vehicle, settings: Settings) -> Callable[[Trip], bool]:
+    """Whether a trip is being driven now: its vehicle is live, and the trip is not finished
+    and ended less than the join gap ago (by the clock, as the sweep that finishes it reads
+    it), so an older unfinished trip the sweep has not reached yet is not "in progress"."""
+    now = utcnow()
+    live = presence.of_vehicle(vehicle, now, presence.thresholds(settings)).state == "live"
+    recent = int(now.timestamp() * 1000) - settings.TRIP_JOIN_GAP_S * 1000
+
+    def in_progress(trip: Trip) -> bool:
+        return live and trip.finished_at is None and trip.end_ts >= recent
+
+    return in_progress
 
 
 async def _trip(
@@ -101,8 +111,8 @@ async def list_trips(
             query += f"&to={to}"
         response.headers["Link"] = f'</api/v1/vehicles/{page.vehicle.id}/trips?{query}>; rel="next"'
     fuel_type = FuelType(page.vehicle.fuel_type)
-    live = _is_live(page.vehicle, settings)
-    return [TripRead.of(trip, fuel_type, live) for trip in page.trips]
+    in_progress = _in_progress(page.vehicle, settings)
+    return [TripRead.of(trip, fuel_type, in_progress(trip)) for trip in page.trips]
 
 
 @router.get(
@@ -181,6 +191,7 @@ async def trip_detail(
     settings: SettingsDep,
 ) -> TripDetail:
     vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
-    summary = TripRead.of(trip, FuelType(vehicle.fuel_type), _is_live(vehicle, settings))
+    in_progress = _in_progress(vehicle, settings)(trip)
+    summary = TripRead.of(trip, FuelType(vehicle.fuel_type), in_progress)
     charts = TripCharts.of(await service.trip_charts(session, trip))
     return TripDetail(**summary.model_dump(), charts=charts)

@@ -43,14 +43,15 @@ class TripRead(BaseModel):
     in_progress: Annotated[
         bool,
         Field(
-            description="the trip is being driven now: not finished and its vehicle live "
-            "(state live, see the vehicle's state); an unfinished trip of a stale or offline "
-            "vehicle is not in progress, and its end_ts is its newest sample so far"
+            description="the trip is being driven now: its vehicle is live (the vehicle's "
+            "state), and the trip is not finished and ended less than TRIP_JOIN_GAP_S ago; an "
+            "unfinished trip of a stale or offline vehicle is not in progress (its end_ts is "
+            "its newest sample so far)"
         ),
     ] = False
 
     @classmethod
-    def of(cls, trip: Trip, fuel_type: FuelType, vehicle_live: bool = False) -> "TripRead":
+    def of(cls, trip: Trip, fuel_type: FuelType, in_progress: bool = False) -> "TripRead":
         fuel = fuel_used(trip, fuel_type)
         avg = trip.distance_km / (trip.moving_s / 3600) if trip.moving_s > 0 else None
         return cls(
@@ -71,7 +72,7 @@ class TripRead(BaseModel):
             economy_l_per_100km=litres_per_100km(fuel.litres, trip.distance_km),
             track_points=trip.track_points,
             finished=trip.finished_at is not None,
-            in_progress=trip.finished_at is None and vehicle_live,
+            in_progress=in_progress,
         )
 
 

@@ -34,6 +34,7 @@ from obd2_dashboard.maps.endpoints import router as maps_router
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.pids.endpoints import router as pids_router
 from obd2_dashboard.pids.service import PidCatalogue
+from obd2_dashboard.presence import service as presence
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.bridge import router as bridge_router
 from obd2_dashboard.telemetry.committer import IngestCommitter
@@ -103,7 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
         hub = LiveHub(broker)
         pipeline = Pipeline.for_broker(broker)
         catalogue = PidCatalogue()
-        committer = IngestCommitter(sessionmaker, pipeline, catalogue=catalogue)
+        committer = IngestCommitter(
+            sessionmaker, pipeline, catalogue=catalogue, thresholds=presence.thresholds(settings)
+        )
         app.state.obd2 = AppState(
             settings=settings,
             engine=engine,

@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         check_tile_url(value)  # refused at start (exit 2), saying what is wrong
         return value.strip()
 
+    # The one state model (presence/state.py): a vehicle is live until this long passes without
+    # an upload, then stale; offline after the second. Both above the 5 s that last_seen_at is
+    # recorded to (telemetry.repository.LAST_SEEN_RESOLUTION).
+    VEHICLE_STALE_AFTER_S: Annotated[float, Field(gt=5, le=24 * 3600)] = 15.0
+    VEHICLE_OFFLINE_AFTER_S: Annotated[float, Field(gt=5, le=7 * 24 * 3600)] = 300.0
+    # A device is silent after this long without an upload or a status report (the agent
+    # reports every 10 s), or without an upload while its adapter says it is connected.
+    DEVICE_SILENT_AFTER_S: Annotated[float, Field(gt=5, le=24 * 3600)] = 60.0
+
     @field_validator("DATABASE_URL", "REDIS_URL", "SESSION_SECRET", "MQTT_URL", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -192,6 +201,8 @@ class Settings(BaseSettings):
             raise SettingsError("MQTT_URL must start with mqtt:// or mqtts://")
         if self.SESSION_SECRET is not None and len(self.SESSION_SECRET.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.VEHICLE_OFFLINE_AFTER_S <= self.VEHICLE_STALE_AFTER_S:
+            raise SettingsError("VEHICLE_OFFLINE_AFTER_S must be longer than VEHICLE_STALE_AFTER_S")
         return self
 
     @property

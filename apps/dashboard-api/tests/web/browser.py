@@ -251,6 +251,8 @@ class Feeder:
     def __init__(self, web: WebStack) -> None:
         self.web = web
         self.stop_event = threading.Event()
+        self.running = threading.Event()
+        self.running.set()
         self.thread = threading.Thread(target=self._run, name="feeder", daemon=True)
         self.sent = 0
         self.errors: list[str] = []
@@ -273,6 +275,9 @@ class Feeder:
         started = time.monotonic()
         with httpx.Client(base_url=self.web.url, timeout=10) as client:
             while not self.stop_event.is_set() and time.monotonic() - started < self.MAX_RUN_S:
+                if not self.running.is_set():
+                    self.stop_event.wait(0.1)
+                    continue
                 now_ms = int(time.time() * 1000)
                 values = self._values(time.monotonic())
                 seqs = self.web.next_seqs(len(values))
@@ -295,6 +300,13 @@ class Feeder:
                 except httpx.HTTPError as exc:
                     self.errors.append(repr(exc))
                 self.stop_event.wait(0.1)
+
+    def pause(self) -> None:
+        """The car stops sending (as a car whose adapter or agent went quiet); resume() goes on."""
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
 
     def __enter__(self) -> "Feeder":
         self.thread.start()

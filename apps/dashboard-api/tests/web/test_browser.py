@@ -101,7 +101,7 @@ def test_vehicle_list_shows_the_vehicle_live(session: Session, web: WebStack) ->
         page.goto("/vehicles")
         card = page.get_by_role("listitem").filter(has_text=VEHICLE_NAME)
         expect(card).to_contain_text("WVWZZZ1KZAW000001")
-        expect(card).to_contain_text("Online", timeout=15_000)
+        expect(card.locator(".state-badge")).to_have_text("Live", timeout=15_000)
 
 
 def test_live_gauges_change_within_3_seconds(session: Session, web: WebStack) -> None:
@@ -152,10 +152,13 @@ def test_live_stream_resumes_after_the_server_crashes(session: Session, web: Web
         "request", lambda r: stream_requests.append(r) if "/streams/vehicles/" in r.url else None
     )
     pill = page.locator(".connection")
+    state = page.locator(".vehicle-state .state-badge")
     rpm = page.locator('.gauge[data-pid="RPM"] .reading-value')
     with Feeder(web):
         page.goto(f"/vehicles/{web.vehicle_id}")
-        expect(pill).to_have_text("Live")
+        # Connected: the pill steps aside for the vehicle's state.
+        expect(state).to_have_text("Live")
+        expect(pill).to_be_hidden()
         expect(rpm).to_have_text(re.compile(r"\d"))
         assert "last-event-id" not in stream_requests[0].headers
         # A sample came over the stream itself (not only from the history the page starts with).
@@ -176,7 +179,8 @@ def test_live_stream_resumes_after_the_server_crashes(session: Session, web: Web
         )
         web.crash_and_restart_api()
         page.wait_for_function("() => window.pillTexts.includes('Reconnecting…')", timeout=30_000)
-        expect(pill).to_have_text("Live", timeout=30_000)
+        expect(pill).to_be_hidden(timeout=30_000)
+        expect(state).to_have_text("Live")
         assert len(stream_requests) >= 2
         for reconnection in stream_requests[1:]:
             resumed = reconnection.headers.get("last-event-id", "")
@@ -345,7 +349,7 @@ def test_vehicles_add_rename_delete(session: Session) -> None:
     page.get_by_role("button", name="Add vehicle").click()
     card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Van"))
     expect(card).to_contain_text("1FTFW1ET5DFC10312")
-    expect(card).to_contain_text("Offline")
+    expect(card.locator(".state-badge")).to_have_text("Never seen")
 
     card.get_by_role("button", name="Rename Van").click()
     dialog = page.get_by_role("dialog")

@@ -85,7 +85,10 @@ def test_the_address_bar_follows_sign_in_and_sign_out(session: Session, web: Web
 
     # Signing out from a page with a live stream open lands on the sign-in page's address.
     with Feeder(web):
-        expect(page.locator(".connection")).to_contain_text("Live", timeout=15_000)
+        expect(page.locator(".vehicle-state .state-badge")).to_have_text("Live", timeout=15_000)
+        page.wait_for_function(
+            "() => performance.getEntriesByName('obd2:live-first-sample').length > 0"
+        )
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile(r"/login$"))
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()

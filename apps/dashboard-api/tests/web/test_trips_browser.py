@@ -38,6 +38,11 @@ def _drive(start: int, seconds: int, *, gps: bool) -> list[tuple[int, str, float
     return samples
 
 
+def _live(web: WebStack) -> bool:
+    with owner_api(web) as client:
+        return bool(client.get(f"/api/v1/vehicles/{web.vehicle_id}").json()["state"] == "live")
+
+
 def _utc_day(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d")
 
@@ -72,13 +77,16 @@ def test_an_unfinished_trip_has_a_map_drawn_offline_and_no_end(
     session: Session, web: WebStack, drives: dict[str, int], size: str, viewport: dict[str, int]
 ) -> None:
     page = session.page(viewport=viewport, bypass_csp=True)
-    page.goto(f"/vehicles/{web.vehicle_id}/trips/{drives['current']}")
-    heading = page.get_by_role("heading", name=re.compile("^Trip since "))
-    expect(heading).to_be_visible()
-    expect(heading).to_contain_text("In progress")
-    # No end time: the heading names only the start, and the duration is "so far".
-    expect(page.get_by_role("heading", name=re.compile("^Trip of "))).to_have_count(0)
-    expect(page.locator(".facts dt").first).to_have_text("Duration so far")
+    # The car is still driving (a trip is "in progress" only while its vehicle is live).
+    with Feeder(web):
+        wait_for("the vehicle to be live", lambda: _live(web))
+        page.goto(f"/vehicles/{web.vehicle_id}/trips/{drives['current']}")
+        heading = page.get_by_role("heading", name=re.compile("^Trip since "))
+        expect(heading).to_be_visible()
+        expect(heading).to_contain_text("In progress")
+        # No end time: the heading names only the start, and the duration is "so far".
+        expect(page.get_by_role("heading", name=re.compile("^Trip of "))).to_have_count(0)
+        expect(page.locator(".facts dt").first).to_have_text("Duration so far")
 
     # The track, its start and its end, drawn though every tile request was aborted.
     route = page.get_by_role("region", name="Map of the trip's track")
@@ -116,9 +124,11 @@ def test_the_date_filter_is_in_the_address_and_back_returns_to_it(
     today = _utc_day(drives["current_start"])
     earlier = page.locator(f'.trip-card[data-trip="{drives["earlier"]}"]')
     current = page.locator(f'.trip-card[data-trip="{drives["current"]}"]')
-    page.goto(f"/vehicles/{web.vehicle_id}/trips")
-    expect(current).to_be_visible()
-    expect(current).to_contain_text("In progress")
+    with Feeder(web):
+        wait_for("the vehicle to be live", lambda: _live(web))
+        page.goto(f"/vehicles/{web.vehicle_id}/trips")
+        expect(current).to_be_visible()
+        expect(current).to_contain_text("In progress")
     expect(earlier).to_be_visible()
     # Both CSV layouts: a column per PID, and a row per sample.
     expect(earlier.get_by_role("link", name="CSV", exact=True)).to_have_attribute(

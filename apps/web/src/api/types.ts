@@ -16,6 +16,9 @@ export interface VinInfo {
   model_year: number | null;
 }
 
+export type VehicleState = "never_seen" | "live" | "stale" | "offline";
+export type DeviceState = "connected" | "adapter_disconnected" | "engine_off" | "silent" | "revoked";
+
 export interface Vehicle {
   id: number;
   name: string;
@@ -28,6 +31,10 @@ export interface Vehicle {
   volumetric_efficiency_pct?: number | null;
   created_at: string;
   last_seen_at: string | null;
+  /** The one state model (server's presence/state.py): the same words on every page. */
+  state: VehicleState;
+  /** When the vehicle entered its state. */
+  state_since: string | null;
   /** viewer: shared with this user read-only. */
   role?: "owner" | "viewer";
   vin_info?: VinInfo | null;
@@ -126,6 +133,8 @@ export interface Trip {
   track_points: number;
   /** false while the car may still be in use (the join gap has not passed since end_ts) */
   finished: boolean;
+  /** Not finished and its vehicle live: being driven now. */
+  in_progress: boolean;
 }
 
 export interface TripDetail extends Trip {
@@ -246,6 +255,9 @@ export interface Device {
   revoked_at: string | null;
   last_seen_at: string | null;
   agent_version: string | null;
+  state: DeviceState;
+  /** When the device entered its state. */
+  state_since: string | null;
   status: DeviceStatus | null;
 }
 

@@ -3,6 +3,7 @@ import type { Device, DeviceCreated, DeviceStatus } from "../api/types";
 import { formatAgo, formatDateTime } from "../format";
 import { confirmDialog } from "../ui/dialog";
 import { h, uid } from "../ui/dom";
+import { deviceStateBadge } from "../ui/state";
 import { icon } from "../ui/icons";
 import { act, errorBox, messageOf, report, toast } from "../ui/notify";
 import type { Page, PageContext } from "../router";
@@ -32,10 +33,12 @@ async function copy(text: string, what: string): Promise<void> {
   }
 }
 
-function statusRows(status: DeviceStatus | null): HTMLElement[] {
+/** The agent's newest report; what it says of this moment (adapter, rate) only while the
+ * device is heard from: a silent device's report is history, and its state says so. */
+function statusRows(status: DeviceStatus | null, current: boolean): HTMLElement[] {
   if (!status) return [h("div", null, h("dt", null, "Agent report"), h("dd", null, "none yet"))];
   const rows: Array<[string, string]> = [];
-  if (status.adapter_state) {
+  if (status.adapter_state && current) {
     const text = ADAPTER_TEXT[status.adapter_state] ?? status.adapter_state;
     const detail = status.adapter_detail && status.adapter_detail !== status.protocol ? status.adapter_detail : "";
     rows.push(["Adapter", detail ? `${text} (${detail})` : text]);
@@ -45,7 +48,7 @@ function statusRows(status: DeviceStatus | null): HTMLElement[] {
   if (typeof status.battery_voltage === "number") rows.push(["Battery", `${status.battery_voltage.toFixed(1)} V`]);
   if (typeof status.spool_backlog === "number") rows.push(["Spool backlog", `${status.spool_backlog.toLocaleString()} samples`]);
   if (status.spool_dropped) rows.push(["Dropped (spool full)", status.spool_dropped.toLocaleString()]);
-  if (typeof status.sample_rate === "number") rows.push(["Sample rate", `${status.sample_rate.toFixed(1)} /s`]);
+  if (typeof status.sample_rate === "number" && current) rows.push(["Sample rate", `${status.sample_rate.toFixed(1)} /s`]);
   if (typeof status.last_upload_ts === "number") rows.push(["Last upload", formatAgo(new Date(status.last_upload_ts).toISOString())]);
   return rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", { class: k === "VIN read" ? "mono" : null }, v)));
 }
@@ -99,7 +102,6 @@ export function devicesPage(ctx: PageContext): Page {
       actions.append(button);
     }
     const seen = device.last_seen_at;
-    const online = seen !== null && Date.now() - Date.parse(seen) < 60_000 && !revoked;
     return h(
       "article",
       { class: `card device-card${revoked ? " revoked" : ""}`, "aria-labelledby": titleId },
@@ -113,9 +115,7 @@ export function devicesPage(ctx: PageContext): Page {
           h("h3", { id: titleId }, device.name),
           h("p", { class: "muted mono" }, `token ${device.token_prefix}…`),
         ),
-        revoked
-          ? h("span", { class: "badge badge-danger" }, "Revoked")
-          : h("span", { class: `badge ${online ? "badge-ok" : "badge-muted"}` }, h("span", { class: "dot", "aria-hidden": "true" }), online ? "Online" : "Offline"),
+        deviceStateBadge(device),
       ),
       h(
         "dl",
@@ -124,7 +124,7 @@ export function devicesPage(ctx: PageContext): Page {
         h("div", null, h("dt", null, "Agent version"), h("dd", null, device.agent_version ?? "unknown")),
         h("div", null, h("dt", null, "Created"), h("dd", null, formatDateTime(device.created_at))),
         revoked ? h("div", null, h("dt", null, "Revoked"), h("dd", null, formatDateTime(device.revoked_at ?? ""))) : null,
-        revoked ? null : statusRows(device.status),
+        revoked ? null : statusRows(device.status, device.state !== "silent"),
       ),
       actions,
     );

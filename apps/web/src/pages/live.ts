@@ -43,11 +43,15 @@ class ClockSkew {
   }
 }
 
+/** The stream's own state, shown only while it is not connected: the vehicle's state (live,
+ * stale, offline, never seen) is the header's, from the server, as on every page. */
 const STATE_TEXT: Record<StreamState, string> = {
   connecting: "Connecting…",
-  live: "Live",
+  live: "Connected",
   reconnecting: "Reconnecting…",
 };
+/** At most one extra read of the vehicle this often, when samples arrive while it is not live. */
+const STATE_NUDGE_MS = 2_000;
 
 export function livePage(ctx: PageContext): Page {
   const id = vehicleId(ctx);
@@ -55,12 +59,18 @@ export function livePage(ctx: PageContext): Page {
   const readings = new Map<string, Reading>();
   const gaugeGrid = h("div", { class: "gauge-grid" });
   const tileGrid = h("div", { class: "tile-grid" });
-  const waiting = h(
-    "div",
-    { class: "card empty waiting" },
-    h("h2", null, "Waiting for data"),
-    h("p", null, "Nothing from this vehicle in the last 10 minutes. Values appear here as soon as its Bridge Agent sends them."),
-  );
+  const waitingTitle = h("h2", null, "Waiting for data");
+  const waitingText = h("p", null, "Nothing from this vehicle in the last 10 minutes. Values appear here as soon as its Bridge Agent sends them.");
+  const waiting = h("div", { class: "card empty waiting" }, waitingTitle, waitingText);
+  let vehicleLive = false;
+  let lastNudge = 0;
+  frame.onVehicle((vehicle) => {
+    vehicleLive = vehicle.state === "live";
+    if (vehicle.state === "never_seen") {
+      waitingTitle.textContent = "No data yet";
+      waitingText.textContent = "This vehicle has never sent data. Values appear here as soon as its Bridge Agent sends them.";
+    }
+  });
   const chartHost = h("div", { class: "chart-host" });
   const chartHint = h("p", { class: "muted chart-hint" }, "Press the chart button on a reading to plot it (two at most).");
   const chartCard = h(
@@ -73,6 +83,7 @@ export function livePage(ctx: PageContext): Page {
   const pill = h("span", { class: "badge badge-warn connection" }, h("span", { class: "dot", "aria-hidden": "true" }), STATE_TEXT.connecting);
   const pillDetail = h("span", { class: "visually-hidden" }, "");
   const connection = h("div", { class: "connection-state", role: "status", "aria-live": "polite" }, pill, pillDetail);
+  pill.hidden = true; // until the stream tells its state
   frame.aside.append(connection);
 
   // Everything that shows a value waits for the person's units (one request, asked once).
@@ -171,6 +182,12 @@ export function livePage(ctx: PageContext): Page {
         performance.mark(FIRST_SAMPLE_MARK);
       }
       skew.observe(sample.ts, Date.now());
+      // A sample while the header says stale, offline or never seen: ask the server again now
+      // rather than at the next refresh (it decides whether the vehicle is live).
+      if (!vehicleLive && Date.now() - lastNudge > STATE_NUDGE_MS) {
+        lastNudge = Date.now();
+        frame.refreshVehicle();
+      }
       if (MARKER_PIDS.has(sample.pid)) return;
       readingFor(sample.pid).set(sample.value, sample.ts);
       chart.push(sample.pid, sample.ts, sample.value);
@@ -181,6 +198,7 @@ export function livePage(ctx: PageContext): Page {
       sample: onSample,
       reset: () => toast("Some live samples were missed while disconnected; History has all of them.", "info"),
       state: (state, detail) => {
+        pill.hidden = state === "live";
         pill.className = `badge connection ${state === "live" ? "badge-ok" : "badge-warn"}`;
         pill.lastChild!.textContent = STATE_TEXT[state];
         pill.title = detail;

@@ -53,7 +53,7 @@ function tripFacts(trip: Trip, units: DisplayUnits): HTMLElement {
   return h(
     "dl",
     { class: "facts" },
-    fact(trip.finished ? "Duration" : "Duration so far", tripDuration(trip.duration_s)),
+    fact(trip.in_progress ? "Duration so far" : "Duration", tripDuration(trip.duration_s)),
     fact("Distance", figure(units, trip.distance_km, "km", 1)),
     fact("Max speed", figure(units, trip.max_speed_kmh, "km/h", 0)),
     fact("Average speed", figure(units, trip.avg_speed_kmh, "km/h", 0)),
@@ -106,7 +106,7 @@ export function tripsPage(ctx: PageContext): Page {
         "h2",
         { id: titleId },
         h("a", { href: `/vehicles/${id ?? 0}/trips/${trip.id}` }, formatDateTime(trip.start_ts)),
-        trip.finished === false ? h("span", { class: "badge badge-ok" }, "In progress") : null,
+        trip.in_progress ? h("span", { class: "badge badge-ok in-progress" }, "In progress") : null,
       ),
       tripFacts(trip, units),
       downloads(api, trip),
@@ -320,10 +320,12 @@ export function tripPage(ctx: PageContext): Page {
       ),
     );
     shown = { trip, units };
-    // An unfinished trip has no end yet: its last sample is only "so far".
+    // Being driven now (its vehicle is live): the end is not known yet, end_ts is only its
+    // newest sample so far.
     heading.replaceChildren(
-      trip.finished ? `Trip of ${formatRange(trip.start_ts, trip.end_ts)}` : `Trip since ${formatDateTime(trip.start_ts)}`,
-      trip.finished ? "" : h("span", { class: "badge badge-ok", "data-state": "in-progress" }, "In progress"),
+      ...(trip.in_progress
+        ? [`Trip since ${formatDateTime(trip.start_ts)}`, " ", h("span", { class: "badge badge-ok in-progress", "data-state": "in-progress" }, "In progress")]
+        : [`Trip of ${formatRange(trip.start_ts, trip.end_ts)}`]),
     );
     summary.removeAttribute("aria-busy");
     summary.replaceChildren(tripFacts(trip, units), downloads(api, trip));

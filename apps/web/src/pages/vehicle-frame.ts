@@ -3,6 +3,7 @@ import type { Vehicle, VehiclePid } from "../api/types";
 import { loadVehiclePids } from "../pids";
 import { h } from "../ui/dom";
 import { errorBox, messageOf } from "../ui/notify";
+import { vehicleStateBadge } from "../ui/state";
 import type { PageContext } from "../router";
 
 export type VehicleTab = "live" | "history" | "trips" | "alerts" | "devices" | "dtcs" | "sharing" | "import";
@@ -45,12 +46,21 @@ export interface VehicleFrame {
   pids: Promise<VehiclePid[]>;
   /** Right side of the page header (connection state and such). */
   aside: HTMLElement;
+  /** Calls back with the vehicle each time it is read again (its state, every few seconds). */
+  onVehicle: (listener: (vehicle: Vehicle) => void) => void;
+  /** Reads the vehicle again now (e.g. when a sample shows it may have become live). */
+  refreshVehicle: () => void;
 }
+
+/** How often a vehicle page reads the vehicle again, for the state in its header. */
+const STATE_REFRESH_MS = 5_000;
 
 export function vehicleFrame(ctx: PageContext, id: number | null, active: VehicleTab): VehicleFrame {
   const title = h("h1", { class: "vehicle-title" }, "Vehicle");
   const subtitle = h("p", { class: "muted vehicle-subtitle" }, "\u00a0");
-  const aside = h("div", { class: "page-aside" });
+  // The vehicle's state as the server computes it, the same on every page (ui/state.ts).
+  const stateHost = h("div", { class: "vehicle-state", role: "status", "aria-live": "polite" });
+  const aside = h("div", { class: "page-aside" }, stateHost);
   const tabs = h("nav", { class: "tabs", "aria-label": "Vehicle pages" });
   const body = h("div", { class: "vehicle-body" });
   const el = h(
@@ -60,6 +70,20 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     tabs,
     body,
   );
+
+  const listeners: Array<(vehicle: Vehicle) => void> = [];
+  let latest: Vehicle | null = null;
+  const showState = (found: Vehicle): void => {
+    latest = found;
+    const shown = stateHost.firstElementChild as HTMLElement | null;
+    // Repainted only when it changed: a screen reader hears the change, not every refresh.
+    if (shown?.dataset["state"] !== found.state || shown.dataset["since"] !== found.state_since) {
+      const badge = vehicleStateBadge(found);
+      badge.dataset["since"] = found.state_since ?? "";
+      stateHost.replaceChildren(badge);
+    }
+    for (const listener of listeners) listener(found);
+  };
 
   const paintTabs = (role: "owner" | "viewer"): void => {
     const base = `/vehicles/${id ?? 0}`;
@@ -110,6 +134,7 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     if (id === null) return unavailable("Vehicle not found", "There is no vehicle at this address.");
     try {
       const found = await get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal });
+      showState(found);
       const role = found.role ?? "owner";
       roles.set(id, role);
       title.replaceChildren(found.name, role === "viewer" ? sharedBadge() : "", openAlertsBadge(found) ?? "");
@@ -130,5 +155,30 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     }
   })();
 
-  return { el, body, vehicle, pids, aside };
+  const refreshVehicle = (): void => {
+    if (id === null || ctx.signal.aborted) return;
+    get<Vehicle>(`/api/v1/vehicles/${id}`, { signal: ctx.signal })
+      .then(showState)
+      .catch(() => undefined); // the next refresh tries again; the page shows its own errors
+  };
+  vehicle
+    .then((found) => {
+      if (!found || ctx.signal.aborted) return;
+      const timer = window.setInterval(refreshVehicle, STATE_REFRESH_MS);
+      ctx.signal.addEventListener("abort", () => window.clearInterval(timer));
+    })
+    .catch(() => undefined);
+
+  return {
+    el,
+    body,
+    vehicle,
+    pids,
+    aside,
+    onVehicle: (listener) => {
+      listeners.push(listener);
+      if (latest) listener(latest);
+    },
+    refreshVehicle,
+  };
 }

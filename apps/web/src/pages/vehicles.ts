@@ -9,25 +9,11 @@ import type { Page, PageContext } from "../router";
 import { invitationsPanel } from "./invitations";
 import { openAlertsBadge, sharedBadge, vinSummary } from "./vehicle-frame";
 import { vehicleWeeks } from "./vehicle-week";
+import { vehicleStateBadge } from "../ui/state";
 
-const ONLINE_WINDOW_MS = 60_000;
 const REFRESH_MS = 10_000;
 // ISO 3779, as the server checks it.
 const VIN = /^[A-HJ-NPR-Z0-9]{17}$/;
-
-export function isOnline(vehicle: Vehicle, now = Date.now()): boolean {
-  return vehicle.last_seen_at !== null && now - Date.parse(vehicle.last_seen_at) < ONLINE_WINDOW_MS;
-}
-
-function stateBadge(vehicle: Vehicle): HTMLElement {
-  const online = isOnline(vehicle);
-  return h(
-    "span",
-    { class: `badge ${online ? "badge-ok" : "badge-muted"}` },
-    h("span", { class: "dot", "aria-hidden": "true" }),
-    online ? "Online" : "Offline",
-  );
-}
 
 export function vehiclesPage(ctx: PageContext): Page {
   const list = h("ul", { class: "vehicle-list", "aria-busy": "true" });
@@ -100,7 +86,7 @@ export function vehiclesPage(ctx: PageContext): Page {
           h("p", { class: "muted mono" }, vehicle.vin ?? "No VIN"),
           decoded ? h("p", { class: "muted vin-info" }, decoded) : null,
         ),
-        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, stateBadge(vehicle), openAlertsBadge(vehicle)),
+        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, vehicleStateBadge(vehicle), openAlertsBadge(vehicle)),
       ),
       h(
         "p",

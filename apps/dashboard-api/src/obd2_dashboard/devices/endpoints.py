@@ -4,10 +4,21 @@ from obd2_dashboard.auth.dependencies import CurrentUser
 from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep
 from obd2_dashboard.devices import service
 from obd2_dashboard.devices.schemas import DeviceCreate, DeviceCreated, DeviceRead
+from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.schemas import IdPath, error_responses
+from obd2_dashboard.models import Device
+from obd2_dashboard.presence import service as presence
+from obd2_dashboard.settings import Settings
 from obd2_dashboard.vehicles.service import VehicleNotFoundError
 
 router = APIRouter(tags=["devices"])
+
+
+def _read(device: Device, settings: Settings) -> DeviceRead:
+    read = DeviceRead.model_validate(device)
+    now = presence.of_device(device, utcnow(), presence.thresholds(settings))
+    read.state, read.state_since = now.state, now.since
+    return read
 
 
 @router.get(
@@ -16,7 +27,11 @@ router = APIRouter(tags=["devices"])
     responses=error_responses(401, 404, 422),
 )
 async def list_devices(
-    vehicle_id: IdPath, user: CurrentUser, session: SessionDep, broker: BrokerDep
+    vehicle_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    broker: BrokerDep,
+    settings: SettingsDep,
 ) -> list[DeviceRead]:
     try:
         devices = await service.list_devices(session, user, vehicle_id)
@@ -24,7 +39,7 @@ async def list_devices(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     result = []
     for device in devices:
-        read = DeviceRead.model_validate(device)
+        read = _read(device, settings)
         read.status = await service.device_status(broker, device.id)
         result.append(read)
     return result
@@ -48,7 +63,7 @@ async def create_device(
         created = await service.create_device(session, user, vehicle_id, body.name)
     except VehicleNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    read = DeviceRead.model_validate(created.device)
+    read = _read(created.device, settings)
     return DeviceCreated(**read.model_dump(), token=created.token, api_url=settings.PUBLIC_URL)
 
 
@@ -58,9 +73,11 @@ async def create_device(
     responses=error_responses(401, 403, 404, 422),
     summary="Revoke a device's token for good",
 )
-async def revoke_device(device_id: IdPath, user: CurrentUser, session: SessionDep) -> DeviceRead:
+async def revoke_device(
+    device_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> DeviceRead:
     try:
         device = await service.revoke_device(session, user, device_id)
     except service.DeviceNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return DeviceRead.model_validate(device)
+    return _read(device, settings)

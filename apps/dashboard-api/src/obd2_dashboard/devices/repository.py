@@ -9,7 +9,7 @@ from obd2_dashboard.kit.db import driver_connection
 from obd2_dashboard.models import Device, Vehicle
 
 _ACTIVE_DEVICES_PG = (
-    "SELECT token_hash, id, vehicle_id, last_seen_at FROM devices "
+    "SELECT token_hash, id, vehicle_id, last_upload_at FROM devices "
     "WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL"
 )
 
@@ -18,7 +18,8 @@ _ACTIVE_DEVICES_PG = (
 class ActiveDevice:
     id: int
     vehicle_id: int
-    last_seen_at: datetime | None
+    # Its newest upload: most batches find it recent and skip the UPDATE that records it.
+    last_upload_at: datetime | None
 
 
 class DeviceRepository:
@@ -67,9 +68,9 @@ class DeviceRepository:
             rows = await connection.fetch(_ACTIVE_DEVICES_PG, list(token_hashes))
         else:
             result = await self.session.execute(
-                select(Device.token_hash, Device.id, Device.vehicle_id, Device.last_seen_at).where(
-                    Device.token_hash.in_(list(token_hashes)), Device.revoked_at.is_(None)
-                )
+                select(
+                    Device.token_hash, Device.id, Device.vehicle_id, Device.last_upload_at
+                ).where(Device.token_hash.in_(list(token_hashes)), Device.revoked_at.is_(None))
             )
             rows = list(result)
         return {bytes(row[0]): ActiveDevice(row[1], row[2], row[3]) for row in rows}

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from obd2_dashboard.kit.schemas import Schema
+from obd2_dashboard.presence.state import DeviceState
 from obd2_dashboard.vehicles.schemas import VehicleName
 
 
@@ -22,6 +23,18 @@ class DeviceRead(Schema):
     revoked_at: datetime | None
     last_seen_at: datetime | None
     agent_version: str | None
+    state: Annotated[
+        DeviceState,
+        Field(
+            description="revoked; silent: nothing from it within DEVICE_SILENT_AFTER_S, or no "
+            "upload that long while its adapter says connected; engine_off and "
+            "adapter_disconnected: what its newest status report says; connected: uploads "
+            "flowing"
+        ),
+    ] = "silent"
+    state_since: Annotated[
+        datetime | None, Field(description="when the device entered this state")
+    ] = None
     status: Annotated[
         dict[str, Any] | None,
         Field(description="The agent's newest status report (adapter, spool backlog, …)"),

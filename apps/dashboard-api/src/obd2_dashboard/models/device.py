@@ -22,7 +22,15 @@ class Device(Base):
     token_prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Anything from the device: an upload or an agent's status report.
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Uploads only (not backfill), and when the current stretch of them began: set by the
+    # upload that follows a gap longer than DEVICE_SILENT_AFTER_S (presence/state.py).
+    last_upload_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    flowing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The adapter state of the agent's newest status report, and since when it has said so.
+    adapter_state: Mapped[str | None] = mapped_column(String(32))
+    adapter_state_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     agent_version: Mapped[str | None] = mapped_column(String(64))
     # A device the server uploads past data as (an import, the demo's history; see
     # devices.service.reissue_device): no alert rule reads its samples.

@@ -21,6 +21,9 @@ class Vehicle(Base):
     vin: Mapped[str | None] = mapped_column(String(17))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the current stretch of live uploads began (presence/state.py); set by the upload
+    # that follows a gap longer than VEHICLE_STALE_AFTER_S.
+    live_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Turns MAF readings into litres (air-fuel ratio and density differ): see trips.summary.
     fuel_type: Mapped[str] = mapped_column(
         String(16), default=FuelType.petrol.value, server_default=FuelType.petrol.value

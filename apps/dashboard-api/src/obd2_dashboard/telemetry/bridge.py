@@ -28,6 +28,7 @@ from obd2_dashboard.kit.db import after_commit, session_scope, utcnow
 from obd2_dashboard.kit.websocket import FrameError, parse_json_frame, receive_text_frame
 from obd2_dashboard.live.hub import OPEN_STREAMS
 from obd2_dashboard.mqtt.events import publish_dtc_event
+from obd2_dashboard.presence import service as presence
 from obd2_dashboard.telemetry import service
 from obd2_dashboard.telemetry.committer import BUSY_DETAIL, DeviceRejectedError, IngestBusyError
 from obd2_dashboard.telemetry.repository import SampleRepository
@@ -120,8 +121,12 @@ class _Connection:
         try:
             async with session_scope(self.state.sessionmaker) as session:
                 if isinstance(report, BridgeStatus):
-                    await SampleRepository(session).touch_last_seen_by_id(
-                        self.device_id, utcnow(), report.agent_version
+                    await SampleRepository(session).touch_reported(
+                        self.device_id,
+                        utcnow(),
+                        presence.thresholds(self.state.settings),
+                        report.agent_version,
+                        report.adapter_state,
                     )
                 elif isinstance(report, BridgeDtcReport):
                     new = await dtcs.apply_report(session, self.vehicle_id, report)

@@ -35,6 +35,7 @@ from obd2_dashboard.kit.db import after_commit, is_unavailable, session_scope, u
 from obd2_dashboard.models import ROLLUP_BUCKET_MS
 from obd2_dashboard.pids.definitions import Source
 from obd2_dashboard.pids.service import PidCatalogue, Recorded
+from obd2_dashboard.presence.state import Thresholds
 from obd2_dashboard.telemetry.repository import OutboxRepository, SampleRepository
 from obd2_dashboard.telemetry.service import (
     BATCHES,
@@ -113,8 +114,10 @@ class IngestCommitter:
         max_group_rows: int = MAX_GROUP_ROWS,
         max_queued_rows: int = MAX_QUEUED_ROWS,
         catalogue: PidCatalogue | None = None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.thresholds = thresholds if thresholds is not None else Thresholds()
         self.pipeline = pipeline
         self.catalogue = catalogue if catalogue is not None else PidCatalogue()
         self.max_group_rows = max_group_rows
@@ -241,7 +244,7 @@ class IngestCommitter:
             if batch.agent_version is not None or device.id not in versions:
                 versions[device.id] = (device, batch.agent_version)
         for device, version in versions.values():
-            await repo.touch_last_seen(device, now, version)
+            await repo.touch_uploaded(device, now, self.thresholds, version)
         # One outbox row per vehicle, and one more for its backfilled batches.
         buckets: dict[tuple[int, bool], set[tuple[str, int]]] = {}
         senders: dict[tuple[int, Source], list[Sequence[SampleFields]]] = {}

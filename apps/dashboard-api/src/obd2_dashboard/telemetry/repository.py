@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.devices.repository import ActiveDevice
@@ -19,6 +19,7 @@ from obd2_dashboard.models import (
     Sample,
     Vehicle,
 )
+from obd2_dashboard.presence.state import Thresholds
 from obd2_protocol import SampleFields
 
 _S = TypeVar("_S", bound=SampleFields)
@@ -196,43 +197,90 @@ class SampleRepository:
         )
         return {(int(ts), str(pid)) for ts, pid in result}
 
-    async def touch_last_seen(
-        self, device: Device | ActiveDevice, now: datetime, agent_version: str | None = None
+    async def touch_uploaded(
+        self,
+        device: ActiveDevice,
+        now: datetime,
+        thresholds: Thresholds,
+        agent_version: str | None = None,
     ) -> None:
+        """Records a live upload: the device and its vehicle were heard from ``now``.
+
+        The start of a new stretch (``flowing_since``, ``live_since``) is set in the same
+        UPDATE when the previous upload is older than the threshold that ends a stretch
+        (presence/state.py); SQL reads the row's old values on the right of SET.
+        """
         # The vehicle is touched with its device, so a fresh device means a fresh vehicle: most
         # batches need neither UPDATE.
-        fresh = (
-            device.last_seen_at is not None and device.last_seen_at >= now - LAST_SEEN_RESOLUTION
-        )
+        recent = now - LAST_SEEN_RESOLUTION
+        fresh = device.last_upload_at is not None and device.last_upload_at >= recent
         if fresh and agent_version is None:
             return
-        await self.touch_last_seen_by_id(device.id, now, agent_version, device.vehicle_id)
-
-    async def touch_last_seen_by_id(
-        self,
-        device_id: int,
-        now: datetime,
-        agent_version: str | None = None,
-        vehicle_id: int | None = None,
-    ) -> None:
-        stale = now - LAST_SEEN_RESOLUTION
-        values: dict[str, object] = {"last_seen_at": now}
-        fresh = or_(Device.last_seen_at.is_(None), Device.last_seen_at < stale)
+        gap = now - thresholds.device_silent_after
+        values: dict[str, object] = {
+            "last_seen_at": now,
+            "last_upload_at": now,
+            "flowing_since": case(
+                (or_(Device.last_upload_at.is_(None), Device.last_upload_at < gap), now),
+                else_=Device.flowing_since,
+            ),
+        }
+        due = or_(Device.last_upload_at.is_(None), Device.last_upload_at < recent)
         if agent_version is not None:
             values["agent_version"] = agent_version
-            fresh = or_(fresh, Device.agent_version.is_distinct_from(agent_version))
-        await self.session.execute(
-            update(Device).where(Device.id == device_id, fresh).values(**values)
-        )
-        if vehicle_id is None:
-            return
+            due = or_(due, Device.agent_version.is_distinct_from(agent_version))
+        await self.session.execute(update(Device).where(Device.id == device.id, due).values(values))
+        stretch_ended = now - thresholds.vehicle_stale_after
         await self.session.execute(
             update(Vehicle)
             .where(
-                Vehicle.id == vehicle_id,
-                or_(Vehicle.last_seen_at.is_(None), Vehicle.last_seen_at < stale),
+                Vehicle.id == device.vehicle_id,
+                or_(Vehicle.last_seen_at.is_(None), Vehicle.last_seen_at < recent),
             )
-            .values(last_seen_at=now)
+            .values(
+                last_seen_at=now,
+                live_since=case(
+                    (
+                        or_(Vehicle.last_seen_at.is_(None), Vehicle.last_seen_at < stretch_ended),
+                        now,
+                    ),
+                    else_=Vehicle.live_since,
+                ),
+            )
+        )
+
+    async def touch_reported(
+        self,
+        device_id: int,
+        now: datetime,
+        thresholds: Thresholds,
+        agent_version: str,
+        adapter_state: str,
+    ) -> None:
+        """Records an agent's status report: heard from ``now``, its adapter in this state
+        (since now when the state changed or the device had gone silent)."""
+        recent = now - LAST_SEEN_RESOLUTION
+        silent = now - thresholds.device_silent_after
+        changed = or_(
+            Device.adapter_state.is_distinct_from(adapter_state),
+            Device.last_seen_at.is_(None),
+            Device.last_seen_at < silent,
+        )
+        due = or_(
+            Device.last_seen_at.is_(None),
+            Device.last_seen_at < recent,
+            Device.agent_version.is_distinct_from(agent_version),
+            Device.adapter_state.is_distinct_from(adapter_state),
+        )
+        await self.session.execute(
+            update(Device)
+            .where(Device.id == device_id, due)
+            .values(
+                last_seen_at=now,
+                agent_version=agent_version,
+                adapter_state=adapter_state,
+                adapter_state_since=case((changed, now), else_=Device.adapter_state_since),
+            )
         )
 
     async def history_raw(

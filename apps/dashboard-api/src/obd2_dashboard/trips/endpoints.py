@@ -1,13 +1,17 @@
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import SessionDep, StateDep
+from obd2_dashboard.dependencies import SessionDep, SettingsDep, StateDep
+from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.models import FuelType, Trip, Vehicle
 from obd2_dashboard.pids import service as pids
+from obd2_dashboard.presence import service as presence
+from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.export import CsvLayout, download_name, samples_csv_response
 from obd2_dashboard.telemetry.service import pids_with_samples
 from obd2_dashboard.trips import service
@@ -29,6 +33,20 @@ def trip_file(vehicle: Vehicle, trip: Trip, extension: str, *, long: bool = Fals
     """``demo-car-2026-12-07-trip-12.gpx``; ``…-trip-12-long.csv`` for a row per sample"""
     what = f"trip-{trip.id}-long" if long else f"trip-{trip.id}"
     return download_name(vehicle.name, vehicle.id, trip.start_ts, what, extension)
+
+
+def _in_progress(vehicle: Vehicle, settings: Settings) -> Callable[[Trip], bool]:
+    """Whether a trip is being driven now: its vehicle is live, and the trip is not finished
+    and ended less than the join gap ago (by the clock, as the sweep that finishes it reads
+    it), so an older unfinished trip the sweep has not reached yet is not "in progress"."""
+    now = utcnow()
+    live = presence.of_vehicle(vehicle, now, presence.thresholds(settings)).state == "live"
+    recent = int(now.timestamp() * 1000) - settings.TRIP_JOIN_GAP_S * 1000
+
+    def in_progress(trip: Trip) -> bool:
+        return live and trip.finished_at is None and trip.end_ts >= recent
+
+    return in_progress
 
 
 async def _trip(
@@ -71,6 +89,7 @@ async def list_trips(
     vehicle_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     from_: Annotated[
         int | None, Query(alias="from", ge=0, le=2**53, description="epoch ms, inclusive")
@@ -100,7 +119,8 @@ async def list_trips(
             query += f"&to={to}"
         response.headers["Link"] = f'</api/v1/vehicles/{page.vehicle.id}/trips?{query}>; rel="next"'
     fuel_type = FuelType(page.vehicle.fuel_type)
-    return [TripRead.of(trip, fuel_type) for trip in page.trips]
+    in_progress = _in_progress(page.vehicle, settings)
+    return [TripRead.of(trip, fuel_type, in_progress(trip)) for trip in page.trips]
 
 
 @router.get(
@@ -225,9 +245,14 @@ async def trip_csv(
     summary="One trip with its SPEED and RPM charts (downsampled)",
 )
 async def trip_detail(
-    vehicle_id: IdPath, trip_id: IdPath, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath,
+    trip_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> TripDetail:
     vehicle, trip = await _trip(session, user, vehicle_id, trip_id)
-    summary = TripRead.of(trip, FuelType(vehicle.fuel_type))
+    in_progress = _in_progress(vehicle, settings)(trip)
+    summary = TripRead.of(trip, FuelType(vehicle.fuel_type), in_progress)
     charts = TripCharts.of(await service.trip_charts(session, trip))
     return TripDetail(**summary.model_dump(), charts=charts)

@@ -24,7 +24,8 @@ from obd2_dashboard.trips.service import TripChange
 
 
 def trip_summary(trip: Trip, fuel_type: FuelType) -> dict[str, Any]:
-    return TripRead.of(trip, fuel_type).model_dump(mode="json")
+    # Without in_progress: an event says what the trip is, not what its vehicle is doing now.
+    return TripRead.of(trip, fuel_type).model_dump(mode="json", exclude={"in_progress"})
 
 
 async def queue_trip_events(

@@ -40,9 +40,18 @@ class TripRead(BaseModel):
             "since end_ts (late samples may still change a finished trip's figures)"
         ),
     ]
+    in_progress: Annotated[
+        bool,
+        Field(
+            description="the trip is being driven now: its vehicle is live (the vehicle's "
+            "state), and the trip is not finished and ended less than TRIP_JOIN_GAP_S ago; an "
+            "unfinished trip of a stale or offline vehicle is not in progress (its end_ts is "
+            "its newest sample so far)"
+        ),
+    ] = False
 
     @classmethod
-    def of(cls, trip: Trip, fuel_type: FuelType) -> "TripRead":
+    def of(cls, trip: Trip, fuel_type: FuelType, in_progress: bool = False) -> "TripRead":
         fuel = fuel_used(trip, fuel_type)
         avg = trip.distance_km / (trip.moving_s / 3600) if trip.moving_s > 0 else None
         return cls(
@@ -63,6 +72,7 @@ class TripRead(BaseModel):
             economy_l_per_100km=litres_per_100km(fuel.litres, trip.distance_km),
             track_points=trip.track_points,
             finished=trip.finished_at is not None,
+            in_progress=in_progress,
         )
 
 

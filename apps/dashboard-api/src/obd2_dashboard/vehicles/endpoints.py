@@ -6,11 +6,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.alerts.service import open_alert_counts
 from obd2_dashboard.auth.dependencies import CurrentUser
-from obd2_dashboard.dependencies import BrokerDep, SessionDep, StateDep
-from obd2_dashboard.kit.db import after_commit
+from obd2_dashboard.dependencies import BrokerDep, SessionDep, SettingsDep, StateDep
+from obd2_dashboard.kit.db import after_commit, utcnow
 from obd2_dashboard.kit.schemas import IdPath, error_responses
 from obd2_dashboard.live.revocations import announce_share_withdrawn
 from obd2_dashboard.models import User, Vehicle
+from obd2_dashboard.presence import service as presence
+from obd2_dashboard.settings import Settings
 from obd2_dashboard.vehicles import service
 from obd2_dashboard.vehicles.schemas import (
     InvitationRead,
@@ -28,8 +30,10 @@ from obd2_dashboard.vehicles.vin import decode
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
 
 
-def _read(vehicle: Vehicle, user: User) -> VehicleRead:
+def _read(vehicle: Vehicle, user: User, settings: Settings) -> VehicleRead:
     read = VehicleRead.model_validate(vehicle)
+    now = presence.of_vehicle(vehicle, utcnow(), presence.thresholds(settings))
+    read.state, read.state_since = now.state, now.since
     read.role = "owner" if vehicle.owner_id == user.id else "viewer"
     read.vin_info = VinInfoRead(**asdict(decode(vehicle.vin))) if vehicle.vin else None
     return read
@@ -43,9 +47,11 @@ async def _with_open_alerts(session: AsyncSession, reads: list[VehicleRead]) -> 
 
 
 @router.get("", response_model=list[VehicleRead], responses=error_responses(401))
-async def list_vehicles(user: CurrentUser, session: SessionDep) -> list[VehicleRead]:
+async def list_vehicles(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> list[VehicleRead]:
     """The user's own vehicles and those shared with them."""
-    reads = [_read(v, user) for v in await service.list_vehicles(session, user)]
+    reads = [_read(v, user, settings) for v in await service.list_vehicles(session, user)]
     return await _with_open_alerts(session, reads)
 
 
@@ -56,14 +62,16 @@ async def list_vehicles(user: CurrentUser, session: SessionDep) -> list[VehicleR
     responses=error_responses(401, 403, 422),
 )
 async def create_vehicle(
-    body: VehicleCreate, user: CurrentUser, session: SessionDep
+    body: VehicleCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> VehicleRead:
-    return _read(await service.create_vehicle(session, user, body), user)
+    return _read(await service.create_vehicle(session, user, body), user, settings)
 
 
 @router.get("/{vehicle_id}", response_model=VehicleRead, responses=error_responses(401, 404, 422))
-async def get_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep) -> VehicleRead:
-    read = _read(await service.get_vehicle(session, user, vehicle_id), user)
+async def get_vehicle(
+    vehicle_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> VehicleRead:
+    read = _read(await service.get_vehicle(session, user, vehicle_id), user, settings)
     return (await _with_open_alerts(session, [read]))[0]
 
 
@@ -71,9 +79,13 @@ async def get_vehicle(vehicle_id: IdPath, user: CurrentUser, session: SessionDep
     "/{vehicle_id}", response_model=VehicleRead, responses=error_responses(401, 403, 404, 422)
 )
 async def update_vehicle(
-    vehicle_id: IdPath, body: VehicleUpdate, user: CurrentUser, session: SessionDep
+    vehicle_id: IdPath,
+    body: VehicleUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> VehicleRead:
-    return _read(await service.update_vehicle(session, user, vehicle_id, body), user)
+    return _read(await service.update_vehicle(session, user, vehicle_id, body), user, settings)
 
 
 @router.delete(
@@ -201,13 +213,13 @@ async def my_invitations(user: CurrentUser, session: SessionDep) -> list[MyInvit
     summary="Accept an invitation: the vehicle is shared with you read-only",
 )
 async def accept_invitation(
-    invitation_id: IdPath, user: CurrentUser, session: SessionDep
+    invitation_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> VehicleRead:
     try:
         vehicle = await service.accept_invitation(session, user, invitation_id)
     except service.InvitationNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return _read(vehicle, user)
+    return _read(vehicle, user, settings)
 
 
 @invitations_router.post(

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from obd2_dashboard.kit.schemas import Schema
 from obd2_dashboard.models import FuelType
+from obd2_dashboard.presence.state import VehicleState
 
 # Printable text only: no control characters (NUL is not storable in Postgres text).
 VehicleName = Annotated[
@@ -81,6 +82,17 @@ class VehicleRead(Schema):
     volumetric_efficiency_pct: float | None = None
     created_at: datetime
     last_seen_at: Annotated[datetime | None, Field(description="Newest sample received")]
+    state: Annotated[
+        VehicleState,
+        Field(
+            description="never_seen: no live upload yet; live: one within "
+            "VEHICLE_STALE_AFTER_S; stale: within VEHICLE_OFFLINE_AFTER_S; offline: older "
+            "(imported and backfilled history does not count)"
+        ),
+    ] = "never_seen"
+    state_since: Annotated[
+        datetime | None, Field(description="when the vehicle entered this state")
+    ] = None
     role: Annotated[
         Literal["owner", "viewer"], Field(description="viewer: shared with you read-only")
     ] = "owner"

@@ -63,14 +63,16 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SRC)
 web: $(WEB)/dist/index.html ## build the web UI into apps/web/dist (npm ci + vite build, when stale)
 
 .PHONY: web-check
-web-check: $(WEB)/node_modules/.package-lock.json ## web UI: TypeScript strict typecheck and unit tests
+web-check: $(WEB)/node_modules/.package-lock.json ## web UI: ESLint (typescript-eslint strict), Prettier, TypeScript strict typecheck, unit tests
+	cd $(WEB) && $(NPM) run --silent lint
 	cd $(WEB) && $(NPM) run --silent typecheck
 	cd $(WEB) && $(NPM) run --silent test -- --reporter=dot
 
 .PHONY: fmt
-fmt: ## format and autofix
+fmt: ## format and autofix (Python: ruff; web UI: Prettier and ESLint)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+	cd $(WEB) && $(NPM) run --silent format
 
 .PHONY: pytest
 pytest: ## the test suite alone (both backends), two workers; browser tests share one worker

@@ -73,14 +73,16 @@ export class App {
         h("div", { class: "header-tools" }, this.themeButton, this.account),
       ),
     );
-    this.root.replaceChildren(
-      h("a", { class: "skip-link", href: "#main" }, "Skip to content"),
-      header,
-      this.main,
-    );
-    document.addEventListener("click", (event) => this.interceptLink(event));
-    window.addEventListener("popstate", () => this.route());
-    onSignedOut(() => this.sessionEnded());
+    this.root.replaceChildren(h("a", { class: "skip-link", href: "#main" }, "Skip to content"), header, this.main);
+    document.addEventListener("click", (event) => {
+      this.interceptLink(event);
+    });
+    window.addEventListener("popstate", () => {
+      this.route();
+    });
+    onSignedOut(() => {
+      this.sessionEnded();
+    });
     this.route();
   }
 
@@ -144,9 +146,7 @@ export class App {
     ];
     this.nav.replaceChildren(
       ...(this.user || this.pendingUser
-        ? links.map(([href, label, active]) =>
-            h("a", { href, "aria-current": active ? "page" : null }, label),
-          )
+        ? links.map(([href, label, active]) => h("a", { href, "aria-current": active ? "page" : null }, label))
         : []),
     );
     if (!this.user && !this.pendingUser) {
@@ -158,7 +158,10 @@ export class App {
       { type: "button", class: "icon-button", "aria-label": "Sign out", title: "Sign out" },
       icon("logout"),
     );
-    out.addEventListener("click", act(() => this.signOut()));
+    out.addEventListener(
+      "click",
+      act(() => this.signOut()),
+    );
     this.account.replaceChildren(
       this.user ? h("span", { class: "account-email", title: this.user.email }, this.user.email) : "",
       out,
@@ -166,10 +169,14 @@ export class App {
   }
 
   private route(): void {
-    this.routeAsync().catch(report);
+    try {
+      this.routeNow();
+    } catch (error) {
+      report(error);
+    }
   }
 
-  private async routeAsync(): Promise<void> {
+  private routeNow(): void {
     this.controller?.abort();
     this.page?.dispose?.();
     this.page = null;
@@ -208,7 +215,9 @@ export class App {
       params: found?.params ?? {},
       query,
       signal: controller.signal,
-      navigate: (to, options) => this.navigate(to, options),
+      navigate: (to, options) => {
+        this.navigate(to, options);
+      },
       setQuery: (next, options) => {
         const search = next.toString();
         const url = search ? `${location.pathname}?${search}` : location.pathname;

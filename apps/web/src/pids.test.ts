@@ -14,8 +14,22 @@ describe("PID labels and units from the server's catalogue", () => {
         source: "torque",
         standard: false,
       },
-      { name: "TORQUE_221234", display_name: "ATF temp", short_name: null, unit: "kelvin-ish", source: "torque", standard: false },
-      { name: "ELM_VOLTAGE", display_name: "Adapter supply voltage (battery)", short_name: null, unit: "volt", source: "agent", standard: true },
+      {
+        name: "TORQUE_221234",
+        display_name: "ATF temp",
+        short_name: null,
+        unit: "kelvin-ish",
+        source: "torque",
+        standard: false,
+      },
+      {
+        name: "ELM_VOLTAGE",
+        display_name: "Adapter supply voltage (battery)",
+        short_name: null,
+        unit: "volt",
+        source: "agent",
+        standard: true,
+      },
     ]);
     expect(pidLabel("TORQUE_FF1208")).toBe("Trip average Litres/100 KM");
     // The unit values are stored in, which the unit table shows in the person's units.

@@ -70,14 +70,24 @@ describe("displayUnits", () => {
       "/api/v1/units": TABLE,
       "/api/v1/me/preferences": { units: "imperial_us" },
       "/api/v1/pids": [
-        { name: "FREEZE_TEMP", display_name: "Freeze temp", short_name: null, unit: "deg", source: "obd", standard: true },
+        {
+          name: "FREEZE_TEMP",
+          display_name: "Freeze temp",
+          short_name: null,
+          unit: "deg",
+          source: "obd",
+          standard: true,
+        },
       ],
     };
     const asked: string[] = [];
     vi.stubGlobal("fetch", async (path: string) => {
       asked.push(path);
       await new Promise((resolve) => setTimeout(resolve, path === "/api/v1/pids" ? 20 : 0));
-      return new Response(JSON.stringify(answers[path]), { status: 200, headers: { "Content-Type": "application/json" } });
+      return new Response(JSON.stringify(answers[path]), {
+        status: 200,
+        headers: { "Content-Type": "application/json" },
+      });
     });
     try {
       forgetUnits();

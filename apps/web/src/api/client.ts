@@ -70,9 +70,10 @@ function fieldErrors(body: ErrorBody): FieldError[] {
   const out: FieldError[] = [];
   for (const item of body.errors ?? []) {
     const loc = Array.isArray(item.loc) ? item.loc : [];
-    const field = String(loc[loc.length - 1] ?? "");
+    const last: unknown = loc[loc.length - 1];
+    const field = typeof last === "string" || typeof last === "number" ? String(last) : "";
     const hint = FIELD_HINTS[field];
-    out.push({ field, message: hint ?? sentence(String(item.msg ?? "invalid value")) });
+    out.push({ field, message: hint ?? sentence(typeof item.msg === "string" ? item.msg : "invalid value") });
   }
   return out;
 }
@@ -150,8 +151,7 @@ export async function api<T>(method: string, path: string, options: RequestOptio
   return (await response.json()) as T;
 }
 
-export const get = <T>(path: string, options?: RequestOptions): Promise<T> =>
-  api<T>("GET", path, options);
+export const get = <T>(path: string, options?: RequestOptions): Promise<T> => api<T>("GET", path, options);
 
 /** The signed-in user, or null. */
 export async function currentUser(): Promise<User | null> {

@@ -90,7 +90,8 @@ function drawMarkers(u: uPlot, markers: readonly ChartMarker[], colour: string):
 export function historyChart(host: HTMLElement, history: History, options: HistoryChartOptions): uPlot {
   const colours = chartColours();
   const colour = pidColour(options.pid, colours);
-  const fmt = (v: number | null): string => (v === null || v === undefined ? "–" : `${formatValue(options.pid, v)} ${options.shown.unit}`.trim());
+  const fmt = (v: number | null): string =>
+    v === null ? "–" : `${formatValue(options.pid, v)} ${options.shown.unit}`.trim();
   const axis = {
     stroke: colours.text,
     grid: { stroke: colours.grid, width: 1 },
@@ -112,8 +113,20 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
           points: { show: alone.length > 0, filter: alone, size: 5, fill: colour },
           value: (_u, v) => fmt(v),
         },
-        { label: "min", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
-        { label: "max", stroke: translucent(colour, 0.45), width: 1, points: { show: false }, value: (_u, v) => fmt(v) },
+        {
+          label: "min",
+          stroke: translucent(colour, 0.45),
+          width: 1,
+          points: { show: false },
+          value: (_u, v) => fmt(v),
+        },
+        {
+          label: "max",
+          stroke: translucent(colour, 0.45),
+          width: 1,
+          points: { show: false },
+          value: (_u, v) => fmt(v),
+        },
       ],
       bands: [{ series: [3, 2], fill: translucent(colour, 0.18) }],
       axes: [
@@ -128,7 +141,11 @@ export function historyChart(host: HTMLElement, history: History, options: Histo
       },
       legend: { live: true },
       hooks: {
-        draw: [(u) => drawMarkers(u, options.markers ?? [], colours.text)],
+        draw: [
+          (u) => {
+            drawMarkers(u, options.markers ?? [], colours.text);
+          },
+        ],
         setSelect: [
           (u) => {
             if (u.select.width < 4) return;

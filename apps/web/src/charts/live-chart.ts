@@ -27,7 +27,9 @@ export class LiveChart {
     private readonly host: HTMLElement,
     private readonly units: DisplayUnits,
   ) {
-    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer = new ResizeObserver(() => {
+      this.resize();
+    });
     this.resizer.observe(host);
   }
 
@@ -111,11 +113,15 @@ export class LiveChart {
         // Only explicit nulls (silences) break the line; the other PID's sample times do not.
         spanGaps: false,
         points: { show: false },
-        value: (_u, v) => (v === null ? "–" : formatValue(pid, v)),
+        // uPlot hands gaps in as null, though its types say number.
+        value: (_u, v: number | null) => (v === null ? "–" : formatValue(pid, v)),
       });
       axes.push({
         ...axisBase,
         scale: pid,
+        // uPlot's Axis.Side is an ambient const enum, which isolatedModules cannot name: 3 is
+        // Left, 1 is Right.
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
         side: i === 0 ? 3 : 1,
         stroke: colour,
         grid: { show: i === 0, stroke: colours.grid, width: 1 },

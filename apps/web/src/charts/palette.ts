@@ -48,7 +48,12 @@ export function pidColour(pid: string, colours: ChartColours = chartColours()): 
 /** The colour with an alpha, for bands and fills ("#4cc2ff" → "#4cc2ff33"). */
 export function translucent(colour: string, alpha: number): string {
   if (/^#[0-9a-f]{6}$/i.test(colour)) {
-    return colour + Math.round(alpha * 255).toString(16).padStart(2, "0");
+    return (
+      colour +
+      Math.round(alpha * 255)
+        .toString(16)
+        .padStart(2, "0")
+    );
   }
   return colour;
 }

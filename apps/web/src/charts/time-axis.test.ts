@@ -4,7 +4,8 @@ import { localFormat, timeAxisLabels } from "./time-axis";
 // 7 Dec 2026, 12:36:00 UTC in epoch seconds
 const T = Date.UTC(2026, 11, 7, 12, 36) / 1000;
 const utc = {
-  time: (d: Date): string => `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`,
+  time: (d: Date): string =>
+    `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`,
   day: (d: Date): string => `${d.getUTCDate()} Dec`,
 };
 

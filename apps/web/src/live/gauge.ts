@@ -75,7 +75,15 @@ export class Reading {
       },
       svg(
         "svg",
-        { viewBox: "0 0 24 24", class: "icon", "aria-hidden": "true", fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-linecap": "round" },
+        {
+          viewBox: "0 0 24 24",
+          class: "icon",
+          "aria-hidden": "true",
+          fill: "none",
+          stroke: "currentColor",
+          "stroke-width": 2,
+          "stroke-linecap": "round",
+        },
         svg("path", { d: "M3 17l5-5 4 3 8-8" }),
       ),
     );
@@ -110,8 +118,16 @@ export class Reading {
       const [minX, minY] = dialPoint(0, 48);
       const [maxX, maxY] = dialPoint(1, 48);
       const marks: SVGElement[] = [
-        svg("text", { x: minX, y: minY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "min" }, labels.min),
-        svg("text", { x: maxX, y: maxY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "max" }, labels.max),
+        svg(
+          "text",
+          { x: minX, y: minY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "min" },
+          labels.min,
+        ),
+        svg(
+          "text",
+          { x: maxX, y: maxY + 11, class: "gauge-scale", "text-anchor": "middle", "data-end": "max" },
+          labels.max,
+        ),
       ];
       if (zone) {
         const length = (zone.to - zone.from) * 100;
@@ -126,7 +142,13 @@ export class Reading {
         // The threshold's figure inside the ring, where the zone begins (or ends, for a low one).
         const edge = this.scale.warnAbove !== undefined ? zone.from : zone.to;
         const [x, y] = dialPoint(edge, 34);
-        marks.push(svg("text", { x, y: y + 3, class: "gauge-scale gauge-threshold", "text-anchor": "middle" }, labels.warn ?? ""));
+        marks.push(
+          svg(
+            "text",
+            { x, y: y + 3, class: "gauge-scale gauge-threshold", "text-anchor": "middle" },
+            labels.warn ?? "",
+          ),
+        );
       }
       const dial = svg(
         "svg",
@@ -183,9 +205,7 @@ export class Reading {
       const { min, max, warnAbove, warnBelow } = this.scale;
       const fraction = Math.min(1, Math.max(0, (value - min) / (max - min)));
       this.arc.setAttribute("stroke-dasharray", `${(fraction * 100).toFixed(2)} 200`);
-      const warn =
-        (warnAbove !== undefined && value >= warnAbove) ||
-        (warnBelow !== undefined && value <= warnBelow);
+      const warn = (warnAbove !== undefined && value >= warnAbove) || (warnBelow !== undefined && value <= warnBelow);
       this.el.classList.toggle("warn", warn);
     }
     return true;

@@ -20,9 +20,7 @@ const SILENCE_MS = 30_000;
 function isSample(value: unknown): value is Sample {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return (
-    typeof v["ts"] === "number" && typeof v["pid"] === "string" && typeof v["value"] === "number"
-  );
+  return typeof v["ts"] === "number" && typeof v["pid"] === "string" && typeof v["value"] === "number";
 }
 
 /**
@@ -57,6 +55,11 @@ export class LiveStream {
     return this.controller.signal.aborted;
   }
 
+  /** stop() may have run while the loop awaited (a method, so the check is not narrowed away). */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       this.handlers.state(this.failures === 0 && !this.lastEventId ? "connecting" : "reconnecting", "");
@@ -66,12 +69,15 @@ export class LiveStream {
         if (outcome === "signed-out") return;
         detail = "the server closed the stream";
       } catch (error) {
-        if (this.stopped) return;
+        if (this.isStopped()) return;
         detail = error instanceof Error && error.message ? error.message : "connection lost";
       }
-      if (this.stopped) return;
+      if (this.isStopped()) return;
       this.failures += 1;
-      const delay = Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, this.serverRetryMs) * 2 ** Math.min(this.failures - 1, 4));
+      const delay = Math.min(
+        MAX_RETRY_MS,
+        Math.max(MIN_RETRY_MS, this.serverRetryMs) * 2 ** Math.min(this.failures - 1, 4),
+      );
       this.handlers.state("reconnecting", `${detail}; retrying in ${Math.round(delay / 1000)} s`);
       await this.sleep(delay);
     }
@@ -90,12 +96,16 @@ export class LiveStream {
 
   private async connect(): Promise<"closed" | "signed-out"> {
     const attempt = new AbortController();
-    const abortAttempt = (): void => attempt.abort();
+    const abortAttempt = (): void => {
+      attempt.abort();
+    };
     this.controller.signal.addEventListener("abort", abortAttempt);
     let silence = 0;
     const watchdog = (): void => {
       window.clearTimeout(silence);
-      silence = window.setTimeout(() => attempt.abort(new Error("no data for 30 s")), SILENCE_MS);
+      silence = window.setTimeout(() => {
+        attempt.abort(new Error("no data for 30 s"));
+      }, SILENCE_MS);
     };
     try {
       const headers: Record<string, string> = { Accept: "text/event-stream" };

@@ -47,12 +47,26 @@ export function tripMap(host: HTMLElement, points: ReadonlyArray<[number, number
   const first = latLngs[0];
   const last = latLngs[latLngs.length - 1];
   if (first) {
-    L.circleMarker(first, { radius: 7, color: "#ffffff", weight: 2, fillColor: "#1a7f37", fillOpacity: 1, className: "trip-start" })
+    L.circleMarker(first, {
+      radius: 7,
+      color: "#ffffff",
+      weight: 2,
+      fillColor: "#1a7f37",
+      fillOpacity: 1,
+      className: "trip-start",
+    })
       .bindTooltip("Start")
       .addTo(map);
   }
   if (last && latLngs.length > 1) {
-    L.circleMarker(last, { radius: 7, color: "#ffffff", weight: 2, fillColor: "#cf222e", fillOpacity: 1, className: "trip-end" })
+    L.circleMarker(last, {
+      radius: 7,
+      color: "#ffffff",
+      weight: 2,
+      fillColor: "#cf222e",
+      fillOpacity: 1,
+      className: "trip-end",
+    })
       .bindTooltip("End")
       .addTo(map);
   }

@@ -40,9 +40,12 @@ export function describeRule(rule: AlertRule): string {
     clear_threshold: rule.clear_threshold,
   };
   const unit = shown.unit;
-  const parts = [`${rule.pid ? pidLabel(rule.pid) : "?"} ${shown.op ?? "?"} ${shown.threshold ?? "?"}${unit ? ` ${unit}` : ""}`];
+  const parts = [
+    `${rule.pid ? pidLabel(rule.pid) : "?"} ${shown.op ?? "?"} ${shown.threshold ?? "?"}${unit ? ` ${unit}` : ""}`,
+  ];
   if (rule.duration_s > 0) parts.push(`for ${rule.duration_s} s`);
-  if (shown.clear_threshold !== null) parts.push(`(clears ${shown.op === "above" ? "below" : "above"} ${shown.clear_threshold})`);
+  if (shown.clear_threshold !== null)
+    parts.push(`(clears ${shown.op === "above" ? "below" : "above"} ${shown.clear_threshold})`);
   if (rule.while_parked) parts.push("while parked");
   return parts.join(" ");
 }
@@ -52,7 +55,13 @@ function field(label: string, control: HTMLElement, hint?: string): HTMLElement 
   control.id = controlId;
   const hintId = hint ? `${controlId}-hint` : null;
   if (hintId) control.setAttribute("aria-describedby", hintId);
-  return h("div", { class: "field" }, h("label", { for: controlId }, label), control, hint ? h("p", { id: hintId, class: "hint" }, hint) : null);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: controlId }, label),
+    control,
+    hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
+  );
 }
 
 function checkField(label: string, box: HTMLInputElement): HTMLElement {
@@ -76,20 +85,43 @@ export function alertsPage(ctx: PageContext): Page {
 
   const ruleCard = (rule: AlertRule): HTMLElement => {
     const titleId = uid("rule");
-    const remove = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Delete rule ${rule.name}` }, "Delete");
+    const remove = h(
+      "button",
+      { type: "button", class: "button small ghost danger-text", "aria-label": `Delete rule ${rule.name}` },
+      "Delete",
+    );
     remove.addEventListener(
       "click",
       act(async () => {
-        const sure = await confirmDialog({ title: `Delete the rule ${rule.name}?`, body: ["Its past alerts stay in the history."], confirm: "Delete rule", danger: true });
+        const sure = await confirmDialog({
+          title: `Delete the rule ${rule.name}?`,
+          body: ["Its past alerts stay in the history."],
+          confirm: "Delete rule",
+          danger: true,
+        });
         if (!sure) return;
-        await api<void>("DELETE", `${base}/alert-rules/${rule.id}`);
+        await api<undefined>("DELETE", `${base}/alert-rules/${rule.id}`);
         toast(`Rule ${rule.name} was deleted.`, "success");
         await load();
       }),
     );
-    const edit = h("button", { type: "button", class: "button small ghost", "aria-label": `Edit rule ${rule.name}` }, "Edit");
-    edit.addEventListener("click", () => startEditing(rule));
-    const toggle = h("button", { type: "button", class: "button small ghost", "aria-label": `${rule.enabled ? "Pause" : "Resume"} rule ${rule.name}` }, rule.enabled ? "Pause" : "Resume");
+    const edit = h(
+      "button",
+      { type: "button", class: "button small ghost", "aria-label": `Edit rule ${rule.name}` },
+      "Edit",
+    );
+    edit.addEventListener("click", () => {
+      startEditing(rule);
+    });
+    const toggle = h(
+      "button",
+      {
+        type: "button",
+        class: "button small ghost",
+        "aria-label": `${rule.enabled ? "Pause" : "Resume"} rule ${rule.name}`,
+      },
+      rule.enabled ? "Pause" : "Resume",
+    );
     toggle.addEventListener(
       "click",
       act(async () => {
@@ -118,19 +150,37 @@ export function alertsPage(ctx: PageContext): Page {
     const titleId = uid("alert");
     const item = h(
       "li",
-      { class: `card alert-card${alert.acknowledged_at ? " acknowledged" : ""}`, "aria-labelledby": titleId, "data-alert": alert.id },
+      {
+        class: `card alert-card${alert.acknowledged_at ? " acknowledged" : ""}`,
+        "aria-labelledby": titleId,
+        "data-alert": alert.id,
+      },
       h(
         "div",
         { class: "rule-head" },
         h("h3", { id: titleId }, alert.rule_name),
-        alert.cleared_ts === null ? h("span", { class: "badge badge-danger" }, "Open") : h("span", { class: "badge badge-muted" }, "Cleared"),
+        alert.cleared_ts === null
+          ? h("span", { class: "badge badge-danger" }, "Open")
+          : h("span", { class: "badge badge-muted" }, "Cleared"),
         alert.acknowledged_at ? h("span", { class: "badge badge-ok" }, "Acknowledged") : null,
       ),
       h("p", null, alert.message),
-      h("p", { class: "muted" }, h("time", { datetime: new Date(alert.fired_ts).toISOString() }, formatDateTime(alert.fired_ts))),
+      h(
+        "p",
+        { class: "muted" },
+        h("time", { datetime: new Date(alert.fired_ts).toISOString() }, formatDateTime(alert.fired_ts)),
+      ),
     );
     if (owner && !alert.acknowledged_at) {
-      const ack = h("button", { type: "button", class: "button small", "aria-label": `Acknowledge ${alert.rule_name} of ${formatDateTime(alert.fired_ts)}` }, "Acknowledge");
+      const ack = h(
+        "button",
+        {
+          type: "button",
+          class: "button small",
+          "aria-label": `Acknowledge ${alert.rule_name} of ${formatDateTime(alert.fired_ts)}`,
+        },
+        "Acknowledge",
+      );
       ack.addEventListener(
         "click",
         act(async () => {
@@ -151,7 +201,9 @@ export function alertsPage(ctx: PageContext): Page {
   let wanted = HISTORY_PAGE;
   const older = h("button", { type: "button", class: "button ghost", hidden: true }, "Show older alerts");
   const paintAlerts = (more: boolean): void => {
-    alerts.replaceChildren(...(shownAlerts.length ? shownAlerts.map(alertItem) : [h("li", { class: "card empty" }, "No alerts so far.")]));
+    alerts.replaceChildren(
+      ...(shownAlerts.length ? shownAlerts.map(alertItem) : [h("li", { class: "card empty" }, "No alerts so far.")]),
+    );
     older.hidden = !more;
   };
   older.addEventListener(
@@ -161,7 +213,9 @@ export function alertsPage(ctx: PageContext): Page {
       if (!last) return;
       older.disabled = true;
       try {
-        const page = await get<Alert[]>(`${base}/alerts?limit=${HISTORY_PAGE}&before_id=${last.id}`, { signal: ctx.signal });
+        const page = await get<Alert[]>(`${base}/alerts?limit=${HISTORY_PAGE}&before_id=${last.id}`, {
+          signal: ctx.signal,
+        });
         shownAlerts = [...shownAlerts, ...page];
         wanted = Math.min(500, Math.max(HISTORY_PAGE, shownAlerts.length));
         paintAlerts(page.length === HISTORY_PAGE);
@@ -178,7 +232,9 @@ export function alertsPage(ctx: PageContext): Page {
     rules.removeAttribute("aria-busy");
     alerts.removeAttribute("aria-busy");
     message.replaceChildren();
-    rules.replaceChildren(...(ruleList.length ? ruleList.map(ruleCard) : [h("li", { class: "card empty" }, "No rules yet.")]));
+    rules.replaceChildren(
+      ...(ruleList.length ? ruleList.map(ruleCard) : [h("li", { class: "card empty" }, "No rules yet.")]),
+    );
     shownAlerts = alertList;
     paintAlerts(alertList.length === wanted);
   };
@@ -193,22 +249,42 @@ export function alertsPage(ctx: PageContext): Page {
 
   // The new-rule form: the fields of the chosen kind only.
   const name = h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" });
-  const kind = h("select", { name: "kind" }, h("option", { value: "threshold" }, "A value crosses a threshold"), h("option", { value: "silence" }, "No data for a while"), h("option", { value: "dtc" }, "A new trouble code"));
+  const kind = h(
+    "select",
+    { name: "kind" },
+    h("option", { value: "threshold" }, "A value crosses a threshold"),
+    h("option", { value: "silence" }, "No data for a while"),
+    h("option", { value: "dtc" }, "A new trouble code"),
+  );
   // Rules take the PID table's names; filled once the catalogue is loaded (frame.vehicle).
   const pid = h("select", { name: "pid" });
   const paintPidChoices = (): void => {
     const standard = [...PIDS.values()].filter((info) => info.standard);
-    pid.replaceChildren(...standard.map((info) => h("option", { value: info.name }, `${pidLabel(info.name)} (${info.name})`)));
+    pid.replaceChildren(
+      ...standard.map((info) => h("option", { value: info.name }, `${pidLabel(info.name)} (${info.name})`)),
+    );
     pid.value = "COOLANT_TEMP";
   };
-  const op = h("select", { name: "op" }, h("option", { value: "above" }, "above"), h("option", { value: "below" }, "below"));
+  const op = h(
+    "select",
+    { name: "op" },
+    h("option", { value: "above" }, "above"),
+    h("option", { value: "below" }, "below"),
+  );
   const threshold = h("input", { name: "threshold", type: "number", step: "any", inputmode: "decimal" });
   const duration = h("input", { name: "duration_s", type: "number", min: 0, step: 1, value: "0" });
   const clear = h("input", { name: "clear_threshold", type: "number", step: "any", inputmode: "decimal" });
   const parked = h("input", { name: "while_parked", type: "checkbox" });
   const silence = h("input", { name: "silence_minutes", type: "number", min: 1, step: 1, value: "60" });
   const webhook = h("input", { name: "webhook_url", type: "url", autocomplete: "off", placeholder: "https://…" });
-  const cooldown = h("input", { name: "cooldown_min", type: "number", min: 0, step: "any", inputmode: "decimal", value: String(DEFAULT_COOLDOWN_MIN) });
+  const cooldown = h("input", {
+    name: "cooldown_min",
+    type: "number",
+    min: 0,
+    step: "any",
+    inputmode: "decimal",
+    value: String(DEFAULT_COOLDOWN_MIN),
+  });
   const cooldownField = field(
     "Cooldown (minutes)",
     cooldown,
@@ -218,7 +294,10 @@ export function alertsPage(ctx: PageContext): Page {
   const paintCooldown = (): void => {
     const minutes = optionalNumber(cooldown);
     if (!cooldownHint) return;
-    const effect = minutes === null || !Number.isFinite(minutes) || minutes < 0 ? "Enter the minutes as a number (0 or more)." : cooldownEffect(Math.round(minutes * 60));
+    const effect =
+      minutes === null || !Number.isFinite(minutes) || minutes < 0
+        ? "Enter the minutes as a number (0 or more)."
+        : cooldownEffect(Math.round(minutes * 60));
     // Why a rule such as "speed above 80 for 2 s" fires only now and then: said where it is set.
     cooldownHint.textContent = `${effect} So "speed above 80 for 2 s" on a car that passes 80 every half minute fires once per cooldown, not every time. Default ${DEFAULT_COOLDOWN_MIN} min; 0 fires every time.`;
   };
@@ -235,7 +314,11 @@ export function alertsPage(ctx: PageContext): Page {
   pid.addEventListener("change", paintUnits);
   const thresholdField = field("Threshold", threshold);
   thresholdField.querySelector("label")?.append(thresholdUnit);
-  const clearField = field("Clears at (optional)", clear, "The value that ends an episode, in the threshold's unit; default the threshold.");
+  const clearField = field(
+    "Clears at (optional)",
+    clear,
+    "The value that ends an episode, in the threshold's unit; default the threshold.",
+  );
   const thresholdFields = h(
     "div",
     { class: "form-row" },
@@ -261,7 +344,11 @@ export function alertsPage(ctx: PageContext): Page {
     parkedField,
     silenceFields,
     h("div", { class: "form-row" }, cooldownField),
-    h("div", { class: "form-row" }, field("Webhook URL (optional)", webhook, "Each alert is POSTed here, signed with the rule's secret.")),
+    h(
+      "div",
+      { class: "form-row" },
+      field("Webhook URL (optional)", webhook, "Each alert is POSTed here, signed with the rule's secret."),
+    ),
     h("div", { class: "form-actions" }, submit, cancel),
   );
   // The form adds a rule, or changes the one being edited (its kind stays as it is).
@@ -294,7 +381,12 @@ export function alertsPage(ctx: PageContext): Page {
     showKind();
     if (rule.kind === "threshold") {
       // In the reader's units, as the rule card says it; saved back with that unit.
-      const shown = rule.display ?? { unit: rule.unit ?? "", op: rule.op, threshold: rule.threshold, clear_threshold: rule.clear_threshold };
+      const shown = rule.display ?? {
+        unit: rule.unit ?? "",
+        op: rule.op,
+        threshold: rule.threshold,
+        clear_threshold: rule.clear_threshold,
+      };
       pid.value = rule.pid ?? pid.value;
       op.value = shown.op ?? "above";
       threshold.value = shown.threshold === null ? "" : String(shown.threshold);
@@ -338,7 +430,13 @@ export function alertsPage(ctx: PageContext): Page {
           threshold.focus();
           return;
         }
-        Object.assign(body, { pid: pid.value, op: op.value, threshold: limit, duration_s: optionalNumber(duration) ?? 0, while_parked: parked.checked });
+        Object.assign(body, {
+          pid: pid.value,
+          op: op.value,
+          threshold: limit,
+          duration_s: optionalNumber(duration) ?? 0,
+          while_parked: parked.checked,
+        });
         units ??= await displayUnits();
         const unit = units.pid(pid.value).unit;
         if (unit) body["unit"] = unit;
@@ -381,7 +479,14 @@ export function alertsPage(ctx: PageContext): Page {
     message,
     h("section", { "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title" }, "Rules"), rules),
     form,
-    h("section", { "aria-labelledby": "alerts-title" }, h("h2", { id: "alerts-title" }, "Alert history"), h("p", { class: "muted" }, "Newest first, by the time each alert fired."), alerts, older),
+    h(
+      "section",
+      { "aria-labelledby": "alerts-title" },
+      h("h2", { id: "alerts-title" }, "Alert history"),
+      h("p", { class: "muted" }, "Newest first, by the time each alert fired."),
+      alerts,
+      older,
+    ),
   );
   form.hidden = true;
   frame.vehicle
@@ -400,5 +505,11 @@ export function alertsPage(ctx: PageContext): Page {
     })
     .catch(() => undefined);
   const timer = window.setInterval(refresh, REFRESH_MS);
-  return { title: "Alerts", el: frame.el, dispose: () => window.clearInterval(timer) };
+  return {
+    title: "Alerts",
+    el: frame.el,
+    dispose: () => {
+      window.clearInterval(timer);
+    },
+  };
 }

@@ -46,11 +46,16 @@ function statusRows(status: DeviceStatus | null, current: boolean): HTMLElement[
   if (status.protocol) rows.push(["Protocol", status.protocol]);
   if (status.vin) rows.push(["VIN read", status.vin]);
   if (typeof status.battery_voltage === "number") rows.push(["Battery", `${status.battery_voltage.toFixed(1)} V`]);
-  if (typeof status.spool_backlog === "number") rows.push(["Spool backlog", `${status.spool_backlog.toLocaleString()} samples`]);
+  if (typeof status.spool_backlog === "number")
+    rows.push(["Spool backlog", `${status.spool_backlog.toLocaleString()} samples`]);
   if (status.spool_dropped) rows.push(["Dropped (spool full)", status.spool_dropped.toLocaleString()]);
-  if (typeof status.sample_rate === "number" && current) rows.push(["Sample rate", `${status.sample_rate.toFixed(1)} /s`]);
-  if (typeof status.last_upload_ts === "number") rows.push(["Last upload", formatAgo(new Date(status.last_upload_ts).toISOString())]);
-  return rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", { class: k === "VIN read" ? "mono" : null }, v)));
+  if (typeof status.sample_rate === "number" && current)
+    rows.push(["Sample rate", `${status.sample_rate.toFixed(1)} /s`]);
+  if (typeof status.last_upload_ts === "number")
+    rows.push(["Last upload", formatAgo(new Date(status.last_upload_ts).toISOString())]);
+  return rows.map(([k, v]) =>
+    h("div", null, h("dt", null, k), h("dd", { class: k === "VIN read" ? "mono" : null }, v)),
+  );
 }
 
 export function devicesPage(ctx: PageContext): Page {
@@ -98,7 +103,10 @@ export function devicesPage(ctx: PageContext): Page {
     const actions = h("div", { class: "card-actions" });
     if (!revoked) {
       const button = h("button", { type: "button", class: "button small danger-outline" }, "Revoke");
-      button.addEventListener("click", act(() => revoke(device)));
+      button.addEventListener(
+        "click",
+        act(() => revoke(device)),
+      );
       actions.append(button);
     }
     const seen = device.last_seen_at;
@@ -123,7 +131,9 @@ export function devicesPage(ctx: PageContext): Page {
         h("div", null, h("dt", null, "Last seen"), h("dd", null, formatAgo(seen))),
         h("div", null, h("dt", null, "Agent version"), h("dd", null, device.agent_version ?? "unknown")),
         h("div", null, h("dt", null, "Created"), h("dd", null, formatDateTime(device.created_at))),
-        revoked ? h("div", null, h("dt", null, "Revoked"), h("dd", null, formatDateTime(device.revoked_at ?? ""))) : null,
+        revoked
+          ? h("div", null, h("dt", null, "Revoked"), h("dd", null, formatDateTime(device.revoked_at ?? "")))
+          : null,
         revoked ? null : statusRows(device.status, device.state !== "silent"),
       ),
       actions,
@@ -134,7 +144,12 @@ export function devicesPage(ctx: PageContext): Page {
     list.removeAttribute("aria-busy");
     if (devices.length === 0) {
       list.replaceChildren(
-        h("div", { class: "card empty" }, h("h3", null, "No devices yet"), h("p", null, "Create one below and give its token to the Bridge Agent in the car.")),
+        h(
+          "div",
+          { class: "card empty" },
+          h("h3", null, "No devices yet"),
+          h("p", null, "Create one below and give its token to the Bridge Agent in the car."),
+        ),
       );
       return;
     }
@@ -159,32 +174,70 @@ export function devicesPage(ctx: PageContext): Page {
           `The server's PUBLIC_URL is not set, so this command uses the address this browser used (${location.origin}). `,
           "If the car cannot reach that address, put the server's public address after --api, and ask the operator to set PUBLIC_URL.",
         );
-    const adapter = h("input", { id: adapterId, value: DEFAULT_ADAPTER, class: "mono", autocomplete: "off", spellcheck: "false", "aria-describedby": `${adapterId}-hint` });
+    const adapter = h("input", {
+      id: adapterId,
+      value: DEFAULT_ADAPTER,
+      class: "mono",
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-describedby": `${adapterId}-hint`,
+    });
     const token = h("input", { id: tokenId, value: created.token, readonly: true, class: "mono", spellcheck: "false" });
-    const command = h("pre", { id: commandId, class: "command mono", tabindex: "0", "aria-label": "Command to start the agent" }, bridgeCommand(DEFAULT_ADAPTER, apiUrl, created.token));
+    const command = h(
+      "pre",
+      { id: commandId, class: "command mono", tabindex: "0", "aria-label": "Command to start the agent" },
+      bridgeCommand(DEFAULT_ADAPTER, apiUrl, created.token),
+    );
     adapter.addEventListener("input", () => {
       command.textContent = bridgeCommand(adapter.value.trim() || DEFAULT_ADAPTER, apiUrl, created.token);
     });
     const copyToken = h("button", { type: "button", class: "button small" }, icon("copy"), "Copy token");
-    copyToken.addEventListener("click", act(() => copy(created.token, "Token")));
+    copyToken.addEventListener(
+      "click",
+      act(() => copy(created.token, "Token")),
+    );
     const copyCommand = h("button", { type: "button", class: "button small" }, icon("copy"), "Copy command");
-    copyCommand.addEventListener("click", act(() => copy(command.textContent ?? "", "Command")));
+    copyCommand.addEventListener(
+      "click",
+      act(() => copy(command.textContent, "Command")),
+    );
     const done = h("button", { type: "button", class: "button primary" }, "I have saved the token");
     const titleId = uid("reveal");
     const panel = h(
       "section",
       { class: "card token-reveal", "aria-labelledby": titleId, tabindex: "-1" },
       h("h3", { id: titleId }, `Token for ${created.name}`),
-      h("p", { class: "notice" }, icon("warning"), "This token is shown only this once; only a hash of it is stored. Copy it now."),
-      h("div", { class: "field" }, h("label", { for: tokenId }, "Device token"), h("div", { class: "input-with-button" }, token, copyToken)),
+      h(
+        "p",
+        { class: "notice" },
+        icon("warning"),
+        "This token is shown only this once; only a hash of it is stored. Copy it now.",
+      ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: tokenId }, "Device token"),
+        h("div", { class: "input-with-button" }, token, copyToken),
+      ),
       h(
         "div",
         { class: "field" },
         h("label", { for: adapterId }, "Adapter port in the car"),
         adapter,
-        h("p", { id: `${adapterId}-hint`, class: "hint" }, "A serial device such as /dev/ttyUSB0 or /dev/rfcomm0, or socket://host:port for a Wi-Fi adapter."),
+        h(
+          "p",
+          { id: `${adapterId}-hint`, class: "hint" },
+          "A serial device such as /dev/ttyUSB0 or /dev/rfcomm0, or socket://host:port for a Wi-Fi adapter.",
+        ),
       ),
-      h("div", { class: "field" }, h("span", { class: "label" }, "Start the agent with"), command, addressWarning, h("div", { class: "card-actions" }, copyCommand)),
+      h(
+        "div",
+        { class: "field" },
+        h("span", { class: "label" }, "Start the agent with"),
+        command,
+        addressWarning,
+        h("div", { class: "card-actions" }, copyCommand),
+      ),
       h("div", { class: "card-actions" }, done),
     );
     done.addEventListener("click", () => {
@@ -196,7 +249,14 @@ export function devicesPage(ctx: PageContext): Page {
   };
 
   const nameId = uid("device-name");
-  const nameInput = h("input", { id: nameId, name: "name", required: true, maxlength: 100, autocomplete: "off", placeholder: "Raspberry Pi in the glovebox" });
+  const nameInput = h("input", {
+    id: nameId,
+    name: "name",
+    required: true,
+    maxlength: 100,
+    autocomplete: "off",
+    placeholder: "Raspberry Pi in the glovebox",
+  });
   const formMessage = h("div", { class: "form-message" });
   const form = h(
     "form",
@@ -208,7 +268,11 @@ export function devicesPage(ctx: PageContext): Page {
       "div",
       { class: "form-row" },
       h("div", { class: "field" }, h("label", { for: nameId }, "Device name"), nameInput),
-      h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button primary" }, icon("plus"), "Create device")),
+      h(
+        "div",
+        { class: "field field-submit" },
+        h("button", { type: "submit", class: "button primary" }, icon("plus"), "Create device"),
+      ),
     ),
   );
   form.addEventListener(
@@ -235,13 +299,7 @@ export function devicesPage(ctx: PageContext): Page {
     }),
   );
 
-  frame.body.append(
-    h("h2", { class: "section-title" }, "Devices"),
-    listStatus,
-    list,
-    reveal,
-    form,
-  );
+  frame.body.append(h("h2", { class: "section-title" }, "Devices"), listStatus, list, reveal, form);
   const timer = window.setInterval(refresh, REFRESH_MS);
   frame.vehicle
     .then((vehicle) => {
@@ -251,7 +309,16 @@ export function devicesPage(ctx: PageContext): Page {
         list.removeAttribute("aria-busy");
         form.remove();
         list.replaceChildren(
-          h("div", { class: "card empty" }, h("h3", null, "Only the owner manages devices"), h("p", null, "This vehicle is shared with you read-only: its owner creates and revokes the devices that upload its data.")),
+          h(
+            "div",
+            { class: "card empty" },
+            h("h3", null, "Only the owner manages devices"),
+            h(
+              "p",
+              null,
+              "This vehicle is shared with you read-only: its owner creates and revokes the devices that upload its data.",
+            ),
+          ),
         );
         window.clearInterval(timer);
         return;
@@ -260,5 +327,11 @@ export function devicesPage(ctx: PageContext): Page {
     })
     .catch(report);
 
-  return { title: "Devices", el: frame.el, dispose: () => window.clearInterval(timer) };
+  return {
+    title: "Devices",
+    el: frame.el,
+    dispose: () => {
+      window.clearInterval(timer);
+    },
+  };
 }

@@ -14,9 +14,24 @@ const REFRESH_MS = 15_000;
 const FOLLOW_TRIES = 30;
 
 const GROUPS: ReadonlyArray<{ key: string; title: string; kinds: readonly string[]; note: string }> = [
-  { key: "active", title: "Active", kinds: ["active", "stored", "confirmed"], note: "Faults the engine computer has confirmed; the check-engine light may be on." },
-  { key: "pending", title: "Pending", kinds: ["pending"], note: "Seen once; confirmed if they happen again on a later drive." },
-  { key: "permanent", title: "Permanent", kinds: ["permanent"], note: "Cleared only by the car itself, once it has checked the fault is gone." },
+  {
+    key: "active",
+    title: "Active",
+    kinds: ["active", "stored", "confirmed"],
+    note: "Faults the engine computer has confirmed; the check-engine light may be on.",
+  },
+  {
+    key: "pending",
+    title: "Pending",
+    kinds: ["pending"],
+    note: "Seen once; confirmed if they happen again on a later drive.",
+  },
+  {
+    key: "permanent",
+    title: "Permanent",
+    kinds: ["permanent"],
+    note: "Cleared only by the car itself, once it has checked the fault is gone.",
+  },
 ];
 
 export const CLEAR_EXPLANATION = [
@@ -45,7 +60,12 @@ function freezeFrame(frame: FreezeFrame | null, units: DisplayUnits): HTMLElemen
       values.map(([pid, value]) => {
         const shown = units.pid(pid);
         const text = formatValue(pid, shown.value(value));
-        return h("div", { "data-pid": pid }, h("dt", null, pidLabel(pid)), h("dd", null, shown.unit ? `${text} ${shown.unit}` : text));
+        return h(
+          "div",
+          { "data-pid": pid },
+          h("dt", null, pidLabel(pid)),
+          h("dd", null, shown.unit ? `${text} ${shown.unit}` : text),
+        );
       }),
     ),
   );
@@ -89,14 +109,21 @@ export function dtcsPage(ctx: PageContext): Page {
         { class: "dtc-group", "aria-labelledby": titleId },
         h("h2", { id: titleId }, `${group.title} `, h("span", { class: "badge badge-muted" }, String(items.length))),
         h("p", { class: "muted" }, group.note),
-        items.length ? h("div", { class: "dtc-list" }, items.map(card)) : h("p", { class: "card empty" }, `No ${group.title.toLowerCase()} codes.`),
+        items.length
+          ? h("div", { class: "dtc-list" }, items.map(card))
+          : h("p", { class: "card empty" }, `No ${group.title.toLowerCase()} codes.`),
       );
     });
     replaceChildren(
       content,
       sections,
       cleared.length
-        ? h("section", { class: "dtc-group", "aria-labelledby": "dtc-cleared" }, h("h2", { id: "dtc-cleared" }, "Cleared earlier"), h("div", { class: "dtc-list" }, cleared.map(card)))
+        ? h(
+            "section",
+            { class: "dtc-group", "aria-labelledby": "dtc-cleared" },
+            h("h2", { id: "dtc-cleared" }, "Cleared earlier"),
+            h("div", { class: "dtc-list" }, cleared.map(card)),
+          )
         : null,
     );
     clearButton.disabled = current.length === 0;
@@ -132,7 +159,7 @@ export function dtcsPage(ctx: PageContext): Page {
   const followCommand = async (): Promise<void> => {
     for (let i = 0; i < FOLLOW_TRIES && !ctx.signal.aborted; i += 1) {
       await load();
-      if (!commandNote.textContent?.includes("waiting")) return;
+      if (!commandNote.textContent.includes("waiting")) return;
       await new Promise((resolve) => window.setTimeout(resolve, 1000));
     }
   };
@@ -148,7 +175,12 @@ export function dtcsPage(ctx: PageContext): Page {
   clearButton.addEventListener(
     "click",
     act(async () => {
-      const sure = await confirmDialog({ title: "Clear the trouble codes?", body: CLEAR_EXPLANATION, confirm: "Clear codes", danger: true });
+      const sure = await confirmDialog({
+        title: "Clear the trouble codes?",
+        body: CLEAR_EXPLANATION,
+        confirm: "Clear codes",
+        danger: true,
+      });
       if (!sure || id === null) return;
       try {
         await api<Command>("POST", `/api/v1/vehicles/${id}/dtcs/clear`, { body: { confirm: true } });
@@ -163,7 +195,12 @@ export function dtcsPage(ctx: PageContext): Page {
   );
 
   frame.body.append(
-    h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Trouble codes the Bridge Agent read from the car."), clearButton),
+    h(
+      "div",
+      { class: "page-tools" },
+      h("p", { class: "muted" }, "Trouble codes the Bridge Agent read from the car."),
+      clearButton,
+    ),
     commandNote,
     message,
     content,
@@ -176,5 +213,11 @@ export function dtcsPage(ctx: PageContext): Page {
     })
     .catch(() => undefined);
   const timer = window.setInterval(refresh, REFRESH_MS);
-  return { title: "Trouble codes", el: frame.el, dispose: () => window.clearInterval(timer) };
+  return {
+    title: "Trouble codes",
+    el: frame.el,
+    dispose: () => {
+      window.clearInterval(timer);
+    },
+  };
 }

@@ -33,7 +33,14 @@ export function parseState(query: URLSearchParams): HistoryState {
   const to = Number(query.get("to"));
   let range: Range = { kind: "preset", key: DEFAULT_PRESET };
   const key = query.get("range");
-  if (query.has("from") && query.has("to") && Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 0 && from < to) {
+  if (
+    query.has("from") &&
+    query.has("to") &&
+    Number.isSafeInteger(from) &&
+    Number.isSafeInteger(to) &&
+    from >= 0 &&
+    from < to
+  ) {
     range = { kind: "fixed", from, to };
   } else if (key && PRESETS.some((p) => p.key === key)) {
     range = { kind: "preset", key };
@@ -56,8 +63,8 @@ export function stateQuery(state: HistoryState): URLSearchParams {
 /** Absolute [from, to) in epoch ms; a preset ends now. */
 export function resolveRange(range: Range, now = Date.now()): { from: number; to: number } {
   if (range.kind === "fixed") return { from: range.from, to: range.to };
-  const preset = PRESETS.find((p) => p.key === range.key) ?? PRESETS[1]!;
-  return { from: now - preset.ms, to: now };
+  const span = PRESETS.find((p) => p.key === range.key)?.ms ?? DURATIONS.HOUR;
+  return { from: now - span, to: now };
 }
 
 /** The range zoomed around its middle by `factor` (< 1 zooms in). */
@@ -91,7 +98,8 @@ export function chartMeta(history: History): string {
   if (history.bucket_ms <= 0 || samples === points) {
     return `${samples.toLocaleString()} samples, each one drawn${rollup}`;
   }
-  const bucket = history.bucket_ms < 1000 ? `${history.bucket_ms} ms` : formatDuration(Math.round(history.bucket_ms / 1000) * 1000);
+  const bucket =
+    history.bucket_ms < 1000 ? `${history.bucket_ms} ms` : formatDuration(Math.round(history.bucket_ms / 1000) * 1000);
   return `${samples.toLocaleString()} samples · ${points.toLocaleString()} points, ${bucket} each${rollup}`;
 }
 

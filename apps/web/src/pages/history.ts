@@ -48,7 +48,9 @@ export function historyPage(ctx: PageContext): Page {
       { type: "button", class: "segment", "data-range": preset.key, title: preset.long },
       preset.label,
     );
-    button.addEventListener("click", () => change({ ...state, range: { kind: "preset", key: preset.key } }, false));
+    button.addEventListener("click", () => {
+      change({ ...state, range: { kind: "preset", key: preset.key } }, false);
+    });
     return button;
   });
   const fromId = uid("from");
@@ -124,10 +126,18 @@ export function historyPage(ctx: PageContext): Page {
   const zoomOut = h("button", { type: "button", class: "button small" }, "Zoom out");
   const earlier = h("button", { type: "button", class: "button small", "aria-label": "Earlier" }, "← Earlier");
   const later = h("button", { type: "button", class: "button small", "aria-label": "Later" }, "Later →");
-  zoomIn.addEventListener("click", () => change({ ...state, range: zoom(resolved, 0.5) }, true));
-  zoomOut.addEventListener("click", () => change({ ...state, range: zoom(resolved, 2) }, true));
-  earlier.addEventListener("click", () => change({ ...state, range: pan(resolved, -0.5) }, true));
-  later.addEventListener("click", () => change({ ...state, range: pan(resolved, 0.5) }, true));
+  zoomIn.addEventListener("click", () => {
+    change({ ...state, range: zoom(resolved, 0.5) }, true);
+  });
+  zoomOut.addEventListener("click", () => {
+    change({ ...state, range: zoom(resolved, 2) }, true);
+  });
+  earlier.addEventListener("click", () => {
+    change({ ...state, range: pan(resolved, -0.5) }, true);
+  });
+  later.addEventListener("click", () => {
+    change({ ...state, range: pan(resolved, 0.5) }, true);
+  });
   const csv = h("a", { class: "button small primary", download: "" }, icon("download"), "Download CSV");
   // The same samples a row each (ts, time, pid, value, unit), for tools that want them long.
   const csvLong = h("a", { class: "button small", download: "" }, icon("download"), "CSV, a row per sample");
@@ -151,10 +161,20 @@ export function historyPage(ctx: PageContext): Page {
       null,
       h("legend", null, "PIDs"),
       pidBoxes,
-      h("div", { class: "field other-pid" }, h("label", { for: otherSelectId, class: "visually-hidden" }, "Add another PID"), otherSelect),
+      h(
+        "div",
+        { class: "field other-pid" },
+        h("label", { for: otherSelectId, class: "visually-hidden" }, "Add another PID"),
+        otherSelect,
+      ),
     ),
   );
-  const toolbar = h("div", { class: "history-toolbar" }, summary, h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv, csvLong));
+  const toolbar = h(
+    "div",
+    { class: "history-toolbar" },
+    summary,
+    h("div", { class: "toolbar-buttons" }, earlier, zoomOut, zoomIn, later, csv, csvLong),
+  );
 
   // Back undoes a zoom, a pan or a typed range (one entry each); choosing a preset or the PIDs
   // changes the entry in place, so Back leaves the page rather than replaying every click.
@@ -218,7 +238,17 @@ export function historyPage(ctx: PageContext): Page {
       const card = h(
         "section",
         { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
-        h("div", { class: "chart-head" }, h("h2", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted chart-unit" }, shown.unit ? `(${shown.unit})` : "")), meta),
+        h(
+          "div",
+          { class: "chart-head" },
+          h(
+            "h2",
+            { id: titleId },
+            `${pidLabel(pid)} `,
+            h("span", { class: "muted chart-unit" }, shown.unit ? `(${shown.unit})` : ""),
+          ),
+          meta,
+        ),
         host,
       );
       charts.append(card);
@@ -302,12 +332,20 @@ export function historyPage(ctx: PageContext): Page {
     loadController?.abort();
     const controller = new AbortController();
     loadController = controller;
-    ctx.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    ctx.signal.addEventListener(
+      "abort",
+      () => {
+        controller.abort();
+      },
+      { once: true },
+    );
     charts.setAttribute("aria-busy", "true");
     load(controller.signal).catch(() => undefined);
   }
 
-  const onTheme = (): void => paintCharts();
+  const onTheme = (): void => {
+    paintCharts();
+  };
   window.addEventListener(THEME_EVENT, onTheme);
   let resizeTimer = 0;
   const onResize = (): void => {

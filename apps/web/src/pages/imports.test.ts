@@ -29,8 +29,8 @@ describe("an import", () => {
       "2 values skipped: RPM: not a number.",
       "Columns left out: G(x).",
     ]);
-    expect(summaryLines({ ...summary, dry_run: true, skipped_rows: {}, skipped_values: {}, unknown_columns: [] })).toEqual([
-      "1648 samples read: 1648 would be stored (dry run: nothing was stored).",
-    ]);
+    expect(
+      summaryLines({ ...summary, dry_run: true, skipped_rows: {}, skipped_values: {}, unknown_columns: [] }),
+    ).toEqual(["1648 samples read: 1648 would be stored (dry run: nothing was stored)."]);
   });
 });

@@ -42,7 +42,12 @@ export function summaryLines(summary: ImportSummary): string[] {
 }
 
 /** Sends the file with XMLHttpRequest: fetch cannot tell how much of a body has gone. */
-function upload(url: string, file: File, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<ImportSummary> {
+function upload(
+  url: string,
+  file: File,
+  onProgress: (fraction: number) => void,
+  signal: AbortSignal,
+): Promise<ImportSummary> {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open("POST", url);
@@ -61,11 +66,27 @@ function upload(url: string, file: File, onProgress: (fraction: number) => void,
       }
       if (request.status === 200) resolve(body as unknown as ImportSummary);
       else if (request.status === 401) reject(signedOut());
-      else reject(new ApiError(request.status, describeFailure(request.status, body, request.getResponseHeader("X-Request-ID"))));
+      else
+        reject(
+          new ApiError(
+            request.status,
+            describeFailure(request.status, body, request.getResponseHeader("X-Request-ID")),
+          ),
+        );
     });
-    request.addEventListener("error", () => reject(new ApiError(0, "Cannot reach the server. Check the connection and try again.")));
-    request.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
-    signal.addEventListener("abort", () => request.abort(), { once: true });
+    request.addEventListener("error", () => {
+      reject(new ApiError(0, "Cannot reach the server. Check the connection and try again."));
+    });
+    request.addEventListener("abort", () => {
+      reject(new DOMException("aborted", "AbortError"));
+    });
+    signal.addEventListener(
+      "abort",
+      () => {
+        request.abort();
+      },
+      { once: true },
+    );
     request.send(file);
   });
 }
@@ -76,8 +97,18 @@ export function importPage(ctx: PageContext): Page {
   const fileId = uid("import-file");
   const formatId = uid("import-format");
   const dryId = uid("import-dry");
-  const file = h("input", { id: fileId, name: "file", type: "file", accept: ".csv,.txt,.gpx,text/csv,application/gpx+xml", required: true });
-  const format = h("select", { id: formatId, name: "format" }, ...IMPORT_FORMATS.map(([value, label]) => h("option", { value }, label)));
+  const file = h("input", {
+    id: fileId,
+    name: "file",
+    type: "file",
+    accept: ".csv,.txt,.gpx,text/csv,application/gpx+xml",
+    required: true,
+  });
+  const format = h(
+    "select",
+    { id: formatId, name: "format" },
+    ...IMPORT_FORMATS.map(([value, label]) => h("option", { value }, label)),
+  );
   const dryRun = h("input", { id: dryId, name: "dry_run", type: "checkbox" });
   const submit = h("button", { type: "submit", class: "button primary" }, icon("plus"), "Import");
   const progress = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Upload progress" });
@@ -113,7 +144,12 @@ export function importPage(ctx: PageContext): Page {
         : [];
     result.replaceChildren(
       h("h2", { id: "import-result-title" }, summary.dry_run ? "What the import would store" : "Imported"),
-      h("div", { class: "card" }, ...when, h("ul", { class: "import-summary" }, ...summaryLines(summary).map((line) => h("li", null, line)))),
+      h(
+        "div",
+        { class: "card" },
+        ...when,
+        h("ul", { class: "import-summary" }, ...summaryLines(summary).map((line) => h("li", null, line))),
+      ),
     );
     result.hidden = false;
   };

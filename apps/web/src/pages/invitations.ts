@@ -9,7 +9,10 @@ import type { PageContext } from "../router";
  * Vehicles others invite the signed-in user to watch: nothing is shared until they accept.
  * Hidden while there are none. `changed` runs after an answer (the vehicle list then grows).
  */
-export function invitationsPanel(ctx: PageContext, changed: () => Promise<void>): { el: HTMLElement; refresh: () => void } {
+export function invitationsPanel(
+  ctx: PageContext,
+  changed: () => Promise<void>,
+): { el: HTMLElement; refresh: () => void } {
   const list = h("ul", { class: "share-list" });
   const message = h("div");
   const el = h(
@@ -22,8 +25,16 @@ export function invitationsPanel(ctx: PageContext, changed: () => Promise<void>)
   );
 
   const item = (invitation: MyInvitation): HTMLElement => {
-    const accept = h("button", { type: "button", class: "button small primary", "aria-label": `Accept ${invitation.vehicle_name}` }, "Accept");
-    const decline = h("button", { type: "button", class: "button small ghost", "aria-label": `Decline ${invitation.vehicle_name}` }, "Decline");
+    const accept = h(
+      "button",
+      { type: "button", class: "button small primary", "aria-label": `Accept ${invitation.vehicle_name}` },
+      "Accept",
+    );
+    const decline = h(
+      "button",
+      { type: "button", class: "button small ghost", "aria-label": `Decline ${invitation.vehicle_name}` },
+      "Decline",
+    );
     accept.addEventListener(
       "click",
       act(async () => {
@@ -36,7 +47,7 @@ export function invitationsPanel(ctx: PageContext, changed: () => Promise<void>)
     decline.addEventListener(
       "click",
       act(async () => {
-        await api<void>("POST", `/api/v1/invitations/${invitation.id}/decline`);
+        await api<undefined>("POST", `/api/v1/invitations/${invitation.id}/decline`);
         toast(`Declined ${invitation.vehicle_name}.`, "success");
         await load();
       }),

@@ -60,7 +60,11 @@ export function livePage(ctx: PageContext): Page {
   const gaugeGrid = h("div", { class: "gauge-grid" });
   const tileGrid = h("div", { class: "tile-grid" });
   const waitingTitle = h("h2", null, "Waiting for data");
-  const waitingText = h("p", null, "Nothing from this vehicle in the last 10 minutes. Values appear here as soon as its Bridge Agent sends them.");
+  const waitingText = h(
+    "p",
+    null,
+    "Nothing from this vehicle in the last 10 minutes. Values appear here as soon as its Bridge Agent sends them.",
+  );
   const waiting = h("div", { class: "card empty waiting" }, waitingTitle, waitingText);
   let vehicleLive = false;
   let lastNudge = 0;
@@ -68,11 +72,16 @@ export function livePage(ctx: PageContext): Page {
     vehicleLive = vehicle.state === "live";
     if (vehicle.state === "never_seen") {
       waitingTitle.textContent = "No data yet";
-      waitingText.textContent = "This vehicle has never sent data. Values appear here as soon as its Bridge Agent sends them.";
+      waitingText.textContent =
+        "This vehicle has never sent data. Values appear here as soon as its Bridge Agent sends them.";
     }
   });
   const chartHost = h("div", { class: "chart-host" });
-  const chartHint = h("p", { class: "muted chart-hint" }, "Press the chart button on a reading to plot it (two at most).");
+  const chartHint = h(
+    "p",
+    { class: "muted chart-hint" },
+    "Press the chart button on a reading to plot it (two at most).",
+  );
   const chartCard = h(
     "section",
     { class: "card chart-card", "aria-labelledby": "live-chart-title" },
@@ -80,7 +89,13 @@ export function livePage(ctx: PageContext): Page {
     chartHint,
     chartHost,
   );
-  const pill = h("span", { class: "badge badge-warn connection" }, h("span", { class: "dot", "aria-hidden": "true" }), STATE_TEXT.connecting);
+  const pillText = h("span", null, STATE_TEXT.connecting);
+  const pill = h(
+    "span",
+    { class: "badge badge-warn connection" },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    pillText,
+  );
   const pillDetail = h("span", { class: "visually-hidden" }, "");
   const connection = h("div", { class: "connection-state", role: "status", "aria-live": "polite" }, pill, pillDetail);
   pill.hidden = true; // until the stream tells its state
@@ -100,7 +115,9 @@ export function livePage(ctx: PageContext): Page {
       const reading = new Reading(spec.pid, spec, units.pid(spec.pid));
       readings.set(spec.pid, reading);
       gaugeGrid.append(reading.el);
-      reading.toggle.addEventListener("click", () => toggleChart(spec.pid));
+      reading.toggle.addEventListener("click", () => {
+        toggleChart(spec.pid);
+      });
     }
 
     const readingFor = (pid: string): Reading => {
@@ -111,7 +128,9 @@ export function livePage(ctx: PageContext): Page {
         const tiles = [...tileGrid.children] as HTMLElement[];
         const after = tiles.find((t) => (t.dataset["pid"] ?? "") > pid);
         tileGrid.insertBefore(reading.el, after ?? null);
-        reading.toggle.addEventListener("click", () => toggleChart(pid));
+        reading.toggle.addEventListener("click", () => {
+          toggleChart(pid);
+        });
       }
       return reading;
     };
@@ -126,9 +145,7 @@ export function livePage(ctx: PageContext): Page {
     const toggleChart = (pid: string): void => {
       userPicked = true;
       const current = [...chart.charted];
-      const next = current.includes(pid)
-        ? current.filter((p) => p !== pid)
-        : [...current, pid].slice(-MAX_CHARTED);
+      const next = current.includes(pid) ? current.filter((p) => p !== pid) : [...current, pid].slice(-MAX_CHARTED);
       chart.show(next);
       paintChartToggles();
       requestPaint();
@@ -196,11 +213,13 @@ export function livePage(ctx: PageContext): Page {
 
     const stream = new LiveStream(`/api/v1/streams/vehicles/${id ?? 0}`, {
       sample: onSample,
-      reset: () => toast("Some live samples were missed while disconnected; History has all of them.", "info"),
+      reset: () => {
+        toast("Some live samples were missed while disconnected; History has all of them.", "info");
+      },
       state: (state, detail) => {
         pill.hidden = state === "live";
         pill.className = `badge connection ${state === "live" ? "badge-ok" : "badge-warn"}`;
-        pill.lastChild!.textContent = STATE_TEXT[state];
+        pillText.textContent = STATE_TEXT[state];
         pill.title = detail;
         pillDetail.textContent = detail ? ` (${detail})` : "";
       },
@@ -219,10 +238,9 @@ export function livePage(ctx: PageContext): Page {
       };
       await Promise.allSettled(
         GAUGES.map((spec) =>
-          get<History>(
-            `/api/v1/vehicles/${vid}/samples?pid=${spec.pid}&from=${from}&to=${to}&max_points=600`,
-            { signal: ctx.signal },
-          ).then(apply),
+          get<History>(`/api/v1/vehicles/${vid}/samples?pid=${spec.pid}&from=${from}&to=${to}&max_points=600`, {
+            signal: ctx.signal,
+          }).then(apply),
         ),
       );
     };
@@ -264,14 +282,20 @@ export function livePage(ctx: PageContext): Page {
   frame.body.append(
     waiting,
     h("section", { "aria-label": "Gauges" }, gaugeGrid),
-    h("section", { class: "other-readings", "aria-labelledby": "other-readings-title" }, h("h2", { id: "other-readings-title", class: "small-title" }, "Other readings"), tileGrid),
+    h(
+      "section",
+      { class: "other-readings", "aria-labelledby": "other-readings-title" },
+      h("h2", { id: "other-readings-title", class: "small-title" }, "Other readings"),
+      tileGrid,
+    ),
     chartCard,
   );
 
   return {
     title: "Live",
     el: frame.el,
-    dispose: () => stop(),
+    dispose: () => {
+      stop();
+    },
   };
 }
-

@@ -30,9 +30,7 @@ export function loginPage({ query, onSignedIn }: LoginOptions): Page {
   const submit = h("button", { type: "submit", class: "button primary wide" }, "Sign in");
   const message = h("div", { class: "form-message", "aria-live": "assertive" });
   if (query.get("expired")) {
-    message.append(
-      h("p", { class: "notice", role: "status" }, "Your session has expired. Sign in again to continue."),
-    );
+    message.append(h("p", { class: "notice", role: "status" }, "Your session has expired. Sign in again to continue."));
   }
 
   const form = h(
@@ -64,12 +62,11 @@ export function loginPage({ query, onSignedIn }: LoginOptions): Page {
       body: { email: email.value.trim(), password: password.value },
       allowUnauthorized: true,
     })
-      .then((response) => onSignedIn(response.user, query.get("next") ?? "/"))
+      .then((response) => {
+        onSignedIn(response.user, query.get("next") ?? "/");
+      })
       .catch((error: unknown) => {
-        const text =
-          error instanceof ApiError && error.status === 401
-            ? "Wrong email or password."
-            : messageOf(error);
+        const text = error instanceof ApiError && error.status === 401 ? "Wrong email or password." : messageOf(error);
         showError(text);
         password.value = "";
         password.focus();

@@ -59,7 +59,12 @@ export function settingsPage(ctx: PageContext): Page {
             checked: system.id === units.system,
             "aria-describedby": hintId,
           }),
-          h("div", null, h("label", { for: id }, system.label), h("p", { id: hintId, class: "hint" }, example(units, system.id))),
+          h(
+            "div",
+            null,
+            h("label", { for: id }, system.label),
+            h("p", { id: hintId, class: "hint" }, example(units, system.id)),
+          ),
         );
       }),
     );

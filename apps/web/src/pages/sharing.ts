@@ -23,13 +23,22 @@ export function sharingPage(ctx: PageContext): Page {
   const message = h("div");
 
   const item = (share: Share): HTMLElement => {
-    const remove = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Stop sharing with ${share.email}` }, "Remove");
+    const remove = h(
+      "button",
+      { type: "button", class: "button small ghost danger-text", "aria-label": `Stop sharing with ${share.email}` },
+      "Remove",
+    );
     remove.addEventListener(
       "click",
       act(async () => {
-        const sure = await confirmDialog({ title: `Stop sharing with ${share.email}?`, body: ["They no longer see this vehicle."], confirm: "Remove", danger: true });
+        const sure = await confirmDialog({
+          title: `Stop sharing with ${share.email}?`,
+          body: ["They no longer see this vehicle."],
+          confirm: "Remove",
+          danger: true,
+        });
         if (!sure) return;
-        await api<void>("DELETE", `${base}/${share.user_id}`);
+        await api<undefined>("DELETE", `${base}/${share.user_id}`);
         toast(`${share.email} no longer sees this vehicle.`, "success");
         await load();
       }),
@@ -37,18 +46,31 @@ export function sharingPage(ctx: PageContext): Page {
     return h(
       "li",
       { class: "card share-card", "data-user": share.user_id },
-      h("div", null, h("p", { class: "share-email" }, share.email), h("p", { class: "muted" }, `Read-only since ${formatDateTime(share.created_at)}`)),
+      h(
+        "div",
+        null,
+        h("p", { class: "share-email" }, share.email),
+        h("p", { class: "muted" }, `Read-only since ${formatDateTime(share.created_at)}`),
+      ),
       remove,
     );
   };
 
   const invitationsBase = `/api/v1/vehicles/${id ?? 0}/invitations`;
   const invitationItem = (invitation: Invitation): HTMLElement => {
-    const withdraw = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Withdraw the invitation to ${invitation.email}` }, "Withdraw");
+    const withdraw = h(
+      "button",
+      {
+        type: "button",
+        class: "button small ghost danger-text",
+        "aria-label": `Withdraw the invitation to ${invitation.email}`,
+      },
+      "Withdraw",
+    );
     withdraw.addEventListener(
       "click",
       act(async () => {
-        await api<void>("DELETE", `${invitationsBase}/${invitation.id}`);
+        await api<undefined>("DELETE", `${invitationsBase}/${invitation.id}`);
         toast(`The invitation to ${invitation.email} was withdrawn.`, "success");
         await load();
       }),
@@ -56,7 +78,12 @@ export function sharingPage(ctx: PageContext): Page {
     return h(
       "li",
       { class: "card share-card", "data-invitation": invitation.id },
-      h("div", null, h("p", { class: "share-email" }, invitation.email), h("p", { class: "muted" }, `Invited ${formatDateTime(invitation.created_at)}`)),
+      h(
+        "div",
+        null,
+        h("p", { class: "share-email" }, invitation.email),
+        h("p", { class: "muted" }, `Invited ${formatDateTime(invitation.created_at)}`),
+      ),
       withdraw,
     );
   };
@@ -68,7 +95,9 @@ export function sharingPage(ctx: PageContext): Page {
     ]);
     list.removeAttribute("aria-busy");
     message.replaceChildren();
-    list.replaceChildren(...(shares.length ? shares.map(item) : [h("li", { class: "card empty" }, "Not shared with anyone.")]));
+    list.replaceChildren(
+      ...(shares.length ? shares.map(item) : [h("li", { class: "card empty" }, "Not shared with anyone.")]),
+    );
     pendingList.replaceChildren(...invitations.map(invitationItem));
     pending.hidden = invitations.length === 0;
   };
@@ -79,19 +108,34 @@ export function sharingPage(ctx: PageContext): Page {
   };
 
   const emailId = uid("share-email");
-  const email = h("input", { id: emailId, name: "email", type: "email", required: true, autocomplete: "off", maxlength: 320 });
+  const email = h("input", {
+    id: emailId,
+    name: "email",
+    type: "email",
+    required: true,
+    autocomplete: "off",
+    maxlength: 320,
+  });
   const formMessage = h("div", { class: "form-message" });
   const form = h(
     "form",
     { class: "card add-form", novalidate: true, "aria-labelledby": "share-title" },
     h("h2", { id: "share-title" }, "Share read-only"),
-    h("p", { class: "muted" }, "We send an invitation: once they accept it, they see live data, history, trips, alerts and trouble codes, and change nothing."),
+    h(
+      "p",
+      { class: "muted" },
+      "We send an invitation: once they accept it, they see live data, history, trips, alerts and trouble codes, and change nothing.",
+    ),
     formMessage,
     h(
       "div",
       { class: "form-row" },
       h("div", { class: "field" }, h("label", { for: emailId }, "Their email"), email),
-      h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button primary" }, icon("plus"), "Invite")),
+      h(
+        "div",
+        { class: "field field-submit" },
+        h("button", { type: "submit", class: "button primary" }, icon("plus"), "Invite"),
+      ),
     ),
   );
   form.addEventListener(
@@ -118,7 +162,12 @@ export function sharingPage(ctx: PageContext): Page {
     }),
   );
 
-  frame.body.append(message, h("section", { "aria-labelledby": "shares-title" }, h("h2", { id: "shares-title" }, "Shared with"), list), pending, form);
+  frame.body.append(
+    message,
+    h("section", { "aria-labelledby": "shares-title" }, h("h2", { id: "shares-title" }, "Shared with"), list),
+    pending,
+    form,
+  );
   frame.vehicle
     .then((vehicle) => {
       if (!vehicle) return;

@@ -27,7 +27,9 @@ async function metrics(signal: AbortSignal): Promise<MetricSample[]> {
 }
 
 function fmt(value: number | null, digits = 0): string {
-  return value === null ? "–" : value.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  return value === null
+    ? "–"
+    : value.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
 export function statusPage(ctx: PageContext): Page {
@@ -41,7 +43,17 @@ export function statusPage(ctx: PageContext): Page {
   const deadTable = h(
     "table",
     { class: "checks", hidden: true },
-    h("thead", null, h("tr", null, h("th", { scope: "col" }, "Vehicle"), h("th", { scope: "col" }, "Error"), h("th", { scope: "col" }, "Given up"))),
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        h("th", { scope: "col" }, "Vehicle"),
+        h("th", { scope: "col" }, "Error"),
+        h("th", { scope: "col" }, "Given up"),
+      ),
+    ),
     deadRows,
   );
   let previous: { at: number; accepted: number } | null = null;
@@ -66,12 +78,21 @@ export function statusPage(ctx: PageContext): Page {
           "tr",
           { "data-check": key },
           h("th", { scope: "row" }, CHECK_NAMES[key] ?? key),
-          h("td", null, h("span", { class: `badge ${GOOD.has(value) ? "badge-ok" : "badge-danger"}` }, h("span", { class: "dot", "aria-hidden": "true" }), value)),
+          h(
+            "td",
+            null,
+            h(
+              "span",
+              { class: `badge ${GOOD.has(value) ? "badge-ok" : "badge-danger"}` },
+              h("span", { class: "dot", "aria-hidden": "true" }),
+              value,
+            ),
+          ),
           h("td", { class: "muted" }, errors[key] ?? (value === "embedded" ? "in-process broker (no REDIS_URL)" : "")),
         ),
       ),
     );
-    const sha = health.git_sha ? ` · commit ${String(health.git_sha).slice(0, 12)}` : "";
+    const sha = health.git_sha ? ` · commit ${health.git_sha.slice(0, 12)}` : "";
     version.textContent = `Server version ${health.version ?? "unknown"}${sha}`;
   };
 
@@ -92,7 +113,11 @@ export function statusPage(ctx: PageContext): Page {
           "tr",
           { "data-dead-letter": String(letter.id) },
           h("td", null, `#${letter.vehicle_id}`),
-          h("td", { class: "muted" }, `${letter.error} (${letter.attempts} ${letter.attempts === 1 ? "try" : "tries"})`),
+          h(
+            "td",
+            { class: "muted" },
+            `${letter.error} (${letter.attempts} ${letter.attempts === 1 ? "try" : "tries"})`,
+          ),
           h("td", null, new Date(letter.at).toLocaleString()),
         ),
       ),
@@ -163,13 +188,36 @@ export function statusPage(ctx: PageContext): Page {
         h(
           "table",
           { class: "checks" },
-          h("thead", null, h("tr", null, h("th", { scope: "col" }, "Check"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Detail"))),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              h("th", { scope: "col" }, "Check"),
+              h("th", { scope: "col" }, "State"),
+              h("th", { scope: "col" }, "Detail"),
+            ),
+          ),
           checks,
         ),
       ),
-      h("section", { class: "card", "aria-labelledby": "pipeline-title" }, h("h2", { id: "pipeline-title" }, "Pipeline"), figures),
-      h("section", { class: "card", "aria-labelledby": "dead-letters-title" }, h("h2", { id: "dead-letters-title" }, "Dead letters"), deadCount, deadTable),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "pipeline-title" },
+        h("h2", { id: "pipeline-title" }, "Pipeline"),
+        figures,
+      ),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "dead-letters-title" },
+        h("h2", { id: "dead-letters-title" }, "Dead letters"),
+        deadCount,
+        deadTable,
+      ),
     ),
-    dispose: () => window.clearInterval(timer),
+    dispose: () => {
+      window.clearInterval(timer);
+    },
   };
 }

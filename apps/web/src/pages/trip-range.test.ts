@@ -5,7 +5,10 @@ describe("trips date filter", () => {
   it("takes whole local days, the last one included", () => {
     const range = tripRange("2026-11-02", "2026-11-03");
     expect(range).toEqual({ from: new Date(2026, 10, 2).getTime(), to: new Date(2026, 10, 4).getTime() });
-    expect(tripRange("2026-11-02", "2026-11-02")).toEqual({ from: new Date(2026, 10, 2).getTime(), to: new Date(2026, 10, 3).getTime() });
+    expect(tripRange("2026-11-02", "2026-11-02")).toEqual({
+      from: new Date(2026, 10, 2).getTime(),
+      to: new Date(2026, 10, 3).getTime(),
+    });
   });
 
   it("leaves an end open when its input is empty", () => {

@@ -38,7 +38,10 @@ export function tripQuery(range: TripRange, limit: number, cursor: string | null
 
 /** The dates of an address's `from`/`to` (YYYY-MM-DD, either may be missing) and their range;
  * null when they ask for no filter or for one that cannot be used. */
-export function tripDays(fromDate: string, toDate: string): { fromDate: string; toDate: string; range: TripRange } | null {
+export function tripDays(
+  fromDate: string,
+  toDate: string,
+): { fromDate: string; toDate: string; range: TripRange } | null {
   if (!fromDate && !toDate) return null;
   const range = tripRange(fromDate, toDate);
   return typeof range === "string" ? null : { fromDate, toDate, range };

@@ -75,7 +75,12 @@ function downloads(base: string, trip: Trip): HTMLElement {
     h("a", { class: "button small", href: `${base}/${trip.id}.csv`, download: "" }, icon("download"), "CSV"),
     h(
       "a",
-      { class: "button small", href: `${base}/${trip.id}.csv?layout=long`, download: "", "aria-label": "CSV, a row per sample" },
+      {
+        class: "button small",
+        href: `${base}/${trip.id}.csv?layout=long`,
+        download: "",
+        "aria-label": "CSV, a row per sample",
+      },
       icon("download"),
       "CSV (long)",
     ),
@@ -130,7 +135,9 @@ export function tripsPage(ctx: PageContext): Page {
         h(
           "li",
           { class: "card empty" },
-          filtered ? "No trips started on these days." : "No trips yet: they appear once the car has been driven with the Bridge Agent.",
+          filtered
+            ? "No trips started on these days."
+            : "No trips yet: they appear once the car has been driven with the Bridge Agent.",
         ),
       );
     }
@@ -150,7 +157,12 @@ export function tripsPage(ctx: PageContext): Page {
     { class: "custom-range trip-filter", novalidate: true, "aria-label": "Trips by date" },
     h("div", { class: "field" }, h("label", { for: fromId }, "From"), fromInput),
     h("div", { class: "field" }, h("label", { for: toId }, "To"), toInput),
-    h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button" }, "Show trips"), clearFilter),
+    h(
+      "div",
+      { class: "field field-submit" },
+      h("button", { type: "submit", class: "button" }, "Show trips"),
+      clearFilter,
+    ),
     filterMessage,
   );
   const reload = (next: TripRange): void => {
@@ -206,7 +218,11 @@ export function tripsPage(ctx: PageContext): Page {
     }),
   );
   frame.body.append(
-    h("div", { class: "page-tools" }, h("p", { class: "muted" }, "Drives the server recognised from the car's samples, newest first.")),
+    h(
+      "div",
+      { class: "page-tools" },
+      h("p", { class: "muted" }, "Drives the server recognised from the car's samples, newest first."),
+    ),
     h("section", { class: "card" }, filterForm),
     message,
     list,
@@ -265,7 +281,16 @@ export function tripPage(ctx: PageContext): Page {
         h(
           "section",
           { class: "card chart-card", "aria-labelledby": titleId, "data-pid": pid },
-          h("div", { class: "chart-head" }, h("h3", { id: titleId }, `${pidLabel(pid)} `, h("span", { class: "muted chart-unit" }, unit ? `(${unit})` : ""))),
+          h(
+            "div",
+            { class: "chart-head" },
+            h(
+              "h3",
+              { id: titleId },
+              `${pidLabel(pid)} `,
+              h("span", { class: "muted chart-unit" }, unit ? `(${unit})` : ""),
+            ),
+          ),
           host,
         ),
       );
@@ -273,7 +298,15 @@ export function tripPage(ctx: PageContext): Page {
         host.replaceChildren(h("p", { class: "empty-chart" }, `No samples of ${pidLabel(pid)} in this trip.`));
         return;
       }
-      const history: History = { pid, source: "rollup", bucket_ms: trip.charts.bucket_ms, points, min: [], max: [], count: [] };
+      const history: History = {
+        pid,
+        source: "rollup",
+        bucket_ms: trip.charts.bucket_ms,
+        points,
+        min: [],
+        max: [],
+        count: [],
+      };
       const markers = events.map((event) => ({ ts: event.ts, label: event.message }));
       plots.push(
         historyChart(host, history, {
@@ -324,7 +357,11 @@ export function tripPage(ctx: PageContext): Page {
     // newest sample so far.
     heading.replaceChildren(
       ...(trip.in_progress
-        ? [`Trip since ${formatDateTime(trip.start_ts)}`, " ", h("span", { class: "badge badge-ok in-progress", "data-state": "in-progress" }, "In progress")]
+        ? [
+            `Trip since ${formatDateTime(trip.start_ts)}`,
+            " ",
+            h("span", { class: "badge badge-ok in-progress", "data-state": "in-progress" }, "In progress"),
+          ]
         : [`Trip of ${formatRange(trip.start_ts, trip.end_ts)}`]),
     );
     summary.removeAttribute("aria-busy");
@@ -346,7 +383,9 @@ export function tripPage(ctx: PageContext): Page {
     map = tripMap(mapHost, track.points, tiles);
   };
 
-  const onTheme = (): void => paintCharts();
+  const onTheme = (): void => {
+    paintCharts();
+  };
   window.addEventListener(THEME_EVENT, onTheme);
   frame.body.append(
     h("p", null, h("a", { href: `/vehicles/${id ?? 0}/trips` }, "← All trips")),

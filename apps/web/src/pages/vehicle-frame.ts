@@ -19,7 +19,11 @@ export function vinSummary(vehicle: Vehicle): string {
 }
 
 export function sharedBadge(): HTMLElement {
-  return h("span", { class: "badge badge-warn shared-badge", title: "Read-only: shared with you by its owner" }, "Shared with you");
+  return h(
+    "span",
+    { class: "badge badge-warn shared-badge", title: "Read-only: shared with you by its owner" },
+    "Shared with you",
+  );
 }
 
 /** "2 open alerts", a link to the vehicle's alerts; null when none is open. */
@@ -27,7 +31,15 @@ export function openAlertsBadge(vehicle: Vehicle): HTMLElement | null {
   const open = vehicle.open_alerts ?? 0;
   if (open <= 0) return null;
   const text = open === 1 ? "1 open alert" : `${open} open alerts`;
-  return h("a", { class: "badge badge-danger open-alerts", href: `/vehicles/${vehicle.id}/alerts`, title: "Fired and not cleared yet: see Alerts" }, text);
+  return h(
+    "a",
+    {
+      class: "badge badge-danger open-alerts",
+      href: `/vehicles/${vehicle.id}/alerts`,
+      title: "Fired and not cleared yet: see Alerts",
+    },
+    text,
+  );
 }
 
 export function vehicleId(ctx: PageContext): number | null {
@@ -146,10 +158,7 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     } catch (error) {
       if (ctx.signal.aborted) return null;
       if (error instanceof ApiError && error.status === 404) {
-        return unavailable(
-          "Vehicle not found",
-          "There is no vehicle at this address, or it is not shared with you.",
-        );
+        return unavailable("Vehicle not found", "There is no vehicle at this address, or it is not shared with you.");
       }
       return unavailable("Vehicle unavailable", messageOf(error));
     }
@@ -165,7 +174,9 @@ export function vehicleFrame(ctx: PageContext, id: number | null, active: Vehicl
     .then((found) => {
       if (!found || ctx.signal.aborted) return;
       const timer = window.setInterval(refreshVehicle, STATE_REFRESH_MS);
-      ctx.signal.addEventListener("abort", () => window.clearInterval(timer));
+      ctx.signal.addEventListener("abort", () => {
+        window.clearInterval(timer);
+      });
     })
     .catch(() => undefined);
 

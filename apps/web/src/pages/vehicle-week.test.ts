@@ -6,8 +6,16 @@ import { weekFacts, weekStart } from "./vehicle-week";
 const table: UnitTable = {
   systems: [],
   units: [
-    { unit: "km", aliases: [], systems: { imperial_us: { unit: "mi", scale: 1 / 1.609344, offset: 0, inverse: false } } },
-    { unit: "L", aliases: [], systems: { imperial_us: { unit: "US gal", scale: 1 / 3.785411784, offset: 0, inverse: false } } },
+    {
+      unit: "km",
+      aliases: [],
+      systems: { imperial_us: { unit: "mi", scale: 1 / 1.609344, offset: 0, inverse: false } },
+    },
+    {
+      unit: "L",
+      aliases: [],
+      systems: { imperial_us: { unit: "US gal", scale: 1 / 3.785411784, offset: 0, inverse: false } },
+    },
   ],
 } as unknown as UnitTable;
 

@@ -58,17 +58,31 @@ export function vehiclesPage(ctx: PageContext): Page {
       danger: true,
     });
     if (!sure) return;
-    await api<void>("DELETE", `/api/v1/vehicles/${vehicle.id}`);
+    await api<undefined>("DELETE", `/api/v1/vehicles/${vehicle.id}`);
     toast(`${vehicle.name} was deleted.`, "success");
     await load();
   };
 
   const card = (vehicle: Vehicle): HTMLElement => {
     const base = `/vehicles/${vehicle.id}`;
-    const renameButton = h("button", { type: "button", class: "button small ghost", "aria-label": `Rename ${vehicle.name}` }, "Rename");
-    renameButton.addEventListener("click", act(() => rename(vehicle)));
-    const deleteButton = h("button", { type: "button", class: "button small ghost danger-text", "aria-label": `Delete ${vehicle.name}` }, "Delete");
-    deleteButton.addEventListener("click", act(() => remove(vehicle)));
+    const renameButton = h(
+      "button",
+      { type: "button", class: "button small ghost", "aria-label": `Rename ${vehicle.name}` },
+      "Rename",
+    );
+    renameButton.addEventListener(
+      "click",
+      act(() => rename(vehicle)),
+    );
+    const deleteButton = h(
+      "button",
+      { type: "button", class: "button small ghost danger-text", "aria-label": `Delete ${vehicle.name}` },
+      "Delete",
+    );
+    deleteButton.addEventListener(
+      "click",
+      act(() => remove(vehicle)),
+    );
     const headingId = uid("vehicle");
     const viewer = vehicle.role === "viewer";
     const decoded = vinSummary(vehicle);
@@ -86,7 +100,13 @@ export function vehiclesPage(ctx: PageContext): Page {
           h("p", { class: "muted mono" }, vehicle.vin ?? "No VIN"),
           decoded ? h("p", { class: "muted vin-info" }, decoded) : null,
         ),
-        h("div", { class: "vehicle-badges" }, viewer ? sharedBadge() : null, vehicleStateBadge(vehicle), openAlertsBadge(vehicle)),
+        h(
+          "div",
+          { class: "vehicle-badges" },
+          viewer ? sharedBadge() : null,
+          vehicleStateBadge(vehicle),
+          openAlertsBadge(vehicle),
+        ),
       ),
       h(
         "p",
@@ -124,7 +144,13 @@ export function vehiclesPage(ctx: PageContext): Page {
   };
 
   // Add a vehicle.
-  const nameInput = h("input", { id: "new-vehicle-name", name: "name", required: true, maxlength: 100, autocomplete: "off" });
+  const nameInput = h("input", {
+    id: "new-vehicle-name",
+    name: "name",
+    required: true,
+    maxlength: 100,
+    autocomplete: "off",
+  });
   const vinInput = h("input", {
     id: "new-vehicle-vin",
     name: "vin",
@@ -149,9 +175,17 @@ export function vehiclesPage(ctx: PageContext): Page {
         { class: "field" },
         h("label", { for: "new-vehicle-vin" }, "VIN (optional)"),
         vinInput,
-        h("p", { id: "new-vehicle-vin-hint", class: "hint" }, "17 characters; the agent can also read it from the car."),
+        h(
+          "p",
+          { id: "new-vehicle-vin-hint", class: "hint" },
+          "17 characters; the agent can also read it from the car.",
+        ),
       ),
-      h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "button primary" }, icon("plus"), "Add vehicle")),
+      h(
+        "div",
+        { class: "field field-submit" },
+        h("button", { type: "submit", class: "button primary" }, icon("plus"), "Add vehicle"),
+      ),
     ),
   );
   addForm.addEventListener(
@@ -206,6 +240,8 @@ export function vehiclesPage(ctx: PageContext): Page {
       list,
       addForm,
     ),
-    dispose: () => window.clearInterval(timer),
+    dispose: () => {
+      window.clearInterval(timer);
+    },
   };
 }

@@ -31,7 +31,9 @@ export function confirmDialog(options: ConfirmOptions): Promise<boolean> {
       h("div", { class: "dialog-actions" }, cancel, ok),
     );
     const dialog = h("dialog", { "aria-labelledby": titleId }, form);
-    cancel.addEventListener("click", () => dialog.close("cancel"));
+    cancel.addEventListener("click", () => {
+      dialog.close("cancel");
+    });
     dialog.addEventListener("close", () => {
       resolve(dialog.returnValue === "ok");
       dialog.remove();
@@ -76,7 +78,9 @@ export function promptDialog(options: PromptOptions): Promise<string | null> {
       ),
     );
     const dialog = h("dialog", { "aria-labelledby": titleId }, form);
-    cancel.addEventListener("click", () => dialog.close("cancel"));
+    cancel.addEventListener("click", () => {
+      dialog.close("cancel");
+    });
     dialog.addEventListener("close", () => {
       const text = input.value.trim();
       resolve(dialog.returnValue === "ok" && text ? text : null);

@@ -8,7 +8,7 @@ function append(parent: Node, child: Child): void {
     for (const c of child as readonly Child[]) append(parent, c);
   } else if (child instanceof Node) {
     parent.appendChild(child);
-  } else {
+  } else if (typeof child === "string" || typeof child === "number") {
     parent.appendChild(document.createTextNode(String(child)));
   }
 }

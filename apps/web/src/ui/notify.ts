@@ -22,9 +22,14 @@ export function toast(message: string, tone: Tone = "info"): void {
     h("span", null, message),
     close,
   );
-  close.addEventListener("click", () => item.remove());
+  close.addEventListener("click", () => {
+    item.remove();
+  });
   toastRegion().appendChild(item);
-  if (tone !== "error") window.setTimeout(() => item.remove(), 5000);
+  if (tone !== "error")
+    window.setTimeout(() => {
+      item.remove();
+    }, 5000);
 }
 
 export function messageOf(error: unknown): string {

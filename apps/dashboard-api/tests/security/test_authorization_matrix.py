@@ -74,6 +74,9 @@ class Call:
     query: dict[str, str] | None = None
 
 
+# Trip totals take a range of at most 400 days.
+_WEEK_AGO_MS = int(time.time() * 1000) - 7 * 86_400_000
+
 # (method, path) → what each principal gets. Ordered: what changes or removes things runs last.
 MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/healthz"): Call(_everyone(200)),
@@ -100,6 +103,11 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/vehicles/{vehicle_id}/trips/{trip_id}"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/trips/{trip_id}.gpx"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/trips/{trip_id}.csv"): Call(_readable(200)),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/trips/{trip_id}/track"): Call(_readable(200)),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/trips/totals"): Call(
+        _readable(200), query={"from": str(_WEEK_AGO_MS), "to": str(_WEEK_AGO_MS + 7 * 86_400_000)}
+    ),
+    ("GET", "/api/v1/map"): Call(_signed_in(200)),
     ("GET", "/api/v1/streams/vehicles/{vehicle_id}"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/dtcs"): Call(_readable(200)),
     ("GET", "/api/v1/vehicles/{vehicle_id}/commands"): Call(_readable(200)),

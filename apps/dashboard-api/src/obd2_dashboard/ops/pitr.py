@@ -2,8 +2,9 @@
 
 pgBackRest restores a whole cluster (every database of the PostgreSQL server), from its last
 backup before the target and the archived WAL after it; PostgreSQL replays that WAL up to the
-target time and opens. Both commands run as the cluster's own user (``postgres``), the user that
-owns the data directory and reads pgBackRest's configuration and repository key.
+target time and opens. pgBackRest and the scratch server run as the cluster's own user
+(``postgres``), who owns the data directory and reads pgBackRest's repository key: run by root,
+the commands start them as that user; run by that user, as itself.
 
 The drill never touches the live cluster's files: it restores into a scratch data directory,
 starts a server there on a Unix socket only (no TCP port) with archiving off, so the scratch
@@ -52,12 +53,19 @@ def pgbackrest_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
-def _refuse_root() -> None:
-    if os.geteuid() == 0:
-        raise CommandError(
-            "run it as the PostgreSQL user, who owns the data directory and reads pgBackRest's "
-            "key: sudo -u postgres obd2-dashboard …"
-        )
+CLUSTER_USER = "postgres"
+
+
+def cluster_user() -> str | None:
+    """The user to start pgBackRest and pg_ctl as: postgres when run by root (PostgreSQL refuses
+    to run as root, and files restored by root would be root's), else None (as we are)."""
+    return CLUSTER_USER if os.geteuid() == 0 else None
+
+
+def _give_to_cluster_user(path: Path) -> None:
+    if (user := cluster_user()) is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 async def run_pgbackrest(*args: str) -> list[str]:
@@ -68,7 +76,7 @@ async def run_pgbackrest(*args: str) -> list[str]:
     process = await asyncio.create_subprocess_exec(
         pgbackrest, *args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.STDOUT, user=cluster_user(),
     )  # fmt: skip
     assert process.stdout is not None
     lines: list[str] = []
@@ -85,7 +93,6 @@ async def run_pgbackrest(*args: str) -> list[str]:
 async def restore_to_time(when: datetime, *, stanza: str, repo: int | None) -> int:
     """Restores the stanza's cluster in place (``--delta``) to ``when``; PostgreSQL must be
     stopped (pgBackRest refuses otherwise). The server replays to ``when`` when next started."""
-    _refuse_root()
     target = pgbackrest_time(when)
     progress(f"restore: cluster of stanza {stanza} to {target} (PostgreSQL must be stopped)")
     await run_pgbackrest(
@@ -128,7 +135,6 @@ async def restore_drill_from_repo(settings: Settings, *, stanza: str, repo: int)
     between, every restored count must lie between the two."""
     if settings.DATABASE_URL is None:
         raise CommandError("restore-drill needs DATABASE_URL (PostgreSQL)")
-    _refuse_root()
     directory = settings.BACKUP_DIR
     label = f"pgbackrest repo{repo}"
     try:
@@ -162,6 +168,7 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
         f"--stanza={stanza}", f"--archive-timeout={ARCHIVE_CHECK_TIMEOUT_S}", "check"
     )
     scratch = Path(tempfile.mkdtemp(prefix="obd2-drill-"))
+    _give_to_cluster_user(scratch)
     data = scratch / "data"
     cluster = ScratchCluster(Path(PG_VERSIONED_BIN.format(major=major)), data, scratch)
     try:
@@ -229,7 +236,7 @@ class ScratchCluster:
         process = await asyncio.create_subprocess_exec(
             str(self.bin / "pg_ctl"), "-D", str(self.data), *args,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT, user=cluster_user(), cwd=self.socket_dir,
         )  # fmt: skip
         out, _ = await process.communicate()
         return (process.returncode or 0), out.decode(errors="replace")
@@ -246,8 +253,11 @@ class ScratchCluster:
             "hba_file = 'pg_hba.conf'\n"
             "ident_file = 'pg_ident.conf'\n"
         )
-        (self.data / "pg_hba.conf").write_text("local all all peer\n")
+        # Trust on a socket in a directory only the cluster's user (and root) can enter.
+        (self.data / "pg_hba.conf").write_text("local all all trust\n")
         (self.data / "pg_ident.conf").write_text("")
+        for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
+            _give_to_cluster_user(self.data / name)
         log = self.socket_dir / self.log_name
         code, out = await self._pg_ctl("-l", str(log), "-w", "-t", "60", "start")
         if code != 0:
@@ -255,7 +265,7 @@ class ScratchCluster:
             raise CommandError(f"the scratch server did not start: {tail.strip()}")
 
     async def snapshot(self, database: str) -> Snapshot:
-        user = os.environ.get("USER") or _current_user()
+        user = cluster_user() or pwd.getpwuid(os.geteuid()).pw_name
         url = f"postgresql+asyncpg://{user}@/{database}?host={self.socket_dir}"
         engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
         try:
@@ -276,7 +286,3 @@ class ScratchCluster:
     async def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             await self._pg_ctl("-m", "immediate", "-w", "stop")
-
-
-def _current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name

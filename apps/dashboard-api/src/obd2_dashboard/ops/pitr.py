@@ -189,10 +189,10 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
     finally:
         await cluster.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    return _compare(point, repo, before, after, restored)
+    return compare_with_live(point, repo, before, after, restored)
 
 
-def _compare(point: str, repo: int, before: Snapshot, after: Snapshot, got: Snapshot) -> str:
+def compare_with_live(point: str, repo: int, before: Snapshot, after: Snapshot, got: Snapshot) -> str:
     problems = []
     for table in sorted(set(before.counts) | set(after.counts) | set(got.counts)):
         low, high = sorted((before.counts.get(table, -1), after.counts.get(table, -1)))
@@ -250,8 +250,8 @@ class ScratchCluster:
             "archive_mode = off\n"
             "max_connections = 20\n"
             "shared_buffers = 128MB\n"
-            "hba_file = 'pg_hba.conf'\n"
-            "ident_file = 'pg_ident.conf'\n"
+            f"hba_file = '{self.data / 'pg_hba.conf'}'\n"
+            f"ident_file = '{self.data / 'pg_ident.conf'}'\n"
         )
         # Trust on a socket in a directory only the cluster's user (and root) can enter.
         (self.data / "pg_hba.conf").write_text("local all all trust\n")

@@ -17,11 +17,12 @@ import pwd
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from obd2_dashboard.cli import EXIT_OK, CommandError
@@ -36,6 +37,15 @@ PGBACKREST = "pgbackrest"
 RECOVERY_DEADLINE_S = 6 * 3600.0
 ARCHIVE_CHECK_TIMEOUT_S = 600
 SAMPLES_TABLE = "public.samples"
+# A server replaying WAL needs at least the primary's values of these (PostgreSQL refuses to
+# recover otherwise): the scratch server gets the live server's.
+RECOVERY_MINIMUMS = (
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+)
 
 
 def parse_target_time(value: str) -> datetime:
@@ -156,6 +166,10 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
     engine = live.engine(autocommit=True)
     try:
         async with engine.connect() as connection:
+            minimums = {
+                name: str((await connection.execute(text(f"SHOW {name}"))).scalar_one())
+                for name in RECOVERY_MINIMUMS
+            }
             before = await _snapshot(connection)
             await connection.execute(text("SELECT pg_create_restore_point(:p)"), {"p": point})
             after = await _snapshot(connection)
@@ -170,7 +184,9 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
     scratch = Path(tempfile.mkdtemp(prefix="obd2-drill-"))
     _give_to_cluster_user(scratch)
     data = scratch / "data"
-    cluster = ScratchCluster(Path(PG_VERSIONED_BIN.format(major=major)), data, scratch)
+    cluster = ScratchCluster(
+        Path(PG_VERSIONED_BIN.format(major=major)), data, scratch, settings=minimums
+    )
     try:
         await run_pgbackrest(
             f"--stanza={stanza}",
@@ -192,7 +208,9 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
     return compare_with_live(point, repo, before, after, restored)
 
 
-def compare_with_live(point: str, repo: int, before: Snapshot, after: Snapshot, got: Snapshot) -> str:
+def compare_with_live(
+    point: str, repo: int, before: Snapshot, after: Snapshot, got: Snapshot
+) -> str:
     problems = []
     for table in sorted(set(before.counts) | set(after.counts) | set(got.counts)):
         low, high = sorted((before.counts.get(table, -1), after.counts.get(table, -1)))
@@ -230,6 +248,7 @@ class ScratchCluster:
     bin: Path
     data: Path
     socket_dir: Path
+    settings: dict[str, str] = field(default_factory=dict)
     log_name: str = "server.log"
 
     async def _pg_ctl(self, *args: str) -> tuple[int, str]:
@@ -248,9 +267,9 @@ class ScratchCluster:
             "listen_addresses = ''\n"
             f"unix_socket_directories = '{self.socket_dir}'\n"
             "archive_mode = off\n"
-            "max_connections = 20\n"
             "shared_buffers = 128MB\n"
-            f"hba_file = '{self.data / 'pg_hba.conf'}'\n"
+            + "".join(f"{name} = {value}\n" for name, value in self.settings.items())
+            + f"hba_file = '{self.data / 'pg_hba.conf'}'\n"
             f"ident_file = '{self.data / 'pg_ident.conf'}'\n"
         )
         # Trust on a socket in a directory only the cluster's user (and root) can enter.
@@ -271,12 +290,15 @@ class ScratchCluster:
         try:
             deadline = asyncio.get_running_loop().time() + RECOVERY_DEADLINE_S
             while True:
-                async with engine.connect() as connection:
-                    recovering = (
-                        await connection.execute(text("SELECT pg_is_in_recovery()"))
-                    ).scalar_one()
-                    if not recovering:
-                        return await _snapshot(connection)
+                try:
+                    async with engine.connect() as connection:
+                        recovering = (
+                            await connection.execute(text("SELECT pg_is_in_recovery()"))
+                        ).scalar_one()
+                        if not recovering:
+                            return await _snapshot(connection)
+                except (OSError, DBAPIError):
+                    pass  # not yet accepting connections while it replays
                 if asyncio.get_running_loop().time() > deadline:
                     raise CommandError("the scratch server is still recovering: gave up")
                 await asyncio.sleep(0.5)

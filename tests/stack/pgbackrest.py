@@ -7,12 +7,16 @@ The shipped files are used as they are; only what points at this machine's paths
 given through pgBackRest's ``PGBACKREST_*`` variables, which win over its configuration files.
 """
 
+import asyncio
 import os
 import secrets
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from stack.processes import CLI, PostgresCluster, S3Server
 
@@ -20,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "infra/pgbackrest"
 STANZA = "obd2"
 BUCKET = "obd2-offsite"
+DATABASE = "obd2"
 
 
 @dataclass
@@ -108,3 +113,68 @@ class BackRestRig:
     def close(self) -> None:
         self.cluster.remove()
         self.s3.stop()
+
+
+@dataclass(frozen=True)
+class Written:
+    seq: int
+    sent_at: float
+    acknowledged_at: float
+
+
+def migrated(rig: BackRestRig) -> str:
+    async def create() -> None:
+        connection = await asyncpg.connect(rig.url("postgres"))
+        try:
+            await connection.execute(f"CREATE DATABASE {DATABASE}")
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    url = rig.url(DATABASE)
+    done = rig.cli("migrate", env={"DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    return url
+
+
+async def write_samples(url: str, seqs: range, *, until: float = 0.0) -> list[Written]:
+    """One sample per commit, for each of ``seqs`` and on until the clock passes ``until``; a
+    sample is acknowledged when its INSERT's commit returns."""
+    connection = await asyncpg.connect(url)
+    written: list[Written] = []
+    seq = seqs.start
+    try:
+        while seq < seqs.stop or time.time() < until:
+            sent_at = time.time()
+            await connection.execute(
+                "INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
+                "VALUES (1, $1, 1, $2, '0C', $3)",
+                seq, int(sent_at * 1000), float(seq),
+            )  # fmt: skip
+            written.append(Written(seq, sent_at, time.time()))
+            seq += 1
+    finally:
+        await connection.close()
+    return written
+
+
+async def stored_seqs(url: str) -> set[int]:
+    connection = await asyncpg.connect(url)
+    try:
+        return {row["seq"] for row in await connection.fetch("SELECT seq FROM samples")}
+    finally:
+        await connection.close()
+
+
+def opened_for_writes(url: str) -> bool:
+    async def ask() -> bool:
+        try:
+            connection = await asyncpg.connect(url, timeout=2)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        try:
+            return not await connection.fetchval("SELECT pg_is_in_recovery()")
+        finally:
+            await connection.close()
+
+    return asyncio.run(ask())

@@ -11,28 +11,17 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from obd2_dashboard.cli import CommandError
 from obd2_dashboard.ops.pitr import Snapshot, compare_with_live
-from stack.pgbackrest import BackRestRig
+from stack.pgbackrest import BackRestRig, migrated, opened_for_writes, stored_seqs, write_samples
 from stack.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-DATABASE = "obd2"
-
-
-@dataclass(frozen=True)
-class Written:
-    seq: int
-    sent_at: float
-    acknowledged_at: float
 
 
 @pytest.fixture
@@ -42,64 +31,6 @@ def rig(tmp_path: Path) -> Iterator[BackRestRig]:
         yield rig
     finally:
         rig.close()
-
-
-def migrated(rig: BackRestRig) -> str:
-    async def create() -> None:
-        connection = await asyncpg.connect(rig.url("postgres"))
-        try:
-            await connection.execute(f"CREATE DATABASE {DATABASE}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    url = rig.url(DATABASE)
-    done = rig.cli("migrate", env={"DATABASE_URL": url})
-    assert done.returncode == 0, done.stderr
-    return url
-
-
-async def write_samples(url: str, seqs: range, *, until: float = 0.0) -> list[Written]:
-    """One sample per commit, for each of ``seqs`` and on until the clock passes ``until``; a
-    sample is acknowledged when its INSERT's commit returns."""
-    connection = await asyncpg.connect(url)
-    written: list[Written] = []
-    seq = seqs.start
-    try:
-        while seq < seqs.stop or time.time() < until:
-            sent_at = time.time()
-            await connection.execute(
-                "INSERT INTO samples (device_id, seq, vehicle_id, ts, pid, value) "
-                "VALUES (1, $1, 1, $2, '0C', $3)",
-                seq, int(sent_at * 1000), float(seq),
-            )  # fmt: skip
-            written.append(Written(seq, sent_at, time.time()))
-            seq += 1
-    finally:
-        await connection.close()
-    return written
-
-
-async def stored_seqs(url: str) -> set[int]:
-    connection = await asyncpg.connect(url)
-    try:
-        return {row["seq"] for row in await connection.fetch("SELECT seq FROM samples")}
-    finally:
-        await connection.close()
-
-
-def opened_for_writes(url: str) -> bool:
-    async def ask() -> bool:
-        try:
-            connection = await asyncpg.connect(url, timeout=2)
-        except (OSError, asyncpg.PostgresError):
-            return False
-        try:
-            return not await connection.fetchval("SELECT pg_is_in_recovery()")
-        finally:
-            await connection.close()
-
-    return asyncio.run(ask())
 
 
 def test_restore_to_time_brings_back_what_was_acknowledged_before_it_and_nothing_after(

@@ -186,7 +186,11 @@ def cmd_restore_drill(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.restore import restore_drill
 
     if args.repo is not None:
-        return _run(restore_drill_from_repo(settings, stanza=args.stanza, repo=args.repo))
+        return _run(
+            restore_drill_from_repo(
+                settings, stanza=args.stanza, repo=args.repo, scratch_parent=args.scratch_dir
+            )
+        )
     return _run(restore_drill(settings))
 
 
@@ -369,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="drill from this pgBackRest repository (2: off-site) instead of the pg_dump files",
     )
     p.add_argument("--stanza", default="obd2", help="pgBackRest stanza (default: obd2)")
+    p.add_argument(
+        "--scratch-dir",
+        type=Path,
+        default=Path("/var/tmp"),
+        help="with --repo: where the scratch cluster goes (room for the database; default /var/tmp)",
+    )
     return parser
 
 

@@ -37,6 +37,8 @@ PGBACKREST = "pgbackrest"
 RECOVERY_DEADLINE_S = 6 * 3600.0
 ARCHIVE_CHECK_TIMEOUT_S = 600
 SAMPLES_TABLE = "public.samples"
+# The scratch cluster is as big as the live one: on disk, not in /tmp (a tmpfs on Debian 13).
+DEFAULT_SCRATCH_PARENT = Path("/var/tmp")
 # A server replaying WAL needs at least the primary's values of these (PostgreSQL refuses to
 # recover otherwise): the scratch server gets the live server's.
 RECOVERY_MINIMUMS = (
@@ -136,7 +138,9 @@ async def _snapshot(connection: AsyncConnection) -> Snapshot:
     return Snapshot(counts, None if newest is None else int(newest))
 
 
-async def restore_drill_from_repo(settings: Settings, *, stanza: str, repo: int) -> int:
+async def restore_drill_from_repo(
+    settings: Settings, *, stanza: str, repo: int, scratch_parent: Path = DEFAULT_SCRATCH_PARENT
+) -> int:
     """Restores the live cluster from pgBackRest repository ``repo`` into a scratch cluster, up
     to a restore point made now, and compares the database's row counts and newest sample.
 
@@ -148,7 +152,8 @@ async def restore_drill_from_repo(settings: Settings, *, stanza: str, repo: int)
     directory = settings.BACKUP_DIR
     label = f"pgbackrest repo{repo}"
     try:
-        message = await _drill(PgTarget.parse(settings.DATABASE_URL), stanza, repo)
+        live = PgTarget.parse(settings.DATABASE_URL)
+        message = await _drill(live, stanza, repo, scratch_parent)
     except CommandError as exc:
         write_drill_status(directory, ok=False, backup_name=label, message=str(exc))
         raise
@@ -160,7 +165,7 @@ async def restore_drill_from_repo(settings: Settings, *, stanza: str, repo: int)
     return EXIT_OK
 
 
-async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
+async def _drill(live: PgTarget, stanza: str, repo: int, scratch_parent: Path) -> str:
     major = await server_major(live)
     point = f"obd2-drill-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     engine = live.engine(autocommit=True)
@@ -181,7 +186,7 @@ async def _drill(live: PgTarget, stanza: str, repo: int) -> str:
     await run_pgbackrest(
         f"--stanza={stanza}", f"--archive-timeout={ARCHIVE_CHECK_TIMEOUT_S}", "check"
     )
-    scratch = Path(tempfile.mkdtemp(prefix="obd2-drill-"))
+    scratch = Path(tempfile.mkdtemp(prefix="obd2-drill-", dir=scratch_parent))
     _give_to_cluster_user(scratch)
     data = scratch / "data"
     cluster = ScratchCluster(

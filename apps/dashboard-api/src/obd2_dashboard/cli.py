@@ -186,10 +186,9 @@ def cmd_restore_drill(settings: Settings, args: argparse.Namespace) -> int:
     from obd2_dashboard.ops.restore import restore_drill
 
     if args.repo is not None:
+        scratch = {"scratch_parent": args.scratch_dir} if args.scratch_dir else {}
         return _run(
-            restore_drill_from_repo(
-                settings, stanza=args.stanza, repo=args.repo, scratch_parent=args.scratch_dir
-            )
+            restore_drill_from_repo(settings, stanza=args.stanza, repo=args.repo, **scratch)
         )
     return _run(restore_drill(settings))
 
@@ -376,8 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scratch-dir",
         type=Path,
-        default=Path("/var/tmp"),
-        help="with --repo: where the scratch cluster goes (room for the database; default /var/tmp)",
+        help="with --repo: where the scratch cluster goes, with room for the database "
+        "(default: /var/tmp)",
     )
     return parser
 

@@ -38,7 +38,8 @@ RECOVERY_DEADLINE_S = 6 * 3600.0
 ARCHIVE_CHECK_TIMEOUT_S = 600
 SAMPLES_TABLE = "public.samples"
 # The scratch cluster is as big as the live one: on disk, not in /tmp (a tmpfs on Debian 13).
-DEFAULT_SCRATCH_PARENT = Path("/var/tmp")
+# mkdtemp makes a directory of its own in it (0700, a random name).
+DEFAULT_SCRATCH_PARENT = Path("/var/tmp")  # noqa: S108
 # A server replaying WAL needs at least the primary's values of these (PostgreSQL refuses to
 # recover otherwise): the scratch server gets the live server's.
 RECOVERY_MINIMUMS = (

@@ -43,7 +43,7 @@ typecheck: ## mypy --strict over every package
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
 		libs/obd2-protocol/tests infra/tests tests/stack tests/testkit tests/vm bench/bridge_bench.py \
 		bench/trips_bench.py bench/web_bench.py bench/stack_bench.py bench/demo_bench.py \
-		bench/import_bench.py
+		bench/import_bench.py bench/pitr_bench.py
 
 # npm ci only when the lockfile changed since the last install; the build only when a source did.
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json

@@ -15,9 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from obd2_dashboard.cli import CommandError
+from obd2_dashboard.health.wal_archive import ArchiverStatus, read_archiver
 from obd2_dashboard.ops.pitr import Snapshot, compare_with_live
+from obd2_dashboard.settings import async_database_url
 from stack.pgbackrest import BackRestRig, migrated, opened_for_writes, stored_seqs, write_samples
 from stack.processes import wait_until
 
@@ -31,6 +34,16 @@ def rig(tmp_path: Path) -> Iterator[BackRestRig]:
         yield rig
     finally:
         rig.close()
+
+
+async def archiver_status(url: str) -> ArchiverStatus:
+    engine = create_async_engine(async_database_url(url))
+    try:
+        status = await read_archiver(engine)
+    finally:
+        await engine.dispose()
+    assert status is not None
+    return status
 
 
 def test_restore_to_time_brings_back_what_was_acknowledged_before_it_and_nothing_after(
@@ -58,9 +71,13 @@ def test_restore_to_time_brings_back_what_was_acknowledged_before_it_and_nothing
     restored = asyncio.run(stored_seqs(url))
     assert {w.seq for w in before} <= restored
     assert not restored & {w.seq for w in after}
-    # It takes writes again, on a new timeline that pgBackRest archives too.
+    # It takes writes again, on a new timeline that pgBackRest archives too, as /metrics says.
     asyncio.run(write_samples(url, range(after[-1].seq + 1, after[-1].seq + 2)))
     rig.pgbackrest("check")
+    archiver = asyncio.run(archiver_status(url))
+    assert archiver.enabled
+    assert archiver.archived_count >= 1
+    assert archiver.last_archived_timestamp > noted
 
 
 def test_the_drill_restores_the_off_site_copy_and_finds_the_live_counts(

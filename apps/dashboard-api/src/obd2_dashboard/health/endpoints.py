@@ -15,6 +15,7 @@ from obd2_dashboard.health.service import (
     check_redis_schema,
 )
 from obd2_dashboard.health.stats import dead_letter_status, pipeline_families
+from obd2_dashboard.health.wal_archive import archiver_families, read_archiver
 from obd2_dashboard.kit.metrics import render
 from obd2_dashboard.kit.version import VERSION, git_sha
 from obd2_dashboard.ops.backup import BackupStatus, backup_status
@@ -121,5 +122,6 @@ async def metrics(state: StateDep) -> Response:
     await check_redis_schema(state.broker, report)
     status = await asyncio.to_thread(backup_status, state.settings.BACKUP_DIR)
     pipeline = await pipeline_families(state.sessionmaker, state.broker)
-    body = render([*_readiness_families(report), *_backup_families(status), *pipeline])
+    archiver = archiver_families(await read_archiver(state.engine))
+    body = render([*_readiness_families(report), *_backup_families(status), *pipeline, *archiver])
     return Response(body, media_type=CONTENT_TYPE_LATEST)

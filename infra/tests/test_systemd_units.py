@@ -188,8 +188,8 @@ def test_the_pgbackrest_units_pass_verify(tmp_path: Path) -> None:
     for unit in units:
         shutil.copy(PGBACKREST_UNITS / unit, system / unit)
     shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
-    for service in PGBACKREST_UNITS.glob("*.service"):
-        for line in service.read_text().splitlines():
+    for unit_file in PGBACKREST_UNITS.glob("*.unit_file"):
+        for line in unit_file.read_text().splitlines():
             if line.startswith("ExecStart="):
                 binary = tmp_path / line.removeprefix("ExecStart=").split()[0].lstrip("/")
                 binary.parent.mkdir(parents=True, exist_ok=True)

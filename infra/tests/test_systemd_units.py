@@ -188,7 +188,7 @@ def test_the_pgbackrest_units_pass_verify(tmp_path: Path) -> None:
     for unit in units:
         shutil.copy(PGBACKREST_UNITS / unit, system / unit)
     shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
-    for unit_file in PGBACKREST_UNITS.glob("*.unit_file"):
+    for unit_file in PGBACKREST_UNITS.glob("*.service"):
         for line in unit_file.read_text().splitlines():
             if line.startswith("ExecStart="):
                 binary = tmp_path / line.removeprefix("ExecStart=").split()[0].lstrip("/")

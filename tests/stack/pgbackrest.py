@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from stack.processes import CLI, PostgresCluster, S3Server
+from stack.processes import CLI, PostgresCluster, S3Server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "infra/pgbackrest"
@@ -100,6 +100,18 @@ class BackRestRig:
 
     def url(self, database: str) -> str:
         return self.cluster.url(database)
+
+    def wait_open(self, url: str, timeout: float = 600) -> None:
+        """Until the restored server opens for writes; fails at once if it stops instead (e.g.
+        "recovery ended before configured recovery target was reached")."""
+
+        def opened() -> bool:
+            if not (self.cluster.data / "postmaster.pid").exists():
+                log = self.cluster.log.read_text(errors="replace")
+                raise AssertionError(f"the restored server stopped:\n{log[-2000:]}")
+            return opened_for_writes(url)
+
+        wait_until(opened, timeout, "the restored cluster to open for writes")
 
     def cli(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 1800

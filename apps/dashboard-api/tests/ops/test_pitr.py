@@ -21,8 +21,7 @@ from obd2_dashboard.cli import CommandError
 from obd2_dashboard.health.wal_archive import ArchiverStatus, read_archiver
 from obd2_dashboard.ops.pitr import Snapshot, compare_with_live
 from obd2_dashboard.settings import async_database_url
-from stack.pgbackrest import BackRestRig, migrated, opened_for_writes, stored_seqs, write_samples
-from stack.processes import wait_until
+from stack.pgbackrest import BackRestRig, migrated, stored_seqs, write_samples
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -66,7 +65,7 @@ def test_restore_to_time_brings_back_what_was_acknowledged_before_it_and_nothing
     assert done.returncode == 0, done.stderr
     assert "start PostgreSQL" in done.stdout
     rig.cluster.start()
-    wait_until(lambda: opened_for_writes(url), 300, "the restored cluster to open")
+    rig.wait_open(url)
 
     restored = asyncio.run(stored_seqs(url))
     assert {w.seq for w in before} <= restored

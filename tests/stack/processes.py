@@ -10,6 +10,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,11 @@ class Proc:
         return "\n".join(self.output().splitlines()[-lines:])
 
     def wait_http(
-        self, url: str, timeout: float = 60, ok: frozenset[int] = frozenset({200})
+        self,
+        url: str,
+        timeout: float = 60,
+        ok: frozenset[int] = frozenset({200}),
+        verify: Path | None = None,
     ) -> None:
         """Until ``url`` answers one of ``ok``; fails at once if the process exits."""
 
@@ -114,7 +119,9 @@ class Proc:
             if not self.alive:
                 raise AssertionError(f"{self.args[1:2]} exited:\n{self.tail()}")
             try:
-                return httpx.get(url, timeout=1).status_code in ok
+                trust = ssl.create_default_context(cafile=verify) if verify else True
+                answer = httpx.get(url, timeout=1, verify=trust)
+                return answer.status_code in ok
             except httpx.HTTPError:
                 return False
 
@@ -213,6 +220,8 @@ class PostgresCluster:
     base: Path
     bin: Path
     user: str | None
+    # The environment of initdb and pg_ctl, so of the server and its archive_command.
+    env: dict[str, str] | None = None
 
     @classmethod
     def create(cls) -> "PostgresCluster":
@@ -259,9 +268,40 @@ class PostgresCluster:
             timeout=timeout,
             check=False,
             cwd=self.base,
+            env=self.env,
         )
         if done.returncode != 0:
             raise AssertionError(f"{program} failed: {done.stderr or done.stdout}")
+
+    def give(self, path: Path) -> None:
+        """Hands a file or directory tree to the cluster's user (a no-op when not root)."""
+        if self.user is None:
+            return
+        entry = pwd.getpwnam(self.user)
+        for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            os.chown(item, entry.pw_uid, entry.pw_gid)
+
+    def add_settings(self, text: str) -> None:
+        """Appends postgresql.conf lines (later lines win); they apply at the next start."""
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n" + text)
+
+    def run_as_owner(
+        self, *argv: str, env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs a program as the cluster's user (pgBackRest must own what it writes)."""
+        return subprocess.run(
+            list(argv), user=self.user, capture_output=True, text=True, timeout=timeout,
+            check=False, cwd=self.base, env=env if env is not None else self.env,
+        )  # fmt: skip
+
+    def wipe(self) -> None:
+        """The disk is gone: the server is killed and its data directory, WAL and all, deleted."""
+        with contextlib.suppress(AssertionError):
+            self.crash()
+        shutil.rmtree(self.data)
+        self.data.mkdir(mode=0o700)
+        self.give(self.data)
 
     def start(self) -> None:
         options = (
@@ -297,6 +337,96 @@ class PostgresCluster:
         if children.exists():
             found += [int(p) for p in children.read_text().split()]
         return found
+
+
+@dataclass
+class S3Server:
+    """An S3-compatible object store on 127.0.0.1 over TLS, for an off-site repository: moto's
+    server on plain HTTP behind nginx, which ends TLS with a certificate made here for
+    127.0.0.1 (in ``ca_file``). nginx and not moto's own TLS: pgBackRest reads each of moto's
+    responses as a TLS error (the connection closes without TLS's closing message)."""
+
+    base: Path
+    port: int = 0
+    moto: Proc | None = None
+    nginx: Proc | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.base / "s3-cert.pem"
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _trust(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def start(self) -> "S3Server":
+        self.base.mkdir(parents=True, exist_ok=True)
+        key = self.base / "s3-key.pem"
+        subprocess.run(
+            [tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1",
+             "-keyout", str(key), "-out", str(self.ca_file)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        self.ca_file.chmod(0o644)
+        moto_port, self.port = free_port(), free_port()
+        self.moto = Proc(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            env=os.environ | {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+            log=self.base / "moto.log",
+        ).start()
+        self.moto.wait_http(f"http://127.0.0.1:{moto_port}/", ok=frozenset(range(200, 500)))
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = self.base / "nginx.conf"
+        conf.write_text(
+            f"""{user}
+            worker_processes 1;
+            pid {self.base}/nginx.pid;
+            error_log {self.base}/nginx-error.log;
+            events {{}}
+            http {{
+                access_log off;
+                client_body_temp_path {self.base}/client_body;
+                proxy_temp_path {self.base}/proxy;
+                fastcgi_temp_path {self.base}/fastcgi;
+                uwsgi_temp_path {self.base}/uwsgi;
+                scgi_temp_path {self.base}/scgi;
+                server {{
+                    listen 127.0.0.1:{self.port} ssl;
+                    ssl_certificate {self.ca_file};
+                    ssl_certificate_key {key};
+                    client_max_body_size 0;
+                    location / {{
+                        proxy_pass http://127.0.0.1:{moto_port};
+                        proxy_set_header Host $http_host;
+                        proxy_http_version 1.1;
+                        proxy_request_buffering off;
+                        proxy_buffering off;
+                    }}
+                }}
+            }}
+            """
+        )
+        self.nginx = Proc(
+            [tool("nginx"), "-p", str(self.base), "-c", str(conf), "-g", "daemon off;"],
+            env=dict(os.environ),
+            log=self.base / "nginx.log",
+        ).start()
+        answers = frozenset(range(200, 500))
+        self.nginx.wait_http(f"{self.endpoint}/", ok=answers, verify=self.ca_file)
+        return self
+
+    def create_bucket(self, name: str) -> None:
+        response = httpx.put(f"{self.endpoint}/{name}", verify=self._trust(), timeout=10)
+        assert response.status_code == 200, response.text
+
+    def stop(self) -> None:
+        for proc in (self.nginx, self.moto):
+            if proc is not None:
+                proc.stop()
 
 
 @dataclass

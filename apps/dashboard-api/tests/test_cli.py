@@ -171,6 +171,12 @@ async def test_create_user_vehicle_device(
         ["create-device", "--vehicle", str(10**30), "--name", "x"],
         ["create-device", "--name", "x"],
         ["serve", "--port", "http"],
+        ["restore", "--to-time", "2026-01-01 10:00:00", "--yes"],  # no UTC offset: whose time?
+        ["restore", "--to-time", "yesterday", "--yes"],
+        ["restore", "--to-time", "2026-01-01T10:00:00Z"],  # no --yes
+        ["restore", "x.dump", "--to-time", "2026-01-01T10:00:00Z", "--yes"],
+        ["restore", "x.dump", "--yes"],  # no --target-url
+        ["restore-drill", "--repo", "0"],
     ],
     ids=lambda args: " ".join(args)[:40] or "nothing",
 )

@@ -161,16 +161,35 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.pitr import parse_target_time, restore_to_time
     from obd2_dashboard.ops.restore import restore
 
+    if args.to_time is not None:
+        if args.file is not None or args.target_url is not None:
+            _fail("restore: --to-time takes no FILE and no --target-url", EXIT_USAGE)
+        if not args.yes:
+            _fail("restore --to-time replaces the cluster: add --yes to go ahead", EXIT_USAGE)
+        try:
+            when = parse_target_time(args.to_time)
+        except ValueError as exc:
+            _fail(f"restore: --to-time: {exc}", EXIT_USAGE)
+        return _run(restore_to_time(when, stanza=args.stanza, repo=args.repo))
+    if args.file is None or args.target_url is None:
+        _fail("restore: give FILE and --target-url, or --to-time", EXIT_USAGE)
     if not args.yes:
         _fail("restore replaces the database at --target-url: add --yes to go ahead", EXIT_USAGE)
     return _run(restore(settings, args.file, args.target_url))
 
 
 def cmd_restore_drill(settings: Settings, args: argparse.Namespace) -> int:
+    from obd2_dashboard.ops.pitr import restore_drill_from_repo
     from obd2_dashboard.ops.restore import restore_drill
 
+    if args.repo is not None:
+        scratch = {"scratch_parent": args.scratch_dir} if args.scratch_dir else {}
+        return _run(
+            restore_drill_from_repo(settings, stanza=args.stanza, repo=args.repo, **scratch)
+        )
     return _run(restore_drill(settings))
 
 
@@ -322,15 +341,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="mark it as taken before a migration: retention keeps the newest of these",
     )
 
-    p = add("restore", cmd_restore, "restore a backup into the database at --target-url")
-    p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--target-url", required=True, metavar="URL")
+    p = add(
+        "restore",
+        cmd_restore,
+        "restore a pg_dump backup into the database at --target-url, "
+        "or the whole cluster to a time through pgBackRest (--to-time)",
+    )
+    p.add_argument("file", type=Path, metavar="FILE", nargs="?")
+    p.add_argument("--target-url", metavar="URL")
+    p.add_argument(
+        "--to-time",
+        metavar="TIME",
+        help="point-in-time recovery: ISO 8601 with a UTC offset; PostgreSQL stopped, as postgres",
+    )
+    p.add_argument("--stanza", default="obd2", help="pgBackRest stanza (default: obd2)")
+    p.add_argument(
+        "--repo", type=_positive_int, help="pgBackRest repository (default: the first that has it)"
+    )
     p.add_argument("--yes", action="store_true", help="confirm replacing that database")
 
-    add(
+    p = add(
         "restore-drill",
         cmd_restore_drill,
-        "restore the newest backup into a scratch database, check it, drop it",
+        "restore the newest backup into a scratch database, check it, drop it; "
+        "with --repo: pgBackRest's repository into a scratch cluster",
+    )
+    p.add_argument(
+        "--repo",
+        type=_positive_int,
+        help="drill from this pgBackRest repository (2: off-site) instead of the pg_dump files",
+    )
+    p.add_argument("--stanza", default="obd2", help="pgBackRest stanza (default: obd2)")
+    p.add_argument(
+        "--scratch-dir",
+        type=Path,
+        help="with --repo: where the scratch cluster goes, with room for the database "
+        "(default: /var/tmp)",
     )
     return parser
 

@@ -66,6 +66,19 @@ async def test_metrics_expose_readiness_and_backup_ages(
     assert sample(text, "obd2_restore_drill_last_run_ok") == 0.0
 
 
+async def test_metrics_say_whether_wal_is_archived(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    text = (await client.get("/metrics")).text
+    if not (settings.DATABASE_URL or "").startswith("postgresql"):  # SQLite: no WAL archive
+        assert "obd2_wal_" not in text
+        return
+    # The session's PostgreSQL does not archive (the pgBackRest tests make a cluster that does:
+    # tests/ops/test_pitr.py).
+    assert sample(text, "obd2_wal_archiving_enabled") == 0.0
+    assert sample(text, "obd2_wal_archive_failed_count") == 0.0
+
+
 RECORD = textwrap.dedent(
     """
     import sys

@@ -46,7 +46,7 @@ lint: ## ruff lint and format check; import-linter's layering contracts; shellch
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package, the tests, every benchmark and tool script
 	$(VENV)/bin/mypy $(PY_SRC) apps/dashboard-api/tests apps/bridge-agent/tests \
-		libs/obd2-protocol/tests infra/tests tests/stack tests/testkit tests/vm bench \
+		libs/obd2-protocol/tests infra/tests tests/stack libs/obd2-testkit/src tests/vm bench \
 		infra/grafana/generate.py
 
 # npm ci only when the lockfile changed since the last install; the build only when a source did.

@@ -1,3 +1,3 @@
-"""The rules every suite in this repository keeps (``tests/testkit/plugin.py``)."""
+"""The rules every suite in this repository keeps (``obd2_testkit.plugin``)."""
 
-pytest_plugins = ["testkit.plugin"]
+pytest_plugins = ["obd2_testkit.plugin"]

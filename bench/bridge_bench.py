@@ -37,17 +37,12 @@ import obd
 
 from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar, SimulatorThread
 from obd2_bridge.spool import Spool
+from obd2_testkit.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PIDS = ["RPM", "SPEED", "THROTTLE_POS", "ENGINE_LOAD", "COOLANT_TEMP", "INTAKE_TEMP"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 20) -> None:

@@ -27,13 +27,11 @@ import asyncpg
 import httpx
 from redis import Redis
 
-ROOT = Path(__file__).resolve().parent.parent
-# The process helpers and the whole-stack harness (package `stack`) live under tests/.
-sys.path.insert(0, str(ROOT / "tests"))
+from obd2_testkit.ports import free_port
+from obd2_testkit.stack.harness import Device, Fleet, abort_connection
+from obd2_testkit.stack.harness import make_fleet as make_stack_fleet
 
-from stack.harness import Device, Fleet, abort_connection  # noqa: E402
-from stack.harness import make_fleet as make_stack_fleet  # noqa: E402
-from testkit.ports import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["Device", "Fleet", "free_port"]
 

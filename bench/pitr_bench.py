@@ -33,7 +33,7 @@ from pathlib import Path
 import asyncpg
 from harness import Result, Target, log
 
-from stack.pgbackrest import BackRestRig, migrated, write_samples
+from obd2_testkit.stack.pgbackrest import BackRestRig, migrated, write_samples
 
 NAME = "pitr"
 ARCHIVE_TIMEOUT_S = 60

@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# `python bench/run.py` has bench/ on its path (the script's own directory): the benchmark
+# modules and their harness import by name.
+from harness import Result
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-sys.path.insert(0, str(BENCH_DIR))
-
-from harness import Result  # noqa: E402
 
 
 def discover() -> list[str]:

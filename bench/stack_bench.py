@@ -46,7 +46,7 @@ from harness import (
     rss_bytes,
 )
 
-from stack.harness import Device, Endpoint, SseViewer, Stack, StackConfig
+from obd2_testkit.stack.harness import Device, Endpoint, SseViewer, Stack, StackConfig
 
 NAME = "stack"
 DEVICES = 100

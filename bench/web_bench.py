@@ -13,7 +13,6 @@ import gzip
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
+
+from obd2_testkit.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "apps" / "web" / "dist"
@@ -63,12 +64,6 @@ def bundle_sizes() -> dict[str, tuple[int, int]]:
             data = path.read_bytes()
             sizes[str(path.relative_to(DIST))] = (len(data), len(gzip.compress(data, 9)))
     return sizes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed() -> tuple[int, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
 
 __all__ = ["free_port"]
 

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from infra.tests.conftest import REPO, free_port, tool
-from stack.harness import Stack, StackConfig
-from stack.processes import Proc, wait_until
+from obd2_testkit.stack.harness import Stack, StackConfig
+from obd2_testkit.stack.processes import Proc, wait_until
 
 PROMETHEUS = REPO / "infra/prometheus"
 ALERTMANAGER = REPO / "infra/alertmanager"

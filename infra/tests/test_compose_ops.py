@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from infra.tests.conftest import REPO, free_port, tool
-from stack.processes import RedisServer
+from obd2_testkit.stack.processes import RedisServer
 
 COMPOSE = REPO / "infra/docker-compose.ops.yml"
 LOOPBACK = ("127.0.0.1:", "[::1]:")

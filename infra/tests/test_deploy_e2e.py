@@ -37,7 +37,7 @@ from redis import Redis
 from infra.tests.conftest import REPO, find_uv, free_port, pg_url, psql, tool
 from obd2_dashboard.ops.migrations import head_revision, upgrade_head
 from obd2_dashboard.settings import async_database_url
-from stack.processes import RedisServer, wait_until
+from obd2_testkit.stack.processes import RedisServer, wait_until
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 SOURCES = ("apps", "libs", "pyproject.toml", "uv.lock", "README.md", "infra", "deploy", "doc")

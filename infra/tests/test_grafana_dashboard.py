@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from infra.tests.conftest import REPO, free_port
-from stack.harness import Stack, StackConfig
+from obd2_testkit.stack.harness import Stack, StackConfig
 
 GRAFANA = REPO / "infra/grafana"
 DASHBOARD = GRAFANA / "dashboards/obd2-dashboard.json"

@@ -26,7 +26,8 @@ from obd2_dashboard.app import create_app
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.web.endpoints import CONTENT_SECURITY_POLICY
-from stack.nginx import (
+from obd2_testkit.ports import free_port
+from obd2_testkit.stack.nginx import (
     SHIPPED_NAME,
     SITE,
     NginxSite,
@@ -35,7 +36,6 @@ from stack.nginx import (
     serving,
     site_text,
 )
-from testkit.ports import free_port
 
 ASSET = "assets/app.3f2a1b.js"
 # The web UI's kinds of text files, long enough to be worth compressing.

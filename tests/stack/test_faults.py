@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from obd2_dashboard.telemetry.streams import WORK_GROUP, WORK_STREAM
-from stack.harness import (
+from obd2_testkit.stack.harness import (
     Agent,
     Endpoint,
     Fleet,
@@ -34,7 +34,7 @@ from stack.harness import (
     wait_live,
     wait_stored,
 )
-from stack.processes import wait_until
+from obd2_testkit.stack.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 

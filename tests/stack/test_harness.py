@@ -8,8 +8,8 @@ import threading
 import warnings
 from pathlib import Path
 
-from stack.harness import Endpoint, abort_connection
-from stack.nginx import make_certificate
+from obd2_testkit.stack.harness import Endpoint, abort_connection
+from obd2_testkit.stack.nginx import make_certificate
 
 
 def _tls_server_that_never_answers_close_notify(

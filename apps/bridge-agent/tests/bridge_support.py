@@ -18,7 +18,7 @@ import pytest
 from bridge_standin import StandInServer, running_standin
 
 from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar, SimulatorThread
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
 
 __all__ = ["free_port"]
 

@@ -26,7 +26,7 @@ from obd2_dashboard.models import Base
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
-from testkit.ports import closed_port_url, free_port
+from obd2_testkit.ports import closed_port_url, free_port
 
 __all__ = ["closed_port_url", "free_port"]
 

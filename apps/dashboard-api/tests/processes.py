@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from stack.processes import CLI, Proc, RedisServer, wait_until
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
+from obd2_testkit.stack.processes import CLI, Proc, RedisServer, wait_until
 
 __all__ = ["CLI", "Proc", "RedisServer", "Stack", "free_port", "seed_device", "stack", "wait_until"]
 

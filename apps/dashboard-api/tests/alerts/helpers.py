@@ -20,8 +20,8 @@ from obd2_dashboard.models import Alert, AlertDelivery, AlertRule
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.worker import process_outbox
-from testkit.network import LoopbackOnly, loopback_only
-from testkit.ports import free_port
+from obd2_testkit.network import LoopbackOnly, loopback_only
+from obd2_testkit.ports import free_port
 from tests.conftest import World, _empty_tables
 
 # A public address that name lookups in tests may answer (example.com's): the guard refuses a

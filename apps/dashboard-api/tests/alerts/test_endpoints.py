@@ -2,7 +2,7 @@ import httpx
 
 from obd2_dashboard.alerts.firing import raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
-from testkit.network import LoopbackOnly
+from obd2_testkit.network import LoopbackOnly
 from tests.alerts.helpers import PUBLIC_ADDRESS, Car
 from tests.conftest import World
 

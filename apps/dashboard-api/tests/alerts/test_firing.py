@@ -9,7 +9,7 @@ from sqlalchemy import update
 from obd2_dashboard.alerts.firing import check_silence, evaluate_touched, raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.models import Device
-from testkit.network import LoopbackOnly
+from obd2_testkit.network import LoopbackOnly
 from tests.alerts.helpers import PUBLIC_ADDRESS, Car, minutes_ago
 
 HOT_RULE = {

@@ -17,7 +17,7 @@ from obd2_dashboard.alerts.firing import raise_dtc_alert
 from obd2_dashboard.kit.db import session_scope
 from obd2_dashboard.models import AlertDelivery, AlertRule
 from obd2_dashboard.settings import Settings
-from testkit.network import LoopbackOnly
+from obd2_testkit.network import LoopbackOnly
 from tests.alerts.helpers import (
     ENDLESS,
     PUBLIC_ADDRESS,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from obd2_dashboard.models import Device, Sample
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
 from tests.conftest import Served, World
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from obd2_dashboard.ops.demo_history import DEMO_SEED, HISTORY_DEVICE, seed_history
 from obd2_protocol import demo_car
-from testkit.network import LoopbackOnly, loopback_only
+from obd2_testkit.network import LoopbackOnly, loopback_only
 from tests.alerts.helpers import PUBLIC_ADDRESS
 from tests.conftest import World
 

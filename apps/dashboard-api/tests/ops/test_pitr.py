@@ -22,7 +22,7 @@ from obd2_dashboard.health.repository import WalArchiver, wal_archiver
 from obd2_dashboard.kit.db import make_sessionmaker
 from obd2_dashboard.ops.pitr import Snapshot, compare_with_live
 from obd2_dashboard.settings import async_database_url
-from stack.pgbackrest import BackRestRig, migrated, stored_seqs, write_samples
+from obd2_testkit.stack.pgbackrest import BackRestRig, migrated, stored_seqs, write_samples
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
 from tests.conftest import REDIS_URL, SESSION_SECRET, Backend
 
 CLI = str(Path(sys.executable).with_name("obd2-dashboard"))

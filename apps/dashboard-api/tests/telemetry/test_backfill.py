@@ -16,7 +16,7 @@ from obd2_dashboard.mqtt.events import MQTT_EVENTS_STREAM
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.worker import process_outbox
 from obd2_protocol import BridgeDtcReport, DtcEntry, Sample
-from testkit.network import LoopbackOnly, loopback_only
+from obd2_testkit.network import LoopbackOnly, loopback_only
 from tests.conftest import World
 from tests.trips.helpers import drive
 

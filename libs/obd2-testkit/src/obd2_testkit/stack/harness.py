@@ -37,8 +37,9 @@ import orjson
 from redis import Redis
 
 from obd2_bridge.spool.store import SCHEMA as SPOOL_SCHEMA
-from stack.nginx import NginxSite
-from stack.processes import (
+from obd2_testkit.ports import free_port
+from obd2_testkit.stack.nginx import NginxSite
+from obd2_testkit.stack.processes import (
     CLI,
     VENV_BIN,
     PostgresCluster,
@@ -48,7 +49,6 @@ from stack.processes import (
     accepts,
     wait_until,
 )
-from testkit.ports import free_port
 
 MACHINE_PG_URL = os.environ.get("OBD2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MACHINE_REDIS_URL = os.environ.get("OBD2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

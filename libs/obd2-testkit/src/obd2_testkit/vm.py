@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit.ports import free_port
+from obd2_testkit import REPO
+from obd2_testkit.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE_SCRIPT = REPO / "tools" / "vm-image.sh"
 #: The address at which the guest reaches the host's loopback (qemu user networking).
 HOST_FROM_GUEST = "10.0.2.2"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import asyncpg
 
-from stack.processes import CLI, PostgresCluster, S3Server, wait_until
+from obd2_testkit import REPO
+from obd2_testkit.stack.processes import CLI, PostgresCluster, S3Server, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "infra/pgbackrest"
 STANZA = "obd2"
 BUCKET = "obd2-offsite"

@@ -23,10 +23,10 @@ from typing import Any, Literal
 import httpx
 import uvicorn
 
-from stack.processes import tool
-from testkit.ports import free_port
+from obd2_testkit import REPO
+from obd2_testkit.ports import free_port
+from obd2_testkit.stack.processes import tool
 
-REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "infra/nginx/obd2-dashboard.conf"
 # Port 80 and what both files use at nginx's http {} level; installed and enabled first.
 SITE_HTTP = REPO / "infra/nginx/obd2-dashboard-http.conf"

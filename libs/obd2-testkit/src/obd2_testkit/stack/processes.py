@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from testkit.ports import free_port
+from obd2_testkit.ports import free_port
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "obd2-dashboard")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""A stand-in for the dashboard API, speaking exactly its bridge contract (INTERFACE.md).
+"""A stand-in for the dashboard API, speaking exactly its bridge contract (doc/interface.md).
 
 ``POST /api/v1/ingest`` and the WebSocket ``/api/v1/bridge/ws`` with acks. It stands in for the
 real server until the agent's end-to-end tests run against it; it keeps samples by

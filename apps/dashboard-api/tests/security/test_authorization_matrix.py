@@ -3,7 +3,7 @@
 The principals: anonymous; the owner of a vehicle; another user; an admin; a viewer the vehicle
 is shared with read-only; a device of the vehicle; a revoked device. There is no admin role in
 the API: ``is_admin`` only marks accounts made with ``create-user --admin`` (the demo's), the
-operator CLI is the admin surface (INTERFACE.md), so an admin is any other user here: 404 on
+operator CLI is the admin surface (doc/interface.md), so an admin is any other user here: 404 on
 what is not theirs.
 
 Every route of the OpenAPI document and every WebSocket route must be classified below: a new

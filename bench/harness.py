@@ -27,15 +27,15 @@ import asyncpg
 import httpx
 from redis import Redis
 
+from obd2_testkit.commands import VENV_BIN
 from obd2_testkit.ports import free_port
 from obd2_testkit.stack.harness import Device, Fleet, abort_connection
 from obd2_testkit.stack.harness import make_fleet as make_stack_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["Device", "Fleet", "free_port"]
+__all__ = ["VENV_BIN", "Device", "Fleet", "free_port"]
 
-VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("OBD2_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBD2_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "bench password 1234"

@@ -24,12 +24,13 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+from obd2_testkit.commands import DASHBOARD_CLI
 from obd2_testkit.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "apps" / "web" / "dist"
 RESULTS = ROOT / "bench" / "results"
-CLI = str(Path(sys.executable).with_name("obd2-dashboard"))
+CLI = DASHBOARD_CLI
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

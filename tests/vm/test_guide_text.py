@@ -8,8 +8,8 @@ paths are complete routes, and that every file of the repository a step names ex
 import re
 from pathlib import Path
 
+from obd2_testkit import REPO
 from obd2_testkit.guide import read_guide
-from obd2_testkit.vm import REPO
 
 GUIDE = REPO / "doc" / "ops-deploy.md"
 # Paths of this repository that a step copies or runs (relative to the checkout or the release).

@@ -1,9 +1,10 @@
 """doc/ops-deploy.md, run as written on a fresh Debian 13 machine with systemd as PID 1.
 
-Each test boots the cached image (``obd2_testkit.vm``) and runs every step of the guide, in order, for
-one of its database paths: Debian's PostgreSQL and Redis, or docker compose. Server steps run as
-root over SSH; workstation steps run here, in this checkout, with ``ssh``/``scp`` configured to
-reach the machine under the guide's DNS name. Then the test checks what the guide promises.
+Each test boots the cached image (``obd2_testkit.vm``) and runs every step of the guide, in
+order, for one of its database paths: Debian's PostgreSQL and Redis, or docker compose. Server
+steps run as root over SSH; workstation steps run here, in this checkout, with ``ssh``/``scp``
+configured to reach the machine under the guide's DNS name. Then the test checks what the
+guide promises.
 
 What stands in for the world, and why:
 - DNS: ``obd2.test`` is written into the machine's ``/etc/hosts`` (no DNS server here).
@@ -42,9 +43,10 @@ import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
+from obd2_testkit import REPO
 from obd2_testkit.guide import Step, read_guide
 from obd2_testkit.ports import free_port
-from obd2_testkit.vm import HOST_FROM_GUEST, REPO, Machine, build_image, why_not_runnable
+from obd2_testkit.vm import HOST_FROM_GUEST, Machine, build_image, why_not_runnable
 
 GUIDE = REPO / "doc" / "ops-deploy.md"
 DOMAIN = "obd2.test"

@@ -7,7 +7,6 @@ API tests run on both backends: ``sqlite`` (embedded database and in-process bro
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from obd2_dashboard.models import Base
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
+from obd2_testkit.commands import DASHBOARD_CLI
 from obd2_testkit.ports import closed_port_url, free_port
 
 __all__ = ["closed_port_url", "free_port"]
@@ -99,7 +99,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         drop_pg_database(name)
 
 
-CLI = Path(sys.executable).with_name("obd2-dashboard")
+CLI = Path(DASHBOARD_CLI)
 
 
 def clean_env(**variables: str) -> dict[str, str]:

@@ -15,10 +15,11 @@ from redis import Redis
 from obd2_dashboard.ops.backup import DRILL_STATUS_FILE
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, async_database_url
+from obd2_testkit.commands import DASHBOARD_CLI
 from obd2_testkit.ports import free_port
 from tests.conftest import REDIS_URL, Backend, _pg_url, create_pg_database, drop_pg_database
 
-CLI = str(Path(sys.executable).parent / "obd2-dashboard")
+CLI = DASHBOARD_CLI
 
 
 def sample(text: str, name: str, labels: str = "") -> float:

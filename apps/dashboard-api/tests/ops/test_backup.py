@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ from obd2_dashboard.ops.backup import (
 from obd2_dashboard.ops.migrations import head_revision, upgrade_head
 from obd2_dashboard.ops.pgtools import PgTarget, server_major
 from obd2_dashboard.settings import async_database_url
+from obd2_testkit.commands import DASHBOARD_CLI
 from tests.conftest import _pg_url, create_pg_database, drop_pg_database
 
-CLI = str(Path(sys.executable).parent / "obd2-dashboard")
+CLI = DASHBOARD_CLI
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

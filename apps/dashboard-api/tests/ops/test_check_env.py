@@ -1,14 +1,14 @@
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from obd2_dashboard.ops.check_env import check, parse_env_file
+from obd2_testkit.commands import DASHBOARD_CLI
 
 REPO = Path(__file__).resolve().parents[4]
 EXAMPLE = REPO / "infra/systemd/obd2-dashboard.env.example"
-CLI = str(Path(sys.executable).parent / "obd2-dashboard")
+CLI = DASHBOARD_CLI
 SECRET = "s3cr3t-" + "k" * 40
 DB_PASSWORD = "pw-never-shown-Xq7"
 REDIS_PASSWORD = "redis-never-shown-Zr4"

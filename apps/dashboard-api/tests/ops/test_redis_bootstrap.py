@@ -1,7 +1,5 @@
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -9,9 +7,10 @@ from redis import Redis
 
 from obd2_dashboard.ops.redis_bootstrap import REDIS_SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from obd2_dashboard.telemetry.streams import WORK_GROUP, WORK_STREAM
+from obd2_testkit.commands import DASHBOARD_CLI
 from tests.conftest import REDIS_URL
 
-CLI = str(Path(sys.executable).with_name("obd2-dashboard"))
+CLI = DASHBOARD_CLI
 
 
 def _bootstrap(prefix: str) -> subprocess.CompletedProcess[str]:

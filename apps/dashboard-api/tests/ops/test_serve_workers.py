@@ -1,16 +1,16 @@
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from obd2_testkit.commands import DASHBOARD_CLI
 from obd2_testkit.ports import free_port
 from tests.conftest import REDIS_URL, SESSION_SECRET, Backend
 
-CLI = str(Path(sys.executable).with_name("obd2-dashboard"))
+CLI = DASHBOARD_CLI
 
 
 def _worker_pids(parent: int) -> set[int]:

@@ -1,15 +1,14 @@
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable
-from pathlib import Path
 
 from sqlalchemy import func, select
 
 from obd2_dashboard.models import Sample, SampleRollup
 from obd2_dashboard.telemetry.retention import DAY_MS, prune_samples
+from obd2_testkit.commands import DASHBOARD_CLI
 from tests.conftest import World
 from tests.telemetry.helpers import drain_outbox
 
@@ -59,7 +58,7 @@ async def test_prune_samples_command(world: World) -> None:
         "DATABASE_URL": settings.DATABASE_URL,
         "DATA_DIR": str(settings.DATA_DIR),
     }
-    cli = str(Path(sys.executable).with_name("obd2-dashboard"))
+    cli = DASHBOARD_CLI
 
     def run(*args: str) -> Awaitable[subprocess.CompletedProcess[str]]:
         # In a thread: this loop runs the app's embedded worker, and a write transaction of

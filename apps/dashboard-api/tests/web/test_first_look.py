@@ -74,8 +74,11 @@ def sign_in(page: Page) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_the_address_bar_follows_sign_in_and_sign_out(session: Session, web: WebStack) -> None:
-    page = session.page(signed_in=False)
+@pytest.mark.parametrize("viewport", SIZES)
+def test_the_address_bar_follows_sign_in_and_sign_out(
+    session: Session, web: WebStack, viewport: dict[str, int]
+) -> None:
+    page = session.page(signed_in=False, viewport=viewport)
     live = f"/vehicles/{web.vehicle_id}"
     page.goto(live)
     expect(page).to_have_url(re.compile(rf"/login\?next=%2Fvehicles%2F{web.vehicle_id}$"))
@@ -186,11 +189,14 @@ def test_on_a_phone_the_active_tab_status_and_first_chart_are_in_view(
     screenshot(page, "history-phone")
 
 
+@pytest.mark.parametrize("viewport", SIZES)
 def test_history_back_undoes_one_zoom_and_notes_sparse_data(
-    session: Session, web: WebStack, recent: tuple[int, int]
+    session: Session, web: WebStack, recent: tuple[int, int], viewport: dict[str, int]
 ) -> None:
-    page = session.page(locale="en-US")
+    page = session.page(locale="en-US", viewport=viewport)
     page.goto(f"/vehicles/{web.vehicle_id}/history?pids=RPM,SPEED&range=1h")
+    if viewport == PHONE:  # the settings are folded there
+        page.get_by_text("Range and PIDs").click()
     rpm = page.locator('.chart-card[data-pid="RPM"]')
     expect(rpm.locator("canvas")).to_have_count(1)
     entries = page.evaluate("() => history.length")
@@ -204,6 +210,7 @@ def test_history_back_undoes_one_zoom_and_notes_sparse_data(
     assert page.evaluate("() => history.length") == entries
 
     # One drag over the (synced) charts is one entry; Back undoes it.
+    rpm.locator(".u-over").scroll_into_view_if_needed()
     box = rpm.locator(".u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
@@ -216,6 +223,8 @@ def test_history_back_undoes_one_zoom_and_notes_sparse_data(
     expect(rpm.locator(".chart-meta")).not_to_contain_text(re.compile(r"\b0 s\b"))
     page.go_back()
     expect(page).to_have_url(re.compile(r"range=1h"))
+    if viewport == PHONE and not page.get_by_role("button", name="1h", exact=True).is_visible():
+        page.get_by_text("Range and PIDs").click()
     expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
         "aria-pressed", "true"
     )
@@ -244,19 +253,23 @@ def test_history_back_undoes_one_zoom_and_notes_sparse_data(
     page.get_by_role("button", name="30d", exact=True).click()
     note = page.locator(".extent-note")
     expect(note).to_contain_text("This range has data only from")
-    screenshot(page, "history-sparse-desktop")
+    screenshot(page, f"history-sparse-{'phone' if viewport == PHONE else 'desktop'}")
     note.get_by_role("button", name="Zoom to the data").click()
     expect(page).to_have_url(re.compile(r"from=\d+&to=\d+"))
     expect(note).to_be_empty()
     expect(rpm.locator("canvas")).to_have_count(1)
 
 
-def test_the_agent_command_uses_the_public_address(session: Session, web: WebStack) -> None:
-    page = session.page()
+@pytest.mark.parametrize("viewport", SIZES)
+def test_the_agent_command_uses_the_public_address(
+    session: Session, web: WebStack, viewport: dict[str, int]
+) -> None:
+    page = session.page(viewport=viewport)
     page.goto(f"/vehicles/{web.vehicle_id}/devices")
-    page.get_by_label("Device name").fill("Boot Pi")
+    name = f"Boot Pi {viewport['width']}"
+    page.get_by_label("Device name").fill(name)
     page.get_by_role("button", name="Create device").click()
     command = page.get_by_label("Command to start the agent")
     expect(command).to_contain_text(f"--api {PUBLIC_URL} ")
     expect(page.get_by_text("PUBLIC_URL is not set")).to_have_count(0)
-    screenshot(page, "device-command-public-url-desktop")
+    screenshot(page, f"device-command-public-url-{'phone' if viewport == PHONE else 'desktop'}")

@@ -144,33 +144,14 @@ def agent(
     slow_pids: str = "",
 ) -> dict[str, float]:
     """The real agent process; no server is reachable, so every sample stays in its spool."""
-    run = workdir / f"agent-{'multi' if multi else 'single'}-{time.monotonic_ns()}"
-    run.mkdir()
-    config = run / "bridge.toml"
-    config.write_text(
-        "voltage_interval_s = 3600.0\nupload_backoff_max_s = 5.0\n"
-        f"response_count_hints = {'true' if hints else 'false'}\n"
-        f"tune_adapter_timing = {'true' if tuning else 'false'}\n"
-    )
-    spool = run / "spool.sqlite3"
-    args = [
-        str(BIN / "obd2-bridge"),
-        "run",
-        "--config",
-        str(config),
-        "--adapter",
+    args, spool = _agent_args(
+        workdir,
         url,
-        "--api",
-        f"http://127.0.0.1:{free_port()}",
-        "--token",
-        "bench",
-        "--spool",
-        str(spool),
-        "--pids",
-        ",".join(pids),
-        "--slow-pids",
-        slow_pids,
-    ]
+        f"agent-{'multi' if multi else 'single'}",
+        f"response_count_hints = {'true' if hints else 'false'}\n"
+        f"tune_adapter_timing = {'true' if tuning else 'false'}\n",
+    )
+    args += ["--pids", ",".join(pids), "--slow-pids", slow_pids]
     if not multi:
         args.append("--no-multi-pid")
     started = time.monotonic()

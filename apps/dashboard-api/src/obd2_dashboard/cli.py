@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -11,13 +10,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from obd2_dashboard import __version__
+from obd2_dashboard.ops.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from obd2_dashboard.settings import Settings, SettingsError, load_settings
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A failure the command explains in one line (exit 1)."""
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -422,11 +416,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("obd2_dashboard.cli").debug("command failed", exc_info=exc)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         _fail(f"{args.command} failed: {type(exc).__name__}: {first}", EXIT_FAILURE)
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value) + "\n")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Operator commands behind the CLI; each returns its exit code or raises CommandError."""
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -13,11 +14,11 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from obd2_dashboard.auth import service as auth_service
-from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError, print_json
 from obd2_dashboard.devices.service import create_device_for
 from obd2_dashboard.kit.broker import BrokerUnavailableError, make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.models import User
+from obd2_dashboard.ops.errors import EXIT_FAILURE, EXIT_OK, CommandError
 from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
@@ -28,6 +29,11 @@ from obd2_dashboard.vehicles.service import vehicle_by_id
 
 if TYPE_CHECKING:
     from obd2_dashboard.imports.service import ImportOptions, ImportSummary
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
 
 
 async def redis_bootstrap(settings: Settings) -> int:
@@ -167,7 +173,7 @@ async def create_vehicle(
         owner = await _owner(session, owner_email)
         vehicle = await create_vehicle_for(session, owner, data)
     if as_json:
-        print_json({"vehicle_id": vehicle.id})
+        _print_json({"vehicle_id": vehicle.id})
     else:
         print(f"created vehicle {vehicle.name!r} (id {vehicle.id}) for {owner.email}")
     return EXIT_OK
@@ -183,7 +189,7 @@ async def create_device(settings: Settings, vehicle_id: int, name: str, *, as_js
             raise CommandError(f"no vehicle with id {vehicle_id}")
         created = await create_device_for(session, vehicle, name)
     if as_json:
-        print_json({"device_id": created.device.id, "token": created.token})
+        _print_json({"device_id": created.device.id, "token": created.token})
     else:
         print(f"created device {name!r} (id {created.device.id}) for vehicle {vehicle_id}")
         print(f"token (shown once): {created.token}")
@@ -208,7 +214,7 @@ async def dead_letters_command(
             raise CommandError(f"no dead letter {exc.args[0]}") from exc
         listed = await dead_letters.summary(session, newest=LISTED_DEAD_LETTERS)
     if as_json:
-        print_json(listed.as_json())
+        _print_json(listed.as_json())
         return EXIT_OK
     for letter in listed.newest:
         print(
@@ -284,7 +290,7 @@ async def import_command(
     finally:
         await engine.dispose()
     if as_json:
-        print_json(asdict(summary))
+        _print_json(asdict(summary))
     for line in _summary_lines(summary):
         print(line, file=sys.stderr if as_json else sys.stdout)
     return EXIT_OK

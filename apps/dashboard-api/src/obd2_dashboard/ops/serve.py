@@ -4,11 +4,11 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from obd2_dashboard.cli import CommandError
 from obd2_dashboard.kit.heap import freeze_startup_heap
 from obd2_dashboard.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from obd2_dashboard.kit.server_protocol import HeaderTimeoutProtocol
 from obd2_dashboard.ops.commands import prepare_embedded_storage
+from obd2_dashboard.ops.errors import CommandError
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, load_settings
 

@@ -6,8 +6,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import TypeAdapter, ValidationError
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from obd2_dashboard.auth import service as auth_service
 from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.imports.formats import UnreadableLogError
+from obd2_dashboard.imports.service import ImportOptions, ImportSummary, import_log
 from obd2_dashboard.kit.broker import BrokerUnavailableError, make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.models import User
@@ -26,9 +28,6 @@ from obd2_dashboard.telemetry import dead_letters, retention
 from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
 from obd2_dashboard.vehicles.service import vehicle_by_id
-
-if TYPE_CHECKING:
-    from obd2_dashboard.imports.service import ImportOptions, ImportSummary
 
 
 def _print_json(value: object) -> None:
@@ -246,7 +245,7 @@ class _LineProgress:
             print(f"import: {read} samples read, {stored} stored …", file=sys.stderr)
 
 
-def _summary_lines(summary: "ImportSummary") -> list[str]:
+def _summary_lines(summary: ImportSummary) -> list[str]:
     verb = "would store" if summary.dry_run else "stored"
     lines = [
         f"import ({summary.format}): {summary.samples_read} samples read, "
@@ -267,15 +266,10 @@ async def import_command(
     path: Path,
     data: bytes,
     vehicle_id: int,
-    options: "ImportOptions",
+    options: ImportOptions,
     *,
     as_json: bool,
 ) -> int:
-    from dataclasses import asdict
-
-    from obd2_dashboard.imports.formats import UnreadableLogError
-    from obd2_dashboard.imports.service import import_log
-
     prepare_embedded_storage(settings)
     engine = make_engine(settings.database_url)
     try:

@@ -98,10 +98,10 @@ def add_marker_migration(source: Path) -> None:
 def break_serve(source: Path) -> None:
     cli = source / "apps/dashboard-api/src/obd2_dashboard/cli.py"
     text = cli.read_text()
-    marker = "    from obd2_dashboard.ops.serve import serve\n"
+    marker = "def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:\n"
     assert marker in text
     cli.write_text(
-        text.replace(marker, '    raise CommandError("this build is broken on purpose")\n' + marker)
+        text.replace(marker, marker + '    raise CommandError("this build is broken on purpose")\n')
     )
 
 

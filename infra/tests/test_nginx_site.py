@@ -23,7 +23,13 @@ from websockets.typing import Origin
 
 from infra.tests.conftest import tool
 from obd2_dashboard.app import create_app
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.kit.docs import DOCS_CONTENT_SECURITY_POLICY
+from obd2_dashboard.models import Vehicle
 from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.ops.serve import KEEP_ALIVE_S
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.web.endpoints import CONTENT_SECURITY_POLICY
 from obd2_testkit.ports import free_port
@@ -61,11 +67,6 @@ class Upstream:
 
 
 async def seed(settings: Settings) -> tuple[int, str]:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.kit.db import make_engine, make_sessionmaker
-    from obd2_dashboard.models import Vehicle
-
     engine = make_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -341,7 +342,6 @@ def test_every_location_sends_the_whole_set_of_security_headers(site: Site) -> N
 def test_the_api_docs_page_keeps_its_own_content_security_policy(site: Site) -> None:
     """Its one inline script starts Swagger UI: with the site's policy as well (a browser
     enforces every policy it gets) the page would stay blank."""
-    from obd2_dashboard.kit.docs import DOCS_CONTENT_SECURITY_POLICY
 
     with site.client() as client:
         docs = client.get(f"{site.https}/api/v1/docs")
@@ -632,7 +632,6 @@ def test_forged_forwarded_for_does_not_escape_the_sign_in_limit(site: Site) -> N
 def test_sign_in_floods_are_refused_by_nginx_while_other_routes_answer(site: Site) -> None:
     """Requests the API answers without counting them (a malformed body: 422) show nginx's own
     limit; a person meets the API's first, which says how long to wait (Retry-After)."""
-    from obd2_dashboard.settings import Settings
 
     login = f"{site.https}/api/v1/auth/login"
     answers: list[int] = []
@@ -761,8 +760,6 @@ def test_every_location_includes_the_header_snippets() -> None:
 
 
 def test_nginx_lets_go_of_idle_api_connections_before_the_api_closes_them() -> None:
-    from obd2_dashboard.ops.serve import KEEP_ALIVE_S
-
     site = SITE.read_text()
     upstream = site[site.index("upstream obd2_dashboard_api {") :].split("}", 1)[0]
     timeout = re.search(r"keepalive_timeout (\d+)s;", upstream)

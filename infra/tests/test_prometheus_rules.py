@@ -2,6 +2,8 @@
 
 import subprocess
 
+import yaml
+
 from infra.tests.conftest import REPO, tool
 
 PROMETHEUS = REPO / "infra/prometheus"
@@ -33,8 +35,6 @@ def test_rules_unit_tests_pass() -> None:
 
 
 def test_every_alert_has_a_firing_test_and_the_doc_names_its_metrics() -> None:
-    import yaml
-
     rules = yaml.safe_load((PROMETHEUS / "obd2-dashboard.rules.yml").read_text())
     alerts = [r["alert"] for g in rules["groups"] for r in g["rules"]]
     tests = yaml.safe_load((PROMETHEUS / "obd2-dashboard.rules.test.yml").read_text())

@@ -2,7 +2,7 @@
 import json
 import subprocess
 
-from bridge_support import BIN, Emulator
+from bridge_support import BIN, Emulator, free_port
 
 
 def test_scan_of_the_emulator_reports_protocol_vin_and_pids(emulator: Emulator) -> None:
@@ -23,8 +23,6 @@ def test_scan_of_the_emulator_reports_protocol_vin_and_pids(emulator: Emulator) 
 
 
 def test_scan_without_an_adapter_says_so(tmp_path: object) -> None:
-    from bridge_support import free_port
-
     port = free_port()
     result = subprocess.run(
         [str(BIN / "obd2-bridge"), "scan", "--adapter", f"socket://127.0.0.1:{port}", "--json"],

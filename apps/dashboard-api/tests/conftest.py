@@ -21,7 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from obd2_dashboard.app import create_app
-from obd2_dashboard.models import Base
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.models import Base, Vehicle
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
@@ -233,16 +235,12 @@ class World:
     signed_in: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def user(self, email: str, *, admin: bool = False) -> int:
-        from obd2_dashboard.auth.service import create_user
-
         async with self.app.state.obd2.sessionmaker() as session:
             user = await create_user(session, email, PASSWORD, is_admin=admin)
             await session.commit()
             return user.id
 
     async def vehicle(self, owner_id: int, name: str = "Car", vin: str | None = None) -> int:
-        from obd2_dashboard.models import Vehicle
-
         async with self.app.state.obd2.sessionmaker() as session:
             vehicle = Vehicle(owner_id=owner_id, name=name, vin=vin)
             session.add(vehicle)
@@ -250,9 +248,6 @@ class World:
             return vehicle.id
 
     async def device(self, vehicle_id: int, name: str = "pi") -> tuple[int, str]:
-        from obd2_dashboard.devices.service import create_device_for
-        from obd2_dashboard.models import Vehicle
-
         async with self.app.state.obd2.sessionmaker() as session:
             vehicle = await session.get(Vehicle, vehicle_id)
             assert vehicle is not None

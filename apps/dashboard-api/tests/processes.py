@@ -12,6 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.models import Vehicle
+from obd2_dashboard.settings import async_database_url
 from obd2_testkit.ports import free_port
 from obd2_testkit.stack.processes import CLI, Proc, RedisServer, wait_until
 
@@ -58,11 +63,6 @@ class Stack:
 
 async def seed_device(database_url: str, email: str = "driver@example.com") -> tuple[int, str]:
     """A user, a vehicle and a device straight in the database; returns (vehicle id, token)."""
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.kit.db import make_engine, make_sessionmaker
-    from obd2_dashboard.models import Vehicle
-    from obd2_dashboard.settings import async_database_url
 
     engine = make_engine(async_database_url(database_url))
     try:

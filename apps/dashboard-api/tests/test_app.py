@@ -12,7 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from obd2_dashboard.app import create_app
+from obd2_dashboard.pids.definitions import NAME_PATTERN
 from obd2_dashboard.settings import Settings
+from obd2_protocol import PIDS
 from tests.conftest import SESSION_SECRET, World
 
 Schema = dict[str, Any]
@@ -106,9 +108,6 @@ def test_integer_bounds_survive_a_reader_that_parses_floats() -> None:
 
 
 def test_pids_are_documented_as_the_known_table() -> None:
-    from obd2_dashboard.pids.definitions import NAME_PATTERN
-    from obd2_protocol import PIDS
-
     sample = DOCUMENT["paths"]["/api/v1/ingest"]["post"]["requestBody"]["content"][
         "application/json"
     ]["schema"]["properties"]["samples"]["items"]["properties"]

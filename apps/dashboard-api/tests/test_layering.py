@@ -67,8 +67,19 @@ def test_the_sources_keep_every_contract(tree: Path) -> None:
             "from obd2_dashboard import settings",
             "The apps never import each other",
         ),
+        (
+            "obd2_dashboard/ops/backup.py",
+            "from obd2_dashboard.cli import main",
+            "Nothing below the operator CLI imports it",
+        ),
     ],
-    ids=["cross-domain-repository", "kit-to-domain", "python-obd-in-server", "app-to-app"],
+    ids=[
+        "cross-domain-repository",
+        "kit-to-domain",
+        "python-obd-in-server",
+        "app-to-app",
+        "command-to-cli",
+    ],
 )
 def test_a_new_forbidden_import_fails_the_lint(
     tree: Path, module: str, line: str, contract: str

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from obd2_bridge import __version__
 from obd2_bridge.adapter import AdapterError
+from obd2_bridge.agent import run_agent
 from obd2_bridge.config import ConfigError, load_config
+from obd2_bridge.scan import scan
+from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar
+from obd2_bridge.simulator.elm import serve_forever
 from obd2_bridge.spool import SpoolLockedError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -172,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"obd2-bridge: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from obd2_bridge.agent import run_agent
-
     try:
         asyncio.run(run_agent(config))
     except SpoolLockedError as exc:
@@ -185,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
 def _scan(
     port: str, baudrate: int | None, protocol: str | None, timeout_s: float, as_json: bool
 ) -> int:
-    from obd2_bridge.scan import scan
-
     if not port:
         print("obd2-bridge: adapter is not set (--adapter or OBD2_ADAPTER)", file=sys.stderr)
         return EXIT_USAGE
@@ -209,9 +209,6 @@ def _scan(
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from obd2_bridge.simulator import DriveCycle, ElmSimulator, SimulatedCar
-    from obd2_bridge.simulator.elm import serve_forever
-
     car = SimulatedCar(
         DriveCycle(engine_off_s=0.0) if args.no_engine_off else None,
         vin=args.vin,

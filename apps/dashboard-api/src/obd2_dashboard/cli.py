@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -11,13 +10,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from obd2_dashboard import __version__
+from obd2_dashboard.kit.logging import configure_logging
+from obd2_dashboard.ops.check_env import check_env, parse_env_file
+from obd2_dashboard.ops.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from obd2_dashboard.settings import Settings, SettingsError, load_settings
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A failure the command explains in one line (exit 1)."""
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -30,17 +26,20 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 # -- commands ---------------------------------------------------------------------------------
+# Each command imports its module when it runs (`noqa: PLC0415`): the CLI itself loads in about a
+# third of the time the ops commands and the app take, so `--help`, `check-env` and a usage error
+# answer at once, and a command loads only what it uses.
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.serve import serve
+    from obd2_dashboard.ops.serve import serve  # noqa: PLC0415
 
     serve(settings, host=args.host, port=args.port, workers=args.workers)
     return EXIT_OK
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     if args.check:
         return _run(commands.migrate_check(settings))
@@ -48,7 +47,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     if not args.password_stdin:
         _fail("create-user: --password-stdin is required (pipe the password in)", EXIT_USAGE)
@@ -57,7 +56,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_vehicle(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     return _run(
         commands.create_vehicle(settings, args.owner, args.name, args.vin, as_json=args.json)
@@ -65,25 +64,25 @@ def cmd_create_vehicle(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_device(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     return _run(commands.create_device(settings, args.vehicle, args.name, as_json=args.json))
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.worker import run_worker
+    from obd2_dashboard.ops.worker import run_worker  # noqa: PLC0415
 
     return _run(run_worker(settings))
 
 
 def cmd_redis_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     return _run(commands.redis_bootstrap(settings))
 
 
 def cmd_prune_samples(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     days = args.older_than_days or settings.RETENTION_DAYS
     if days is None or days <= 0:
@@ -92,7 +91,7 @@ def cmd_prune_samples(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     return _run(
         commands.dead_letters_command(
@@ -102,15 +101,15 @@ def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.demo import run_demo
+    from obd2_dashboard.ops.demo import run_demo  # noqa: PLC0415
 
     return run_demo(settings, host=args.host, port=args.port, history=not args.no_history)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.imports.formats import ImportFormat
-    from obd2_dashboard.imports.service import ImportOptions
-    from obd2_dashboard.ops import commands
+    from obd2_dashboard.imports.formats import ImportFormat  # noqa: PLC0415
+    from obd2_dashboard.imports.service import ImportOptions  # noqa: PLC0415
+    from obd2_dashboard.ops import commands  # noqa: PLC0415
 
     mapping: dict[str, str] = {}
     for given in args.map or []:
@@ -120,7 +119,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         mapping[column.strip()] = pid.strip()
     start_ms = None
     if args.start is not None:
-        from obd2_dashboard.imports.formats import parse_time
+        from obd2_dashboard.imports.formats import parse_time  # noqa: PLC0415
 
         start_ms = parse_time(args.start)
         if start_ms is None:
@@ -134,7 +133,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         start_ms=start_ms,
         dry_run=args.dry_run,
     )
-    from obd2_dashboard.imports.service import MAX_IMPORT_BYTES
+    from obd2_dashboard.imports.service import MAX_IMPORT_BYTES  # noqa: PLC0415
 
     try:
         if args.file.stat().st_size > MAX_IMPORT_BYTES:
@@ -148,21 +147,19 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check_env(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.check_env import check_env
-
     return check_env(args.file)
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.backup import backup
+    from obd2_dashboard.ops.backup import backup  # noqa: PLC0415
 
     keep = args.keep if args.keep is not None else settings.BACKUP_KEEP
     return _run(backup(settings, keep=keep, pre_migration=args.pre_migration))
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.pitr import parse_target_time, restore_to_time
-    from obd2_dashboard.ops.restore import restore
+    from obd2_dashboard.ops.pitr import parse_target_time, restore_to_time  # noqa: PLC0415
+    from obd2_dashboard.ops.restore import restore  # noqa: PLC0415
 
     if args.to_time is not None:
         if args.file is not None or args.target_url is not None:
@@ -182,8 +179,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_restore_drill(settings: Settings, args: argparse.Namespace) -> int:
-    from obd2_dashboard.ops.pitr import restore_drill_from_repo
-    from obd2_dashboard.ops.restore import restore_drill
+    from obd2_dashboard.ops.pitr import restore_drill_from_repo  # noqa: PLC0415
+    from obd2_dashboard.ops.restore import restore_drill  # noqa: PLC0415
 
     if args.repo is not None:
         scratch = {"scratch_parent": args.scratch_dir} if args.scratch_dir else {}
@@ -210,7 +207,7 @@ Command = Callable[[Settings, argparse.Namespace], int]
 
 def _id(value: str) -> int:
     # An id the database cannot hold is bad usage, not a database error.
-    from obd2_dashboard.kit.schemas import MAX_ID
+    from obd2_dashboard.kit.schemas import MAX_ID  # noqa: PLC0415
 
     try:
         number = int(value)
@@ -387,8 +384,6 @@ def _load_env_file(path: Path) -> None:
     The operator runs a command with the settings the units run with; a variable set by hand for
     one command (``LOG_LEVEL=DEBUG obd2-dashboard …``) still wins over the file.
     """
-    from obd2_dashboard.ops.check_env import parse_env_file
-
     try:
         text = path.read_text()
     except OSError as exc:
@@ -408,8 +403,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         _fail(str(exc), EXIT_USAGE)
-    from obd2_dashboard.kit.logging import configure_logging
-
     configure_logging(settings.LOG_LEVEL, settings.log_format.value)
     handler: Command = args.handler
     try:
@@ -422,11 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("obd2_dashboard.cli").debug("command failed", exc_info=exc)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         _fail(f"{args.command} failed: {type(exc).__name__}: {first}", EXIT_FAILURE)
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value) + "\n")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

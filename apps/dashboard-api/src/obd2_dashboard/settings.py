@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from obd2_dashboard.kit.outbound import IPNetwork, parse_networks
@@ -244,8 +244,6 @@ def async_database_url(url: str) -> str:
 
 def load_settings() -> Settings:
     """Settings from the environment; a pydantic error becomes one SettingsError line."""
-    from pydantic import ValidationError
-
     try:
         return Settings()
     except SettingsError:

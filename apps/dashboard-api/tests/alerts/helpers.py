@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -257,8 +258,6 @@ def banner_listener() -> Iterator[Listener]:
 
 
 def _raw_listener(banner: bytes) -> Iterator[Listener]:
-    import threading
-
     listener = Listener(free_port())
     server = _listening(socket.AF_INET, "127.0.0.1", listener.port)
     server.listen()

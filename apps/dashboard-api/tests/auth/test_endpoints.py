@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from obd2_dashboard.app import create_app
 from obd2_dashboard.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE
 from obd2_dashboard.kit.db import utcnow
+from obd2_dashboard.kit.security import sign
 from obd2_dashboard.models import UserSession
 from obd2_dashboard.settings import Settings
 from tests.conftest import PASSWORD, REDIS_URL, World
@@ -145,7 +146,6 @@ async def test_cookie_signed_with_another_secret_is_401(
     alice: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
     token, _, _ = alice.cookies[SESSION_COOKIE].rpartition(".")
-    from obd2_dashboard.kit.security import sign
 
     forged = f"{token}.{sign(b'another-secret-' + b'y' * 32, 'session:' + token)}"
     client.cookies.set(SESSION_COOKIE, forged)

@@ -1,3 +1,4 @@
+import base64
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -86,8 +87,6 @@ OWASP_ARGON2ID = [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)]
 
 
 def _argon2_parameters(encoded: str) -> tuple[str, int, dict[str, int], bytes, bytes]:
-    import base64
-
     _, variant, version, params, salt, digest = encoded.split("$")
 
     def unpadded(text: str) -> bytes:

@@ -21,6 +21,8 @@ from schemathesis.schemas import BaseSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.app import create_app
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.models import Vehicle
 from obd2_dashboard.settings import Settings
 from tests.conftest import PASSWORD, SESSION_SECRET
 from tests.serve_process import ServeProcess, fresh_storage, serve_process
@@ -68,9 +70,6 @@ class Api:
 
 
 async def _seed(session: AsyncSession) -> None:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.models import Vehicle
-
     alice = await create_user(session, "alice@example.com", PASSWORD)
     bob = await create_user(session, "bob@example.com", PASSWORD)
     session.add(Vehicle(owner_id=alice.id, name="Alice's car", vin="WVWZZZ1JZXW000001"))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from obd2_dashboard.kit.logging import redact
 from obd2_dashboard.settings import Settings
 from tests.conftest import PASSWORD, World
 from tests.serve_process import ServeProcess, Storage, serve_process
@@ -185,7 +186,5 @@ async def test_debug_logs_carry_no_credentials(world: World, debug_server: Serve
     ],
 )
 def test_credentials_are_redacted_from_log_lines(line: str, kept: str) -> None:
-    from obd2_dashboard.kit.logging import redact
-
     assert kept in redact(line)
     assert "[redacted]" in redact(line)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from obd2_dashboard.ops.check_env import check, parse_env_file
+from obd2_dashboard.settings import Settings
 from obd2_testkit.commands import DASHBOARD_CLI
 
 REPO = Path(__file__).resolve().parents[4]
@@ -150,8 +151,6 @@ def test_the_examples_secrets_are_all_flagged(tmp_path: Path) -> None:
 
 
 def test_the_example_is_plain_key_value_and_names_every_setting() -> None:
-    from obd2_dashboard.settings import Settings
-
     values, problems = parse_env_file(EXAMPLE.read_text())
     assert problems == []
     shown = set(values)

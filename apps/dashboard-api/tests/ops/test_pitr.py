@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from obd2_dashboard.cli import CommandError
 from obd2_dashboard.health.repository import WalArchiver, wal_archiver
 from obd2_dashboard.kit.db import make_sessionmaker
+from obd2_dashboard.ops.errors import CommandError
 from obd2_dashboard.ops.pitr import Snapshot, compare_with_live
 from obd2_dashboard.settings import async_database_url
 from obd2_testkit.stack.pgbackrest import BackRestRig, migrated, stored_seqs, write_samples

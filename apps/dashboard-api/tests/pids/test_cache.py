@@ -1,6 +1,8 @@
 """The per-process memory of recorded PIDs that spares ingest a write per batch."""
 
+from obd2_dashboard.pids.definitions import builtin_catalogue
 from obd2_dashboard.pids.service import PidCatalogue, Recorded
+from obd2_dashboard.units.table import canonical_unit
 
 
 class Clock:
@@ -36,9 +38,6 @@ def test_the_memory_is_dropped_when_old_or_large() -> None:
 
 
 def test_every_unit_of_the_servers_names_converts_or_is_shown_as_given() -> None:
-    from obd2_dashboard.pids.definitions import builtin_catalogue
-    from obd2_dashboard.units.table import canonical_unit
-
     # Units of Torque's own figures that no unit system shows otherwise.
     shown_as_given = {"mpg", "psi", "hp", "ft-lb", "cc/min", ":1"}
     units = {definition.unit for definition in builtin_catalogue()}

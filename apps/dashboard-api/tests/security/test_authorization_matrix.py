@@ -25,7 +25,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from obd2_dashboard.kit.db import utcnow
-from obd2_dashboard.models import Alert, AlertRule, Device, Trip, TripPoint
+from obd2_dashboard.models import (
+    Alert,
+    AlertRule,
+    Device,
+    ShareInvitation,
+    Trip,
+    TripPoint,
+    VehicleShare,
+)
 from tests.conftest import PASSWORD, Served, World
 
 USERS = ("owner", "other", "admin", "viewer")
@@ -254,8 +262,6 @@ async def _build(served: Served) -> World2:
         spare_device, _ = await world.device(vehicle, "spare pi")
         await world.device(other_vehicle, "bob's pi")
     async with app.state.obd2.sessionmaker() as session:
-        from obd2_dashboard.models import ShareInvitation, VehicleShare
-
         for vid, uid in ((vehicle, viewer), (spare_vehicle, viewer), (vehicle, second_viewer)):
             session.add(VehicleShare(vehicle_id=vid, user_id=uid))
         invitations = {

@@ -11,9 +11,9 @@ from obd2_dashboard.app import create_app
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker, session_scope, utcnow
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings, async_database_url
-from obd2_dashboard.telemetry.repository import OutboxRepository
+from obd2_dashboard.telemetry.repository import OutboxRepository, RollupRepository
 from obd2_dashboard.telemetry.streams import DEADLETTER_STREAM, WORK_GROUP, WORK_STREAM
-from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig
+from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig, process_outbox
 from tests.conftest import World, _empty_tables, closed_port_url
 from tests.telemetry.helpers import rollups_match_raw
 
@@ -81,8 +81,6 @@ async def test_worker_turns_stream_entries_into_exact_rollups(quiet_app: FastAPI
     assert stats.lag == 0
     # Delivered again (at least once): recomputation leaves the rollups as they were.
     async with session_scope(quiet_app.state.obd2.sessionmaker) as session:
-        from obd2_dashboard.telemetry.worker import process_outbox
-
         assert await process_outbox(session, [1, 2, 3]) == 0
     assert await rollups_match_raw(quiet_app) == []
 
@@ -180,9 +178,6 @@ async def test_rollups_are_recomputed_under_the_vehicle_lock_from_rows_committed
 ) -> None:
     # Two workers recomputing one minute must not end with the older figures: the one that
     # waited for the lock reads raw rows committed while it waited.
-    from obd2_dashboard.telemetry.repository import RollupRepository
-    from obd2_dashboard.telemetry.worker import process_outbox
-
     minute = (int(time.time() * 1000) // 60_000 - 30) * 60_000
     transport = httpx.ASGITransport(app=quiet_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.alerts.helpers import Car, minutes_ago
+from tests.conftest import World
 from tests.trips.helpers import drive, run_worker
 
 PREFERENCES = "/api/v1/me/preferences"
@@ -31,7 +32,6 @@ async def test_each_user_chooses_units_metric_by_default(car: Car) -> None:
     await _choose(car.owner, "imperial_uk")
     assert (await car.owner.get(PREFERENCES)).json() == {"units": "imperial_uk"}
     # Saved on the user, not the browser: a new sign-in reads it back.
-    from tests.conftest import World
 
     world = World(car.app, car.client)
     again = await world.login("owner@example.com")

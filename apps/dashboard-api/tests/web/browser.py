@@ -26,7 +26,10 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, R
 from sqlalchemy import text
 from websockets.asyncio.client import connect
 
-from obd2_dashboard.kit.db import make_engine
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.models import Vehicle
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import async_database_url
 from obd2_dashboard.web.endpoints import REPO_WEB
@@ -90,11 +93,6 @@ def require_tools() -> None:
 
 
 async def _seed(database_url: str) -> tuple[int, str]:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.kit.db import make_sessionmaker
-    from obd2_dashboard.models import Vehicle
-
     engine = make_engine(async_database_url(database_url))
     try:
         async with make_sessionmaker(engine)() as session:
@@ -110,9 +108,6 @@ async def _seed(database_url: str) -> tuple[int, str]:
 
 
 async def _add_user(database_url: str, email: str) -> None:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.kit.db import make_sessionmaker
-
     engine = make_engine(async_database_url(database_url))
     try:
         async with make_sessionmaker(engine)() as session:

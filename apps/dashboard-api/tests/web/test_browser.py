@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import FilePayload, Page, Request, expect
 
 from tests.conftest import PASSWORD
+from tests.imports.test_imports import GPX_TRACK
 from tests.web.browser import (
     DESKTOP,
     EMAIL,
@@ -718,8 +719,6 @@ def test_sharing_add_remove_and_the_viewers_view(session: Session, web: WebStack
 def test_import_page_uploads_a_gpx_track_and_shows_the_summary(
     session: Session, web: WebStack
 ) -> None:
-    from tests.imports.test_imports import GPX_TRACK
-
     page = session.page()
     page.goto(f"/vehicles/{web.vehicle_id}/import")
     expect(page.get_by_role("link", name="Import")).to_have_attribute("aria-current", "page")

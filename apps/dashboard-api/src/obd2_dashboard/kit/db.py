@@ -4,6 +4,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, TypeDecorator, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -33,9 +35,6 @@ class Base(DeclarativeBase):
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether the database failed to answer, as opposed to refusing what it was sent."""
-    import asyncpg
-    import sqlalchemy.exc
-
     return isinstance(
         exc,
         OSError  # ConnectionError, TimeoutError

@@ -1,10 +1,14 @@
 import logging
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from obd2_dashboard.kit.broker import BrokerUnavailableError
 
 log = logging.getLogger("obd2_dashboard.errors")
 
@@ -88,10 +92,6 @@ __all__ = [
 
 def install_database_error_handlers(app: FastAPI) -> None:
     """A database or broker that does not answer is a 503 to retry, not a 500."""
-    import redis.exceptions
-    import sqlalchemy.exc
-
-    from obd2_dashboard.kit.broker import BrokerUnavailableError
 
     async def _broker_down(_request: Request, exc: Exception) -> JSONResponse:
         log.warning("broker unavailable: %s", type(exc).__name__)

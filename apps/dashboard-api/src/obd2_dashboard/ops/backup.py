@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.kit.version import git_sha
+from obd2_dashboard.ops.errors import EXIT_OK, CommandError
 from obd2_dashboard.ops.pgtools import (
     PgTarget,
     capture,

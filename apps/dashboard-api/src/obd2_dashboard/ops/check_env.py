@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import ValidationError
 
 from obd2_dashboard.auth.passwords import common_passwords
-from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError
+from obd2_dashboard.ops.errors import EXIT_FAILURE, EXIT_OK, CommandError
 from obd2_dashboard.settings import Settings, SettingsError
 
 DEFAULT_FILE = Path("/etc/obd2-dashboard.env")

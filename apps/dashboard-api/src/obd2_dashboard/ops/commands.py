@@ -1,23 +1,26 @@
 """Operator commands behind the CLI; each returns its exit code or raises CommandError."""
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from obd2_dashboard.auth import service as auth_service
-from obd2_dashboard.cli import EXIT_FAILURE, EXIT_OK, CommandError, print_json
 from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.imports.formats import UnreadableLogError
+from obd2_dashboard.imports.service import ImportOptions, ImportSummary, import_log
 from obd2_dashboard.kit.broker import BrokerUnavailableError, make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
 from obd2_dashboard.models import User
+from obd2_dashboard.ops.errors import EXIT_FAILURE, EXIT_OK, CommandError
 from obd2_dashboard.ops.migrations import current_revision, head_revision, upgrade_head
 from obd2_dashboard.ops.redis_bootstrap import RedisSchemaError, bootstrap
 from obd2_dashboard.settings import Settings
@@ -26,8 +29,10 @@ from obd2_dashboard.vehicles.schemas import VehicleCreate
 from obd2_dashboard.vehicles.service import create_vehicle as create_vehicle_for
 from obd2_dashboard.vehicles.service import vehicle_by_id
 
-if TYPE_CHECKING:
-    from obd2_dashboard.imports.service import ImportOptions, ImportSummary
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
 
 
 async def redis_bootstrap(settings: Settings) -> int:
@@ -167,7 +172,7 @@ async def create_vehicle(
         owner = await _owner(session, owner_email)
         vehicle = await create_vehicle_for(session, owner, data)
     if as_json:
-        print_json({"vehicle_id": vehicle.id})
+        _print_json({"vehicle_id": vehicle.id})
     else:
         print(f"created vehicle {vehicle.name!r} (id {vehicle.id}) for {owner.email}")
     return EXIT_OK
@@ -183,7 +188,7 @@ async def create_device(settings: Settings, vehicle_id: int, name: str, *, as_js
             raise CommandError(f"no vehicle with id {vehicle_id}")
         created = await create_device_for(session, vehicle, name)
     if as_json:
-        print_json({"device_id": created.device.id, "token": created.token})
+        _print_json({"device_id": created.device.id, "token": created.token})
     else:
         print(f"created device {name!r} (id {created.device.id}) for vehicle {vehicle_id}")
         print(f"token (shown once): {created.token}")
@@ -208,7 +213,7 @@ async def dead_letters_command(
             raise CommandError(f"no dead letter {exc.args[0]}") from exc
         listed = await dead_letters.summary(session, newest=LISTED_DEAD_LETTERS)
     if as_json:
-        print_json(listed.as_json())
+        _print_json(listed.as_json())
         return EXIT_OK
     for letter in listed.newest:
         print(
@@ -240,7 +245,7 @@ class _LineProgress:
             print(f"import: {read} samples read, {stored} stored …", file=sys.stderr)
 
 
-def _summary_lines(summary: "ImportSummary") -> list[str]:
+def _summary_lines(summary: ImportSummary) -> list[str]:
     verb = "would store" if summary.dry_run else "stored"
     lines = [
         f"import ({summary.format}): {summary.samples_read} samples read, "
@@ -261,15 +266,10 @@ async def import_command(
     path: Path,
     data: bytes,
     vehicle_id: int,
-    options: "ImportOptions",
+    options: ImportOptions,
     *,
     as_json: bool,
 ) -> int:
-    from dataclasses import asdict
-
-    from obd2_dashboard.imports.formats import UnreadableLogError
-    from obd2_dashboard.imports.service import import_log
-
     prepare_embedded_storage(settings)
     engine = make_engine(settings.database_url)
     try:
@@ -284,7 +284,7 @@ async def import_command(
     finally:
         await engine.dispose()
     if as_json:
-        print_json(asdict(summary))
+        _print_json(asdict(summary))
     for line in _summary_lines(summary):
         print(line, file=sys.stderr if as_json else sys.stdout)
     return EXIT_OK

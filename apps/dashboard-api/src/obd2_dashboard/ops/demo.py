@@ -23,7 +23,6 @@ import httpx
 from sqlalchemy import select
 
 from obd2_dashboard.auth.service import create_user, user_by_email
-from obd2_dashboard.cli import EXIT_OK
 from obd2_dashboard.devices.service import create_device_for, reissue_device
 from obd2_dashboard.dtcs.service import active_codes
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker, utcnow
@@ -31,6 +30,7 @@ from obd2_dashboard.kit.security import hash_password
 from obd2_dashboard.models import Device
 from obd2_dashboard.ops.commands import migrated_session, prepare_embedded_storage
 from obd2_dashboard.ops.demo_history import DEMO_SEED, HISTORY_DAYS, seed_history
+from obd2_dashboard.ops.errors import EXIT_OK
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.ops.serve import serve
 from obd2_dashboard.settings import Settings

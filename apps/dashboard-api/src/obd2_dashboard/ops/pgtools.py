@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from obd2_dashboard.cli import CommandError
+from obd2_dashboard.ops.errors import CommandError
 from obd2_dashboard.settings import async_database_url
 
 PG_VERSIONED_BIN = "/usr/lib/postgresql/{major}/bin"

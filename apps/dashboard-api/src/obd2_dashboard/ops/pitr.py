@@ -25,8 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.ops.backup import table_counts, write_drill_status
+from obd2_dashboard.ops.errors import EXIT_OK, CommandError
 from obd2_dashboard.ops.pgtools import PG_VERSIONED_BIN, PgTarget, progress, server_major
 from obd2_dashboard.settings import Settings
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.ops.backup import (
     Backup,
     backup_lock,
@@ -26,6 +25,7 @@ from obd2_dashboard.ops.backup import (
     table_counts,
     write_drill_status,
 )
+from obd2_dashboard.ops.errors import EXIT_OK, CommandError
 from obd2_dashboard.ops.pgtools import (
     PgTarget,
     admin_execute,

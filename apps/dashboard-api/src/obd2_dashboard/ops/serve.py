@@ -4,11 +4,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from obd2_dashboard.cli import CommandError
+from obd2_dashboard.app import create_app
 from obd2_dashboard.kit.heap import freeze_startup_heap
+from obd2_dashboard.kit.logging import configure_logging
 from obd2_dashboard.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from obd2_dashboard.kit.server_protocol import HeaderTimeoutProtocol
 from obd2_dashboard.ops.commands import prepare_embedded_storage
+from obd2_dashboard.ops.errors import CommandError
 from obd2_dashboard.ops.migrations import upgrade_head
 from obd2_dashboard.settings import Settings, load_settings
 
@@ -46,9 +48,6 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
 
 def app_from_environment() -> FastAPI:
     """The app of one worker process of ``serve --workers N``: its own Settings and logging."""
-    from obd2_dashboard.app import create_app
-    from obd2_dashboard.kit.logging import configure_logging
-
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL, settings.log_format.value)
     # This process's own copy of the protocol class: the parent's setting did not travel here.
@@ -80,8 +79,6 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None
             **_uvicorn_options(settings),  # type: ignore[arg-type]
         )
         return
-    from obd2_dashboard.app import create_app
-
     app = create_app(settings)
     freeze_startup_heap()
     uvicorn.run(app, host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]

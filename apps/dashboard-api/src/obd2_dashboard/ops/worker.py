@@ -5,9 +5,9 @@ import sys
 from prometheus_client import start_http_server
 
 from obd2_dashboard.background import worker_companions
-from obd2_dashboard.cli import EXIT_OK, CommandError
 from obd2_dashboard.kit.broker import make_broker
 from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.ops.errors import EXIT_OK, CommandError
 from obd2_dashboard.ops.redis_bootstrap import bootstrap
 from obd2_dashboard.settings import Settings
 from obd2_dashboard.telemetry.worker import RollupWorker, WorkerConfig

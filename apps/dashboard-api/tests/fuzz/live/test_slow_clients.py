@@ -16,10 +16,12 @@ import pytest
 from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.auth.service import create_user
 from obd2_dashboard.live import hub as hub_module
 from obd2_dashboard.live.events import LIVE_STREAM_MAXLEN, LiveSample, encode_batch, live_stream
 from obd2_dashboard.live.hub import SUBSCRIBER_QUEUE_SAMPLES
 from obd2_dashboard.live.publisher import LivePublisher
+from obd2_dashboard.models import Vehicle
 from tests.conftest import PASSWORD, Served, World
 from tests.live.sse import next_event, sse_events
 from tests.serve_process import fresh_storage, serve_process
@@ -162,9 +164,6 @@ def _rss_kb(pid: int, field: str) -> int:
 
 
 async def _seed(session: AsyncSession) -> int:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.models import Vehicle
-
     user = await create_user(session, "slow@example.com", PASSWORD)
     vehicle = Vehicle(owner_id=user.id, name="Busy car")
     session.add(vehicle)

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.models import Vehicle
 from tests.conftest import PASSWORD
 from tests.serve_process import ServeProcess, fresh_storage, serve_process
 
@@ -32,10 +35,6 @@ class Site:
 
 
 async def _seed(session: AsyncSession) -> str:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.models import Vehicle
-
     user = await create_user(session, "big@example.com", PASSWORD)
     vehicle = Vehicle(owner_id=user.id, name="Car")
     session.add(vehicle)

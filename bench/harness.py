@@ -27,6 +27,8 @@ import asyncpg
 import httpx
 from redis import Redis
 
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import async_database_url
 from obd2_testkit.commands import VENV_BIN
 from obd2_testkit.ports import free_port
 from obd2_testkit.stack.harness import Device, Fleet, abort_connection
@@ -143,9 +145,6 @@ def scratch(name: str) -> Iterator[Scratch]:
     prefix = f"obd2bench:{name}:{uuid.uuid4().hex[:8]}:"
     asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
     try:
-        from obd2_dashboard.ops.migrations import upgrade_head
-        from obd2_dashboard.settings import async_database_url
-
         url = pg_url(database)
         upgrade_head(async_database_url(url))
         yield Scratch(database, url, prefix)

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import httpx
+import uvloop
 from harness import (
     CpuMeter,
     Device,
@@ -255,7 +256,6 @@ def run(short: bool) -> list[Result]:
 
 
 def client_main() -> None:
-    import uvloop
 
     config = client_config()
     devices = [Device(**d) for d in config["devices"]]

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 import orjson
+import uvloop
 from harness import (
     Device,
     LeanHttp,
@@ -201,7 +202,6 @@ async def _agents(url: str, devices: list[Device]) -> dict[str, Any]:
 
 
 def client_main(role: str) -> None:
-    import uvloop
 
     config = client_config()
     if role == "viewers":

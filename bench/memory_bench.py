@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import asdict
 
+import uvloop
 from harness import (
     Device,
     LeanHttp,
@@ -66,7 +67,6 @@ async def _load(
 
 
 def client_main() -> None:
-    import uvloop
 
     config = client_config()
     devices = [Device(**d) for d in config["devices"]]

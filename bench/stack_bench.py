@@ -24,6 +24,7 @@ Full mode: 150 s warm-up (longer than the 2 min Redis keeps of the live and work
 10 min soak read every minute, 30 s per scale step. Short mode: 3 s, 20 s read every 10 s, 5 s.
 """
 
+import asyncio
 import contextlib
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from harness import (
     CpuMeter,
     LeanHttp,
@@ -87,7 +89,6 @@ async def _paced(config: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
     so a server that cannot keep up shows as samples answered below the offered rate and as
     request times; nothing is sent after ``end``.
     """
-    import asyncio
 
     endpoint = Endpoint.of(config["url"], Path(config["cafile"]))
     devices = [Device(**d) for d in config["devices"]]
@@ -146,7 +147,6 @@ async def _paced(config: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
 
 async def _closed(config: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
     """Batches of ``SCALE_BATCH`` as fast as answered; counts what is answered in the window."""
-    import asyncio
 
     endpoint = Endpoint.of(config["url"], Path(config["cafile"]))
     devices = [Device(**d) for d in config["devices"]]
@@ -179,7 +179,6 @@ async def _closed(config: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _viewers(config: dict[str, Any]) -> dict[str, Any]:
-    import asyncio
 
     endpoint = Endpoint.of(config["url"], Path(config["cafile"]))
     histograms: dict[int, list[int]] = {}
@@ -240,7 +239,6 @@ async def _viewers(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def client_main(role: str) -> None:
-    import uvloop
 
     config = client_config()
     if role == "viewers":

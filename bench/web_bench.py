@@ -24,6 +24,12 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.models import Vehicle
+from obd2_dashboard.ops.commands import migrated_session, prepare_embedded_storage
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import Settings
 from obd2_testkit.commands import DASHBOARD_CLI
 from obd2_testkit.ports import free_port
 
@@ -68,11 +74,6 @@ def bundle_sizes() -> dict[str, tuple[int, int]]:
 
 
 async def seed() -> tuple[int, str]:
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.models import Vehicle
-    from obd2_dashboard.ops.commands import migrated_session
-    from obd2_dashboard.settings import Settings
 
     async with migrated_session(Settings()) as session:
         user = await create_user(session, EMAIL, PASSWORD)
@@ -152,9 +153,6 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
-    from obd2_dashboard.ops.commands import prepare_embedded_storage
-    from obd2_dashboard.ops.migrations import upgrade_head
-    from obd2_dashboard.settings import Settings
 
     settings = Settings()
     prepare_embedded_storage(settings)

@@ -22,6 +22,7 @@ The machine runs under software emulation, 5-10x slower than this host: the depl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import aiomqtt
 import httpx
 import pytest
 from websockets.sync.client import connect
@@ -523,9 +525,6 @@ def test_guide_with_debian_packages(image: Path, tmp_path: Path, receiver: Recei
 def _check_webhook_and_mqtt(
     install: Install, vehicle_id: int, token: str, receiver: Receiver, prefix: str
 ) -> None:
-    import asyncio
-
-    import aiomqtt
 
     with install.client() as client:
         _sign_in(client)

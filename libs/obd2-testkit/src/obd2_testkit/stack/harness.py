@@ -37,6 +37,12 @@ import orjson
 from redis import Redis
 
 from obd2_bridge.spool.store import SCHEMA as SPOOL_SCHEMA
+from obd2_dashboard.auth.service import create_user
+from obd2_dashboard.devices.service import create_device_for
+from obd2_dashboard.kit.db import make_engine, make_sessionmaker
+from obd2_dashboard.models import Vehicle
+from obd2_dashboard.ops.migrations import upgrade_head
+from obd2_dashboard.settings import async_database_url
 from obd2_testkit.ports import free_port
 from obd2_testkit.stack.nginx import NginxSite
 from obd2_testkit.stack.processes import (
@@ -91,8 +97,6 @@ class Database:
             admin = cluster.url()
         asyncio.run(_execute(admin, f'CREATE DATABASE "{name}"'))
         database = cls(_with_database(admin, name), admin, name, cluster)
-        from obd2_dashboard.ops.migrations import upgrade_head
-        from obd2_dashboard.settings import async_database_url
 
         upgrade_head(async_database_url(database.url))
         return database
@@ -186,11 +190,6 @@ async def make_fleet(
     database_url: str, vehicles: int, devices_per_vehicle: int, password: str = PASSWORD
 ) -> Fleet:
     """One user owning ``vehicles`` vehicles, each with its devices, through the services."""
-    from obd2_dashboard.auth.service import create_user
-    from obd2_dashboard.devices.service import create_device_for
-    from obd2_dashboard.kit.db import make_engine, make_sessionmaker
-    from obd2_dashboard.models import Vehicle
-    from obd2_dashboard.settings import async_database_url
 
     engine = make_engine(async_database_url(database_url))
     email = f"owner-{uuid.uuid4().hex[:6]}@example.com"

@@ -63,12 +63,23 @@ def test_the_sources_keep_every_contract(tree: Path) -> None:
             "Only the Bridge Agent imports python-OBD (GPL)",
         ),
         (
+            "obd2_dashboard/telemetry/export.py",
+            "from obd2_dashboard.bridge.endpoints import router",
+            "Other modules reach bridge only through its service",
+        ),
+        (
             "obd2_bridge/status.py",
             "from obd2_dashboard import settings",
             "The apps never import each other",
         ),
     ],
-    ids=["cross-domain-repository", "kit-to-domain", "python-obd-in-server", "app-to-app"],
+    ids=[
+        "cross-domain-repository",
+        "kit-to-domain",
+        "python-obd-in-server",
+        "bridge-endpoints",
+        "app-to-app",
+    ],
 )
 def test_a_new_forbidden_import_fails_the_lint(
     tree: Path, module: str, line: str, contract: str

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from obd2_dashboard.alerts.endpoints import router as alerts_router
 from obd2_dashboard.auth.endpoints import router as auth_router
 from obd2_dashboard.background import worker_companions
+from obd2_dashboard.bridge.endpoints import router as bridge_router
 from obd2_dashboard.dependencies import AppState
 from obd2_dashboard.devices.endpoints import router as devices_router
 from obd2_dashboard.dtcs.endpoints import router as dtcs_router
@@ -36,7 +37,6 @@ from obd2_dashboard.pids.endpoints import router as pids_router
 from obd2_dashboard.pids.service import PidCatalogue
 from obd2_dashboard.presence import service as presence
 from obd2_dashboard.settings import Settings
-from obd2_dashboard.telemetry.bridge import router as bridge_router
 from obd2_dashboard.telemetry.committer import IngestCommitter
 from obd2_dashboard.telemetry.endpoints import router as telemetry_router
 from obd2_dashboard.telemetry.service import Pipeline

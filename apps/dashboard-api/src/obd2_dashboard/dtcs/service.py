@@ -22,6 +22,11 @@ class NoAgentError(Exception):
     pass
 
 
+def code_description(code: str) -> str:
+    """What a DTC means: its stored text, or the system and kind of code it is."""
+    return describe(code).description
+
+
 async def apply_report(
     session: AsyncSession, vehicle_id: int, report: BridgeDtcReport, *, alerts: bool = True
 ) -> list[tuple[str, str]]:

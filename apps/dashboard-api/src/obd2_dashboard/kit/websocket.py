@@ -4,7 +4,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
 class FrameError(Exception):
-    pass
+    """A frame that is not JSON text: the socket answers it with an error and stays open."""
+
+
+class FrameTooLargeError(FrameError):
+    """A frame over the size limit (a 413 where the protocol carries statuses)."""
 
 
 async def receive_text_frame(websocket: WebSocket, max_bytes: int) -> str:
@@ -16,7 +20,7 @@ async def receive_text_frame(websocket: WebSocket, max_bytes: int) -> str:
     if text is None:
         raise FrameError("frames must be JSON text")
     if len(text) > max_bytes:
-        raise FrameError(f"frame larger than {max_bytes} bytes")
+        raise FrameTooLargeError(f"frame larger than {max_bytes} bytes")
     return text
 
 

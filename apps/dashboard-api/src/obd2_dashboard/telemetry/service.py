@@ -2,6 +2,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,7 @@ from obd2_dashboard.kit.broker import Breaker, Broker, StreamAppend
 from obd2_dashboard.live.publisher import LivePublisher
 from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, User
 from obd2_dashboard.pids import service as pids
+from obd2_dashboard.presence.state import Thresholds
 from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
 from obd2_dashboard.telemetry.streams import (
     WORK_STREAM,
@@ -49,6 +51,20 @@ async def check_pids(session: AsyncSession, vehicle_id: int, names: Sequence[str
     unknown = await pids.unknown_names(session, vehicle_id, names)
     if unknown:
         raise UnknownPidError(unknown[0])
+
+
+async def record_agent_status(
+    session: AsyncSession,
+    device_id: int,
+    now: datetime,
+    thresholds: Thresholds,
+    agent_version: str,
+    adapter_state: str,
+) -> None:
+    """An agent's status report: the device heard from ``now``, its adapter in this state."""
+    await SampleRepository(session).touch_reported(
+        device_id, now, thresholds, agent_version, adapter_state
+    )
 
 
 @dataclass(slots=True)

@@ -89,7 +89,9 @@ async def test_bridge_socket_refuses_bad_tokens(served: Served) -> None:
                 await ws.recv()
 
 
-async def _errors_then_ack(ws: ClientConnection, frame: str, probe: int) -> list[dict[str, Any]]:
+async def _errors_then_ack(
+    ws: ClientConnection, frame: str | bytes, probe: int
+) -> list[dict[str, Any]]:
     """The frames the server answers ``frame`` with, up to the ack of a batch sent after it
     (commands the server pushes meanwhile are not answers)."""
     await ws.send(frame)
@@ -134,6 +136,30 @@ async def test_values_the_storage_cannot_hold_are_refused_on_the_socket(served: 
         assert "seq 7" in replies[0]["detail"]
     # Only the probes: nothing of a refused batch, not even its good sample.
     assert await _stored(served, device_id) == len(refused) + 1
+
+
+async def test_unreadable_frames_are_answered_by_kind_and_the_socket_goes_on(
+    served: Served,
+) -> None:
+    _, token = await _device(served)
+    limit = served.app.state.obd2.settings.INGEST_MAX_BODY_BYTES
+    # (frame, status): a frame over the size limit is a 413 whatever it holds; any other
+    # frame the socket cannot read as JSON text is a 422.
+    unreadable: list[tuple[str | bytes, int]] = [
+        ('{"type": "batch", "id": 1, "samples": [], "x": "' + "x" * limit + '"}', 413),
+        (" " * (limit + 1), 413),
+        (b'{"type": "batch", "id": 1, "samples": []}', 422),
+        ("{not json", 422),
+        ("[" * 100_000 + "]" * 100_000, 422),
+    ]
+    url = f"{served.ws_url}/api/v1/bridge/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        for n, (frame, status_code) in enumerate(unreadable):
+            replies = await _errors_then_ack(ws, frame, 500 + n)
+            assert [(r["type"], r["id"], r["status"]) for r in replies] == [
+                ("error", None, status_code)
+            ], (n, replies)
+            assert replies[0]["detail"], replies
 
 
 async def _queued_command(served: Served, device_id: int) -> int:

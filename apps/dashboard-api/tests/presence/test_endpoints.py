@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from obd2_dashboard.devices.repository import ActiveDevice
+from obd2_dashboard.devices.values import ActiveDevice
 from obd2_dashboard.models import Device, Trip, Vehicle
 from obd2_dashboard.presence import service as presence
 from obd2_dashboard.presence.state import Thresholds

@@ -1,10 +1,9 @@
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obd2_dashboard.devices.values import ActiveDevice
 from obd2_dashboard.kit.db import driver_connection
 from obd2_dashboard.models import Device, Vehicle
 
@@ -12,14 +11,6 @@ _ACTIVE_DEVICES_PG = (
     "SELECT token_hash, id, vehicle_id, last_upload_at FROM devices "
     "WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveDevice:
-    id: int
-    vehicle_id: int
-    # Its newest upload: most batches find it recent and skip the UPDATE that records it.
-    last_upload_at: datetime | None
 
 
 class DeviceRepository:

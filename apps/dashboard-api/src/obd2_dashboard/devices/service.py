@@ -1,11 +1,12 @@
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obd2_dashboard.devices.repository import DeviceRepository
+from obd2_dashboard.devices.values import ActiveDevice
 from obd2_dashboard.kit.broker import Broker
 from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.security import constant_time_equal, new_token, token_digest
@@ -128,3 +129,10 @@ async def authenticate_device(session: AsyncSession, token: str) -> Device | Non
     if device is None or not constant_time_equal(device.token_hash.hex(), digest.hex()):
         return None
     return device
+
+
+async def active_by_token_hashes(
+    session: AsyncSession, token_hashes: Collection[bytes]
+) -> dict[bytes, ActiveDevice]:
+    """The unrevoked devices with these token hashes, by hash (the ingest path's lookup)."""
+    return await DeviceRepository(session).active_by_token_hashes(token_hashes)

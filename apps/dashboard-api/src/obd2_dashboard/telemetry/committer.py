@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from obd2_dashboard.devices.repository import ActiveDevice, DeviceRepository
-from obd2_dashboard.devices.service import device_token_digest
+from obd2_dashboard.devices.service import active_by_token_hashes, device_token_digest
+from obd2_dashboard.devices.values import ActiveDevice
 from obd2_dashboard.kit.db import after_commit, is_unavailable, session_scope, utcnow
 from obd2_dashboard.models import ROLLUP_BUCKET_MS
 from obd2_dashboard.pids.definitions import Source
@@ -219,9 +219,7 @@ class IngestCommitter:
         return stored
 
     async def _write(self, session: AsyncSession, group: list[_Batch]) -> _Stored:
-        devices = await DeviceRepository(session).active_by_token_hashes(
-            {batch.digest for batch in group}
-        )
+        devices = await active_by_token_hashes(session, {batch.digest for batch in group})
         stored = _Stored()
         accepted: list[tuple[_Batch, ActiveDevice]] = []
         for batch in group:

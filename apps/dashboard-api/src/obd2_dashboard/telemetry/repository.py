@@ -1,5 +1,4 @@
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -8,7 +7,7 @@ import asyncpg
 from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obd2_dashboard.devices.repository import ActiveDevice
+from obd2_dashboard.devices.values import ActiveDevice
 from obd2_dashboard.kit.db import driver_connection, utcnow
 from obd2_dashboard.models import (
     ROLLUP_15M_BUCKET_MS,
@@ -20,6 +19,7 @@ from obd2_dashboard.models import (
     Vehicle,
 )
 from obd2_dashboard.presence.state import Thresholds
+from obd2_dashboard.telemetry.values import Bucket
 from obd2_protocol import SampleFields
 
 _S = TypeVar("_S", bound=SampleFields)
@@ -41,15 +41,6 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=5)
 # would be drawn as if it had been read. A rollup row holding one (made before) is left out
 # whole, as its average is no reading either.
 HISTORY_VALUE_LIMIT = 1e15
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    ts: int
-    avg: float
-    min: float
-    max: float
-    count: int
 
 
 # Six bound values a row, under SQLite's limit of 32 766 per statement.

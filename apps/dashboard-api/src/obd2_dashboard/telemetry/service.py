@@ -12,12 +12,13 @@ from obd2_dashboard.live.publisher import LivePublisher
 from obd2_dashboard.models import ROLLUP_15M_BUCKET_MS, ROLLUP_BUCKET_MS, User
 from obd2_dashboard.pids import service as pids
 from obd2_dashboard.presence.state import Thresholds
-from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
+from obd2_dashboard.telemetry.repository import SampleRepository
 from obd2_dashboard.telemetry.streams import (
     WORK_STREAM,
     WORK_STREAM_MAX_AGE_MS,
     WORK_STREAM_MAXLEN,
 )
+from obd2_dashboard.telemetry.values import Bucket
 from obd2_dashboard.vehicles.service import get_vehicle
 from obd2_protocol import SampleFields
 
@@ -183,3 +184,17 @@ async def stored_by_others(
 ) -> set[tuple[int, str]]:
     """The (ts, pid) readings in [start, end] that other devices of the vehicle stored."""
     return await SampleRepository(session).stored_by_others(vehicle_id, device_id, start, end, pids)
+
+
+async def raw_buckets(
+    session: AsyncSession, vehicle_id: int, pid: str, start: int, end: int, width: int
+) -> list[Bucket]:
+    """A PID's raw samples in [start, end) in buckets of ``width`` ms (min, max, mean, count)."""
+    return await SampleRepository(session).history_raw(vehicle_id, pid, start, end, width)
+
+
+async def rollup_buckets(
+    session: AsyncSession, vehicle_id: int, pid: str, start: int, end: int, width: int
+) -> list[Bucket]:
+    """The same from the per-minute rollups (kept after retention deletes the raw rows)."""
+    return await SampleRepository(session).history_rollup(vehicle_id, pid, start, end, width)

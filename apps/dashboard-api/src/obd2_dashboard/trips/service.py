@@ -14,7 +14,8 @@ from obd2_dashboard.kit.db import utcnow
 from obd2_dashboard.kit.version import VERSION
 from obd2_dashboard.models import ROLLUP_BUCKET_MS, FuelType, Trip, User, Vehicle
 from obd2_dashboard.pids.definitions import TORQUE_SESSION
-from obd2_dashboard.telemetry.repository import Bucket, SampleRepository
+from obd2_dashboard.telemetry.service import raw_buckets, rollup_buckets
+from obd2_dashboard.telemetry.values import Bucket
 from obd2_dashboard.trips.repository import TripRepository
 from obd2_dashboard.trips.segmenter import (
     GPS_PIDS,
@@ -459,7 +460,6 @@ async def trip_charts(session: AsyncSession, trip: Trip) -> Chart:
     Raw rows while they exist; the per-minute rollups for long trips, or once retention has
     deleted the raw rows (rollups are kept).
     """
-    samples = SampleRepository(session)
     start, end = trip.start_ts, trip.end_ts + 1
     width = max(1, math.ceil((end - start) / CHART_MAX_POINTS))
     series: dict[str, list[Bucket]] = {}
@@ -469,9 +469,11 @@ async def trip_charts(session: AsyncSession, trip: Trip) -> Chart:
     for pid in CHART_PIDS:
         buckets: list[Bucket] = []
         if not use_rollups:
-            buckets = await samples.history_raw(trip.vehicle_id, pid, start, end, width)
+            buckets = await raw_buckets(session, trip.vehicle_id, pid, start, end, width)
         if not buckets:
-            buckets = await samples.history_rollup(trip.vehicle_id, pid, aligned, end, rollup_width)
+            buckets = await rollup_buckets(
+                session, trip.vehicle_id, pid, aligned, end, rollup_width
+            )
             if buckets:
                 use_rollups = True
         series[pid] = buckets

@@ -13,7 +13,6 @@ import asyncio
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
@@ -36,6 +35,8 @@ from harness import (
     serve,
     sign_in,
 )
+
+from obd2_testkit.stack.harness import read_body
 
 NAME = "live"
 VEHICLES = 10
@@ -74,19 +75,6 @@ async def _open_stream(
     return reader, writer
 
 
-async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The chunks of a chunked response body, as they arrive."""
-    while True:
-        size_line = await reader.readline()
-        if not size_line:
-            return
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            return
-        chunk = await reader.readexactly(size + 2)
-        yield chunk[:-2]
-
-
 async def _view(
     url: str,
     vehicle_id: int,
@@ -109,7 +97,7 @@ async def _view(
     pending = b""
     first = True
     try:
-        async for chunk in _chunks(reader):
+        async for chunk in read_body(reader, chunked=True):
             now = time.monotonic()
             if first:
                 first = False

@@ -701,7 +701,8 @@ async def _stream_head(
     return chunked
 
 
-async def _body(reader: asyncio.StreamReader, chunked: bool) -> AsyncGenerator[bytes, None]:
+async def read_body(reader: asyncio.StreamReader, chunked: bool) -> AsyncGenerator[bytes, None]:
+    """An HTTP response body as it arrives: the chunks of a chunked one, else what is read."""
     if not chunked:
         while data := await reader.read(65536):
             yield data
@@ -777,7 +778,7 @@ class SseViewer:
         if self.log.connected_ms is None:
             self.log.connected_ms = now_ms()
         pending = b""
-        body = _body(reader, chunked)
+        body = read_body(reader, chunked)
         try:
             async for chunk in body:
                 self.ready.set()

@@ -51,6 +51,14 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+def _csv_download(rows: AsyncIterator[str], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        rows,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def _long_csv_response(
     sessionmaker: async_sessionmaker[AsyncSession],
     vehicle_id: int,
@@ -78,11 +86,7 @@ def _long_csv_response(
                     buffer.truncate()
         yield buffer.getvalue()
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _csv_download(rows(), filename)
 
 
 def samples_csv_response(
@@ -118,8 +122,7 @@ def samples_csv_response(
         def flush() -> None:
             if row_ts is None:
                 return
-            iso = datetime.fromtimestamp(row_ts / 1000, UTC).isoformat(timespec="milliseconds")
-            writer.writerow([row_ts, iso, *cells])
+            writer.writerow([row_ts, _iso(row_ts), *cells])
 
         if not pids:
             # A trip whose samples retention deleted: the header alone.
@@ -140,8 +143,4 @@ def samples_csv_response(
         flush()
         yield buffer.getvalue()
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _csv_download(rows(), filename)
